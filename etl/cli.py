@@ -1,0 +1,177 @@
+"""`meterhouse`: the same pipeline as the Airflow DAGs, from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from etl.errors import MeterhouseError
+from etl.settings import Settings
+
+
+def _default_start(days: int) -> date:
+    today = datetime.now(tz=UTC).date()
+    return today.replace(day=1) - timedelta(days=days) if days <= 28 else (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from etl.generate import generate_amberflo_exports, summarize_exports
+    from etl.storage import open_target
+
+    start = date.fromisoformat(args.start) if args.start else _default_start(args.days)
+    exports = generate_amberflo_exports(start=start, days=args.days, customers=args.customers, seed=args.seed)
+    focus: list[tuple[str, bytes]] = []
+    if args.focus:
+        from etl.generate_focus import generate_focus_exports
+
+        focus = generate_focus_exports(start=start, days=args.days, seed=args.seed)
+    store, prefix = open_target(args.out)
+    for key, data in exports + focus:
+        store.write(f"{prefix}{key}", data)
+    summary = summarize_exports(exports)
+    print(
+        f"wrote {summary.files} Amberflo files ({summary.records} records, {summary.duplicate_records} retried "
+        f"duplicates) and {len(focus)} FOCUS files to {args.out}, {start} + {args.days} days"
+    )
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from etl.pipeline import ingest
+
+    settings = Settings.from_env(args.warehouse)
+    report = ingest(args.sources, settings, force=args.force)
+    rows = [
+        [f.uri, f.status, f.source_format or "", f.rows_in, f.events_loaded, f.duplicates, f.rejected, f.error or ""]
+        for f in report.files
+    ]
+    if args.quiet:
+        rows = [r for r in rows if r[1] not in ("loaded", "empty")]
+    _print_table(["source", "status", "format", "rows_in", "loaded", "duplicates", "rejected", "error"], rows, "table")
+    t = report.totals()
+    print(
+        f"\n{t['files']} files ({t['failed']} failed): rows_in={t['rows_in']} loaded={t['events_loaded']} "
+        f"duplicates={t['duplicates']} rejected={t['rejected']} warehouse={settings.warehouse_path}"
+    )
+    return 1 if t["failed"] and args.strict else 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from etl.warehouse import Warehouse
+
+    settings = Settings.from_env(args.warehouse)
+    names, rows = Warehouse(settings.warehouse_path, settings.lake_path).query(args.query)
+    _print_table(names, [list(r) for r in rows], args.format)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from etl.warehouse import Warehouse
+
+    settings = Settings.from_env(args.warehouse)
+    wh = Warehouse(settings.warehouse_path, settings.lake_path)
+    names, rows = wh.query(
+        """SELECT status, count(*) AS files, sum(rows_in) AS rows_in, sum(events_loaded) AS loaded,
+                  sum(duplicates) AS duplicates, sum(rejected) AS rejected, max(loaded_at) AS last_load
+           FROM ingest_ledger GROUP BY status ORDER BY status"""
+    )
+    print(f"warehouse {settings.warehouse_path}")
+    _print_table(names, [list(r) for r in rows], "table")
+    _, failed = wh.query(
+        "SELECT source_uri, error FROM ingest_ledger WHERE status IN ('failed', 'error') ORDER BY source_uri LIMIT 20"
+    )
+    if failed:
+        print("\nfailed files:")
+        for uri, error in failed:
+            print(f"  {uri}: {error}")
+    _, ev = wh.query("SELECT count(*), min(event_date), max(event_date) FROM meter_events")
+    print(f"\nmeter_events: {ev[0][0]} events from {ev[0][1]} to {ev[0][2]}")
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else format(value.normalize(), "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _print_table(names: Sequence[str], rows: list[list[Any]], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps([{n: _cell(v) if not isinstance(v, int | float) else v for n, v in zip(names, r, strict=True)} for r in rows], indent=2))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(names)
+        writer.writerows([[_cell(v) for v in r] for r in rows])
+        return
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+    widths = [min(w, 80) for w in widths]
+    print("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(c[:80].ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `meterhouse` command line."""
+    parser = argparse.ArgumentParser(prog="meterhouse", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write sample exports to an s3:// URI or a local folder")
+    g.add_argument("--out", required=True, help="s3://bucket/prefix or a local folder")
+    g.add_argument("--days", type=int, default=30)
+    g.add_argument("--customers", type=int, default=300)
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--start", help="first day (YYYY-MM-DD); default: the start of last month")
+    g.add_argument("--focus", action="store_true", help="also write FOCUS cost-and-usage exports")
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("ingest", help="ingest s3://bucket/prefix, a local file or a local folder")
+    i.add_argument("sources", nargs="+")
+    i.add_argument("--warehouse", help="DuckDB file (default $METERHOUSE_WAREHOUSE or ./data/warehouse.duckdb)")
+    i.add_argument("--force", action="store_true", help="reprocess objects the ledger already holds")
+    i.add_argument("--quiet", action="store_true", help="list only files that did not load")
+    i.add_argument("--strict", action="store_true", help="exit 1 when any file failed")
+    i.set_defaults(func=cmd_ingest)
+
+    q = sub.add_parser("sql", help="run read-only SQL against the warehouse")
+    q.add_argument("query")
+    q.add_argument("--warehouse")
+    q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    q.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser("status", help="summarize the ingest ledger")
+    s.add_argument("--warehouse")
+    s.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `meterhouse` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.func(args))
+    except MeterhouseError as exc:
+        print(f"meterhouse: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Parsers for Amberflo meter records: JSON array, NDJSON and CSV.
+
+Every parser returns the raw records (scalars still text, see contracts.amberflo) plus the
+rows it could not read at all. `source_row` is 1-based: the element number of a JSON array,
+the line number of an NDJSON file, the data-row number of a CSV file (header excluded).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from contracts.amberflo import AMBERFLO_FIELDS, RAW_SCHEMA, AmberfloRecord
+from contracts.meter_event import REJECT_SCHEMA
+from etl.formats.detect import strip_bom
+
+AMBERFLO_CSV_REQUIRED = frozenset({"customerId", "meterApiName", "meterValue", "meterTimeInMillis"})
+MAX_DIMENSIONS = 64
+MAX_DIMENSION_KEY = 128
+MAX_DIMENSION_VALUE = 1024
+_RAW_PREVIEW = 4096
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """What a parser read from one file: raw records and unreadable rows."""
+
+    records: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_in: int
+
+
+class _RowError(Exception):
+    def __init__(self, column: str | None, rule: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.rule = rule
+        self.reason = reason
+
+
+def _scalar_text(value: Any, column: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    kind = "an object" if isinstance(value, dict) else "an array"
+    raise _RowError(
+        column, f"amberflo.{column}.scalar", f"{column} is {kind}, expected a single value"
+    )
+
+
+def _dimension_entries(value: Any) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        raise _RowError(
+            "dimensions",
+            "amberflo.dimensions.map",
+            "dimensions must be a JSON object of string values",
+        )
+    if len(value) > MAX_DIMENSIONS:
+        raise _RowError(
+            "dimensions",
+            "amberflo.dimensions.size",
+            f"dimensions has {len(value)} keys, more than the limit of {MAX_DIMENSIONS}",
+        )
+    entries = []
+    for key, raw in value.items():
+        if raw is None:
+            continue
+        if isinstance(raw, dict | list):
+            raise _RowError(
+                "dimensions",
+                "amberflo.dimensions.scalar",
+                f"dimension {key[:MAX_DIMENSION_KEY]!r} holds {'an object' if isinstance(raw, dict) else 'an array'}, "
+                "expected a string",
+            )
+        text = _scalar_text(raw, "dimensions") or ""
+        if not key or len(key) > MAX_DIMENSION_KEY or len(text) > MAX_DIMENSION_VALUE:
+            raise _RowError(
+                "dimensions",
+                "amberflo.dimensions.length",
+                f"dimension key must be 1..{MAX_DIMENSION_KEY} characters and its value at most "
+                f"{MAX_DIMENSION_VALUE} (key {key[:40]!r}, value of {len(text)} characters)",
+            )
+        entries.append({"key": key, "value": text})
+    entries.sort(key=lambda e: e["key"])
+    return entries
+
+
+class _Collector:
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.columns: dict[str, list[Any]] = {name: [] for name in RAW_SCHEMA}
+        self.rejects: dict[str, list[Any]] = {name: [] for name in REJECT_SCHEMA}
+        self.rows_in = 0
+
+    def reject(self, row: int, column: str | None, rule: str, reason: str, raw: str) -> None:
+        self.rejects["source_uri"].append(self.uri)
+        self.rejects["source_row"].append(row)
+        self.rejects["column_name"].append(column)
+        self.rejects["rule"].append(rule)
+        self.rejects["reason"].append(reason)
+        self.rejects["raw_record"].append(raw[:_RAW_PREVIEW])
+
+    def add_json(self, row: int, record: Any, raw: str) -> None:
+        self.rows_in += 1
+        if not isinstance(record, dict):
+            self.reject(row, None, "amberflo.record.object", "record is not a JSON object", raw)
+            return
+        try:
+            values = [_scalar_text(record.get(name), name) for name in AMBERFLO_FIELDS]
+            dims = _dimension_entries(record.get("dimensions"))
+        except _RowError as err:
+            self.reject(row, err.column, err.rule, err.reason, raw)
+            return
+        self._append(row, values, dims, raw)
+
+    def _append(
+        self, row: int, values: list[str | None], dims: list[dict[str, str]], raw: str
+    ) -> None:
+        for name, value in zip(AMBERFLO_FIELDS, values, strict=True):
+            self.columns[name].append(value)
+        self.columns[AmberfloRecord.dimensions].append(dims)
+        self.columns[AmberfloRecord.source_row].append(row)
+        self.columns[AmberfloRecord.raw_record].append(raw[:_RAW_PREVIEW])
+
+    def batch(self) -> RawBatch:
+        return RawBatch(
+            records=pl.DataFrame(self.columns, schema=RAW_SCHEMA),
+            rejects=pl.DataFrame(self.rejects, schema=REJECT_SCHEMA),
+            rows_in=self.rows_in,
+        )
+
+
+def _loads(text: str) -> Any:
+    # Numbers stay text so meterValue never passes through float; NaN/Infinity stay
+    # recognisable so normalization can reject them by name.
+    return json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
+
+
+def _decode(data: bytes) -> str:
+    return strip_bom(data).decode("utf-8", errors="surrogateescape")
+
+
+def _has_bad_bytes(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def parse_amberflo_ndjson(data: bytes, uri: str) -> RawBatch:
+    """One JSON record per line; a bad line is rejected, the others load."""
+    out = _Collector(uri)
+    for number, line in enumerate(_decode(data).split("\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if _has_bad_bytes(line):
+            out.rows_in += 1
+            out.reject(
+                number,
+                None,
+                "amberflo.encoding",
+                "line is not valid UTF-8; re-export as UTF-8",
+                line.encode("utf-8", "replace").decode(),
+            )
+            continue
+        try:
+            record = _loads(line)
+        except json.JSONDecodeError as exc:
+            out.rows_in += 1
+            out.reject(
+                number,
+                None,
+                "amberflo.json.syntax",
+                f"line is not valid JSON: {exc.msg} at column {exc.colno}",
+                line,
+            )
+            continue
+        out.add_json(number, record, line)
+    return out.batch()
+
+
+def parse_amberflo_json(data: bytes, uri: str) -> RawBatch:
+    """A JSON array of records (a single object is taken as an array of one).
+
+    Elements are decoded one at a time, so a file cut off mid-record still loads every
+    complete record before the cut and rejects the rest with its position.
+    """
+    text = _decode(data)
+    if _has_bad_bytes(text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    out = _Collector(uri)
+    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
+    pos = _skip_ws(text, 0)
+    if text.startswith("{", pos):
+        try:
+            record, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            out.rows_in += 1
+            out.reject(
+                1,
+                None,
+                "amberflo.json.syntax",
+                f"record is not valid JSON: {exc.msg} at char {exc.pos}",
+                text[pos : pos + _RAW_PREVIEW],
+            )
+            return out.batch()
+        out.add_json(1, record, text[pos:end])
+        return out.batch()
+    pos += 1  # past '['
+    row = 0
+    while True:
+        pos = _skip_ws(text, pos)
+        if pos >= len(text):
+            # Every complete record before the cut still loads.
+            out.rows_in += 1
+            out.reject(
+                row + 1,
+                None,
+                "amberflo.json.truncated",
+                f"JSON array ends without ']' after {row} records: the file is cut off; re-upload it",
+                "",
+            )
+            break
+        if text[pos] == "]":
+            break
+        row += 1
+        try:
+            record, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            out.rows_in += 1
+            out.reject(
+                row,
+                None,
+                "amberflo.json.syntax",
+                f"record {row} is not valid JSON ({exc.msg} at char {exc.pos}); the rest of the array "
+                "cannot be read: fix or re-upload the file",
+                text[pos : pos + _RAW_PREVIEW],
+            )
+            break
+        out.add_json(row, record, text[pos:end])
+        pos = _skip_ws(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+    return out.batch()
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def parse_amberflo_csv(data: bytes, uri: str) -> RawBatch:
+    """CSV with a header row: the Amberflo fields as columns, every other column a dimension."""
+    text = _decode(data)
+    out = _Collector(uri)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return out.batch()
+    header = [h.strip() for h in header]
+    field_index = {name: header.index(name) for name in AMBERFLO_FIELDS if name in header}
+    dim_columns = [(i, h) for i, h in enumerate(header) if h not in AMBERFLO_FIELDS and h]
+    width = len(header)
+    for row, fields in enumerate(reader, start=1):
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        out.rows_in += 1
+        raw = ",".join(fields)
+        if _has_bad_bytes(raw):
+            out.reject(
+                row,
+                None,
+                "amberflo.encoding",
+                "row is not valid UTF-8 (Latin-1 bytes?); re-export the file as UTF-8",
+                raw.encode("utf-8", "replace").decode(),
+            )
+            continue
+        raw = json.dumps(dict(zip(header, fields, strict=False)))
+        if len(fields) != width:
+            out.reject(
+                row,
+                None,
+                "amberflo.csv.ragged",
+                f"row has {len(fields)} fields but the header has {width}; check quoting and delimiters",
+                raw,
+            )
+            continue
+        values = [
+            (fields[field_index[name]].strip() or None) if name in field_index else None
+            for name in AMBERFLO_FIELDS
+        ]
+        dims = sorted(
+            ({"key": h, "value": fields[i]} for i, h in dim_columns if fields[i] != ""),
+            key=lambda e: e["key"],
+        )
+        out._append(row, values, dims, raw)
+    return out.batch()

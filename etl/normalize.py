@@ -1,0 +1,250 @@
+"""Raw Amberflo records -> canonical meter events, vectorized; bad rows become rejects."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from contracts.amberflo import AmberfloRecord as R
+from contracts.meter_event import (
+    EVENT_COLUMNS,
+    EVENT_SCHEMA,
+    QUANTITY,
+    REJECT_COLUMNS,
+    REJECT_SCHEMA,
+)
+from contracts.meter_event import MeterEvent as E
+from etl.formats.detect import SourceFormat
+
+# Epoch milliseconds before 2000-01-01 are almost always seconds or garbage.
+MIN_EVENT_MS = 946_684_800_000
+# An event may be stamped a little after its file was written (clock skew), not days after.
+MAX_FUTURE_SKEW = timedelta(days=1)
+
+# Units of the meters data centers emit most; other meters carry no unit unless a
+# dimension named `unit` says so.
+METER_UNITS: dict[str, str] = {
+    "gpu_hours": "Hours",
+    "cpu_core_hours": "Hours",
+    "vcpu_hours": "Hours",
+    "memory_gb_hours": "GB-Hours",
+    "storage_gb_months": "GB-Months",
+    "block_storage_gb_months": "GB-Months",
+    "network_egress_gb": "GB",
+    "network_ingress_gb": "GB",
+    "power_kwh": "kWh",
+    "object_requests": "Requests",
+    "api_requests": "Requests",
+    "rack_units_days": "U-Days",
+}
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Events ready for the contract, and the rows normalization turned away."""
+
+    events: pl.DataFrame
+    rejects: pl.DataFrame
+
+
+def _hash_event_id(row: dict[str, object]) -> str:
+    # Deterministic across runs, processes and library versions (unlike pl.hash).
+    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def _fill_hashed_ids(good: pl.DataFrame) -> pl.Series:
+    """`uniqueId` where present, else a hash of the record (only those rows are hashed)."""
+    ids = good.get_column("_unique")
+    missing = ids.is_null()
+    if not missing.any():
+        return ids
+    rows = good.filter(missing).select("_customer", "_meter", "_quantity", "_ms", R.dimensions)
+    hashed = [
+        _hash_event_id(
+            {
+                "c": r["_customer"],
+                "m": r["_meter"],
+                "v": str(r["_quantity"]),
+                "t": r["_ms"],
+                "d": [(d["key"], d["value"]) for d in r[R.dimensions]],
+            }
+        )
+        for r in rows.iter_rows(named=True)
+    ]
+    positions = missing.arg_true()
+    return ids.scatter(positions, pl.Series(hashed, dtype=pl.Utf8)).alias("_unique")
+
+
+def _reason_rules(newer_than: datetime) -> list[tuple[str, str, pl.Expr, pl.Expr]]:
+    """(rule, column, failing-condition, reason) in the order they are reported."""
+    value, ms = pl.col(R.meterValue), pl.col("_ms")
+    limit_ms = int((newer_than + MAX_FUTURE_SKEW).timestamp() * 1000)
+    quoted = lambda c: pl.lit("'") + pl.col(c).str.slice(0, 60) + pl.lit("'")  # noqa: E731
+    return [
+        (
+            "amberflo.customerId.required",
+            R.customerId,
+            pl.col("_customer").is_null(),
+            pl.lit("customerId is missing or empty"),
+        ),
+        (
+            "amberflo.meterApiName.required",
+            R.meterApiName,
+            pl.col("_meter").is_null(),
+            pl.lit("meterApiName is missing or empty"),
+        ),
+        (
+            "amberflo.meterValue.required",
+            R.meterValue,
+            value.is_null(),
+            pl.lit("meterValue is missing"),
+        ),
+        (
+            "amberflo.meterValue.finite",
+            R.meterValue,
+            value.str.strip_chars().str.to_lowercase().str.contains(r"^[+-]?(nan|inf|infinity)$"),
+            pl.lit("meterValue ") + quoted(R.meterValue) + pl.lit(" is not a finite number"),
+        ),
+        (
+            "amberflo.meterValue.number",
+            R.meterValue,
+            pl.col("_quantity").is_null(),
+            pl.lit("meterValue ") + quoted(R.meterValue) + pl.lit(" is not a number"),
+        ),
+        (
+            "amberflo.meterValue.non_negative",
+            R.meterValue,
+            pl.col("_quantity") < 0,
+            pl.lit("meterValue ")
+            + quoted(R.meterValue)
+            + pl.lit(" is negative; send a correction as its own meter"),
+        ),
+        (
+            "amberflo.meterTimeInMillis.required",
+            R.meterTimeInMillis,
+            pl.col(R.meterTimeInMillis).is_null(),
+            pl.lit("meterTimeInMillis is missing"),
+        ),
+        (
+            "amberflo.meterTimeInMillis.integer",
+            R.meterTimeInMillis,
+            ms.is_null(),
+            pl.lit("meterTimeInMillis ")
+            + quoted(R.meterTimeInMillis)
+            + pl.lit(" is not an integer of epoch milliseconds"),
+        ),
+        (
+            "amberflo.meterTimeInMillis.seconds",
+            R.meterTimeInMillis,
+            ms.is_between(MIN_EVENT_MS // 1000, limit_ms // 1000),
+            pl.lit("meterTimeInMillis ")
+            + quoted(R.meterTimeInMillis)
+            + pl.lit(" looks like epoch seconds; Amberflo expects milliseconds (multiply by 1000)"),
+        ),
+        (
+            "amberflo.meterTimeInMillis.too_old",
+            R.meterTimeInMillis,
+            ms < MIN_EVENT_MS,
+            pl.lit("meterTimeInMillis ")
+            + quoted(R.meterTimeInMillis)
+            + pl.lit(" is before 2000-01-01"),
+        ),
+        (
+            "amberflo.meterTimeInMillis.future",
+            R.meterTimeInMillis,
+            ms > limit_ms,
+            pl.lit("meterTimeInMillis ")
+            + quoted(R.meterTimeInMillis)
+            + pl.lit(" is more than a day after the file was written"),
+        ),
+    ]
+
+
+def normalize_meter_records(
+    records: pl.DataFrame, *, source_uri: str, source_format: SourceFormat, written_at: datetime
+) -> Normalized:
+    """Turn raw Amberflo records into canonical meter events.
+
+    `written_at` is the object's last-modified time: events stamped more than a day after it
+    are rejected. Using the object's own time (not the clock) keeps re-runs identical.
+    Each row fails on the first rule it breaks, so a reject names one specific reason.
+    """
+    work = records.lazy().with_columns(
+        pl.col(R.customerId).str.strip_chars().replace("", None).alias("_customer"),
+        pl.col(R.meterApiName).str.strip_chars().replace("", None).alias("_meter"),
+        pl.col(R.meterValue).str.strip_chars().cast(QUANTITY, strict=False).alias("_quantity"),
+        pl.col(R.meterTimeInMillis).str.strip_chars().cast(pl.Int64, strict=False).alias("_ms"),
+        pl.col(R.uniqueId).str.strip_chars().replace("", None).alias("_unique"),
+    )
+    rules = _reason_rules(written_at.astimezone(UTC))
+    rule_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    column_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    reason_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    for rule, column, failing, reason in reversed(rules):
+        cond = failing.fill_null(False)
+        rule_expr = pl.when(cond).then(pl.lit(rule)).otherwise(rule_expr)
+        column_expr = pl.when(cond).then(pl.lit(column)).otherwise(column_expr)
+        reason_expr = pl.when(cond).then(reason).otherwise(reason_expr)
+    checked = work.with_columns(
+        rule_expr.alias("rule"), column_expr.alias("column_name"), reason_expr.alias("reason")
+    ).collect()
+
+    rejects = (
+        checked.filter(pl.col("rule").is_not_null())
+        .select(
+            pl.lit(source_uri).alias("source_uri"),
+            pl.col(R.source_row),
+            pl.col("column_name"),
+            pl.col("rule"),
+            pl.col("reason"),
+            pl.col(R.raw_record),
+        )
+        .cast(REJECT_SCHEMA)
+        .select(REJECT_COLUMNS)
+    )
+
+    good = checked.filter(pl.col("rule").is_null())
+    good = good.with_columns(_fill_hashed_ids(good))
+    unit_from_dims = (
+        pl.col(R.dimensions)
+        .list.eval(
+            pl.element().filter(pl.element().struct.field("key") == "unit").struct.field("value")
+        )
+        .list.first()
+    )
+    event_time = (
+        pl.from_epoch(pl.col("_ms"), time_unit="ms")
+        .dt.replace_time_zone("UTC")
+        .dt.cast_time_unit("us")
+    )
+    events = (
+        good.select(
+            pl.col("_unique").alias(E.event_id),
+            pl.col("_customer").alias(E.customer_id),
+            pl.col("_meter").alias(E.meter_name),
+            pl.col("_quantity").alias(E.quantity),
+            pl.coalesce(
+                unit_from_dims,
+                pl.col("_meter").replace_strict(METER_UNITS, default=None, return_dtype=pl.Utf8),
+            ).alias(E.unit),
+            event_time.alias(E.event_time),
+            event_time.dt.date().alias(E.event_date),
+            pl.col(R.dimensions).alias(E.dimensions),
+            pl.lit(None, dtype=EVENT_SCHEMA[E.billed_cost]).alias(E.billed_cost),
+            pl.lit(None, dtype=EVENT_SCHEMA[E.effective_cost]).alias(E.effective_cost),
+            pl.lit(None, dtype=EVENT_SCHEMA[E.list_cost]).alias(E.list_cost),
+            pl.lit(None, dtype=EVENT_SCHEMA[E.contracted_cost]).alias(E.contracted_cost),
+            pl.lit(None, dtype=pl.Utf8).alias(E.currency),
+            pl.lit(source_format).alias(E.source_format),
+            pl.lit(source_uri).alias(E.source_uri),
+            pl.col(R.source_row).alias(E.source_row),
+        )
+        .cast(EVENT_SCHEMA)
+        .select(EVENT_COLUMNS)
+    )
+    return Normalized(events=events, rejects=rejects)

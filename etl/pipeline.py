@@ -1,0 +1,415 @@
+"""Composes the steps: discover -> read -> parse -> normalize -> validate -> load -> publish.
+
+This is what the Airflow tasks and the CLI call. Each source file is handled on its own: a bad
+file is recorded as failed (with an Amberflo-style reason object in the bucket) and never stops
+the other files of the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from contracts.meter_event import EVENT_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA, MeterEvent
+from etl.errors import (
+    ContractViolation,
+    MeterhouseError,
+    RetryableError,
+    SourceChanged,
+)
+from etl.formats.amberflo import parse_amberflo_csv, parse_amberflo_json, parse_amberflo_ndjson
+from etl.formats.detect import SourceFormat, decompress, sniff_format
+from etl.normalize import normalize_meter_records
+from etl.settings import Settings
+from etl.storage import (
+    LocalStore,
+    ObjectInfo,
+    ObjectStore,
+    S3Config,
+    S3Store,
+    open_source,
+    sha256_hex,
+    split_s3_uri,
+)
+from etl.warehouse import EMPTY, ERROR, LOADED, LoadResult, SourceLoad, Warehouse
+
+log = logging.getLogger("meterhouse.pipeline")
+
+
+# -- what travels between steps (and through Airflow XCom as plain dicts) ----------------
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """A listed object plus the root of the store it came from (`s3://bucket` or a folder)."""
+
+    root: str
+    key: str
+    uri: str
+    size: int
+    etag: str
+    last_modified: str  # ISO-8601, UTC
+
+    @classmethod
+    def of(cls, root: str, info: ObjectInfo) -> SourceObject:
+        return cls(root, info.key, info.uri, info.size, info.etag, info.last_modified.isoformat())
+
+    def info(self) -> ObjectInfo:
+        return ObjectInfo(
+            self.uri, self.key, self.size, self.etag, datetime.fromisoformat(self.last_modified)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SourceObject:
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """The outcome of one source file."""
+
+    uri: str
+    status: str
+    source_format: str | None = None
+    rows_in: int = 0
+    events_loaded: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+    touched_dates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """The outcome of a batch of files, plus the event dates it touched."""
+
+    files: list[FileReport]
+    touched_dates: list[str] = field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        keys = ("rows_in", "events_loaded", "duplicates", "rejected")
+        out = {k: sum(getattr(f, k) for f in self.files) for k in keys}
+        out["files"] = len(self.files)
+        out["failed"] = sum(1 for f in self.files if f.status not in (LOADED, EMPTY, "unchanged"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files": [asdict(f) for f in self.files], "touched_dates": self.touched_dates}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> BatchReport:
+        return cls(
+            [
+                FileReport(**{**f, "touched_dates": tuple(f.get("touched_dates", ()))})
+                for f in raw["files"]
+            ],
+            list(raw.get("touched_dates", [])),
+        )
+
+
+@dataclass(frozen=True)
+class ParsedSource:
+    source_format: SourceFormat | None
+    rows_in: int
+    events: pl.DataFrame
+    rejects: pl.DataFrame
+
+
+# -- stores -----------------------------------------------------------------------------
+
+
+def store_for(root: str, s3: S3Config | None = None) -> ObjectStore:
+    """The store a SourceObject's `root` names."""
+    if root.startswith("s3://"):
+        bucket, _ = split_s3_uri(root)
+        return S3Store(bucket, s3)
+    return LocalStore(Path(root))
+
+
+def _root_of(source: str, store: ObjectStore) -> str:
+    if isinstance(store, S3Store):
+        return f"s3://{store.bucket}"
+    assert isinstance(store, LocalStore)
+    return str(store.root)
+
+
+# -- discover ---------------------------------------------------------------------------
+
+
+def discover(
+    sources: Sequence[str], settings: Settings, s3: S3Config | None = None, *, force: bool = False
+) -> list[SourceObject]:
+    """Objects under `sources` that the ledger has not loaded in their current version.
+
+    New objects, objects whose etag or size changed, and objects whose last attempt hit a
+    retryable error are returned; `force` returns everything (reprocessing).
+    """
+    listed: list[SourceObject] = []
+    for source in sources:
+        store, prefix = open_source(source, s3)
+        root = _root_of(source, store)
+        listed.extend(SourceObject.of(root, info) for info in store.list(prefix))
+    if force or not listed:
+        return sorted(listed, key=lambda o: o.uri)
+    ledger = Warehouse(settings.warehouse_path, settings.lake_path).ledger(o.uri for o in listed)
+    pending = []
+    for obj in listed:
+        entry = ledger.get(obj.uri)
+        if (
+            entry is None
+            or entry.status == ERROR
+            or entry.etag != obj.etag
+            or entry.size_bytes != obj.size
+        ):
+            pending.append(obj)
+    log.info(
+        "step=discover sources=%d listed=%d pending=%d", len(sources), len(listed), len(pending)
+    )
+    return sorted(pending, key=lambda o: o.uri)
+
+
+def plan_batches(
+    objects: Sequence[SourceObject], *, max_files: int, max_bytes: int
+) -> list[list[SourceObject]]:
+    """Group objects into batches so that thousands of small files become a few tasks."""
+    batches: list[list[SourceObject]] = []
+    current: list[SourceObject] = []
+    size = 0
+    for obj in objects:
+        if current and (len(current) >= max_files or size + obj.size > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        current.append(obj)
+        size += obj.size
+    if current:
+        batches.append(current)
+    return batches
+
+
+# -- parse + normalize + validate ---------------------------------------------------------
+
+
+def parse_source(data: bytes, uri: str, written_at: datetime, settings: Settings) -> ParsedSource:
+    """Bytes of one object -> canonical events and rejects (format detected by content)."""
+    raw, _ = decompress(data, uri, settings.max_object_bytes)
+    fmt = sniff_format(raw, uri)
+    if fmt is None:
+        return ParsedSource(
+            None, 0, pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
+        )
+    if fmt in ("focus_csv", "focus_parquet"):
+        from etl.formats.focus import parse_focus
+
+        result = parse_focus(raw, uri, kind="csv" if fmt == "focus_csv" else "parquet")
+        return ParsedSource(fmt, result.rows_in, result.events, result.rejects)
+    parser = {
+        "amberflo_json": parse_amberflo_json,
+        "amberflo_ndjson": parse_amberflo_ndjson,
+        "amberflo_csv": parse_amberflo_csv,
+    }[fmt]
+    batch = parser(raw, uri)
+    normalized = normalize_meter_records(
+        batch.records, source_uri=uri, source_format=fmt, written_at=written_at
+    )
+    rejects = pl.concat([batch.rejects, normalized.rejects]).sort("source_row", nulls_last=True)
+    return ParsedSource(fmt, batch.rows_in, normalized.events, rejects)
+
+
+def validate_events(events: pl.DataFrame, uri: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Run the MeterEvent contract; rows that fail a check move to rejects with the check's name."""
+    import pandera.errors as pa_errors
+
+    try:
+        return MeterEvent.validate(events, lazy=True), pl.DataFrame(schema=REJECT_SCHEMA)
+    except pa_errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        if cases.filter(pl.col("index").is_null()).height:
+            raise ContractViolation(f"{uri}: events break the MeterEvent schema: {exc}") from exc
+        bad = cases.select(
+            pl.col("index").cast(pl.Int64), "column", "check", pl.col("failure_case").cast(pl.Utf8)
+        ).unique(subset=["index"], keep="first", maintain_order=True)
+        indexed = events.with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
+        failed = indexed.join(bad, left_on="_i", right_on="index", how="inner")
+        rejects = (
+            failed.select(
+                pl.lit(uri).alias("source_uri"),
+                pl.col("source_row"),
+                pl.col("column").alias("column_name"),
+                (
+                    pl.lit("contract.MeterEvent.")
+                    + pl.col("column")
+                    + pl.lit(".")
+                    + pl.col("check")
+                ).alias("rule"),
+                (
+                    pl.col("column")
+                    + pl.lit(" value ")
+                    + pl.col("failure_case").str.slice(0, 80)
+                    + pl.lit(" fails ")
+                    + pl.col("check")
+                ).alias("reason"),
+                pl.lit(None, dtype=pl.Utf8).alias("raw_record"),
+            )
+            .cast(REJECT_SCHEMA)
+            .select(REJECT_COLUMNS)
+        )
+        good = indexed.join(bad, left_on="_i", right_on="index", how="anti").drop("_i")
+        return MeterEvent.validate(good), rejects
+
+
+# -- ingest -----------------------------------------------------------------------------
+
+
+def _reason_key(key: str, written_at: datetime) -> str:
+    # Object keys are data: never let `..` or a leading `/` shape where the report lands.
+    safe = "/".join(p if p not in ("", ".", "..") else "_" for p in key.split("/"))
+    return f"failed-requests/{written_at.date().isoformat()}/{safe}.reason.txt"
+
+
+def ingest_object(
+    store: ObjectStore, obj: SourceObject, warehouse: Warehouse, settings: Settings
+) -> FileReport:
+    """Read, parse, validate and load one object in one transaction; never raises for bad data."""
+    started = time.monotonic()
+    info = obj.info()
+    written_at = info.last_modified
+    checksum: str | None = None
+    fmt: str | None = None
+    try:
+        data = store.read(info)
+        checksum = sha256_hex(data)
+        parsed = parse_source(data, obj.uri, written_at, settings)
+        fmt = parsed.source_format
+        events, contract_rejects = validate_events(parsed.events, obj.uri)
+        rejects = pl.concat([parsed.rejects, contract_rejects])
+        if parsed.rows_in and rejects.height / parsed.rows_in > settings.reject_threshold:
+            top = rejects.group_by("rule").len().sort("len", descending=True).head(3)
+            reasons = "; ".join(f"{r['rule']} x{r['len']}" for r in top.iter_rows(named=True))
+            raise ContractViolation(
+                f"{obj.uri}: {rejects.height} of {parsed.rows_in} rows rejected "
+                f"({rejects.height / parsed.rows_in:.0%}), over the reject threshold of "
+                f"{settings.reject_threshold:.0%} (METERHOUSE_REJECT_THRESHOLD); most common: {reasons}. "
+                "Fix the export and upload it again"
+            )
+        result: LoadResult = warehouse.replace_source_rows(
+            SourceLoad(
+                source_uri=obj.uri,
+                source_key=obj.key,
+                etag=obj.etag,
+                size_bytes=obj.size,
+                checksum_sha256=checksum,
+                last_modified=written_at,
+                source_format=fmt,
+                rows_in=parsed.rows_in,
+                events=events,
+                rejects=rejects,
+            )
+        )
+    except MeterhouseError as exc:
+        retryable = isinstance(exc, RetryableError) and not isinstance(exc, SourceChanged)
+        message = str(exc) if obj.uri in str(exc) else f"{obj.uri}: {exc}"
+        log.warning(
+            "step=ingest source=%s status=failed retryable=%s error=%s", obj.uri, retryable, message
+        )
+        if isinstance(exc, RetryableError) and "locked" in str(exc):
+            raise
+        touched = warehouse.record_failure(
+            source_uri=obj.uri,
+            source_key=obj.key,
+            etag=obj.etag,
+            size_bytes=obj.size,
+            last_modified=written_at,
+            checksum_sha256=checksum,
+            source_format=fmt,
+            error=message,
+            retryable=retryable,
+        )
+        if not isinstance(exc, SourceChanged):
+            _write_reason(store, obj, written_at, message)
+        status = "error" if retryable else "failed"
+        return FileReport(
+            obj.uri,
+            status,
+            fmt,
+            error=message,
+            seconds=round(time.monotonic() - started, 3),
+            touched_dates=tuple(sorted(d.isoformat() for d in touched)),
+        )
+    report = FileReport(
+        obj.uri,
+        result.status,
+        fmt,
+        result.rows_in,
+        result.events_loaded,
+        result.duplicates,
+        result.rejected,
+        seconds=round(time.monotonic() - started, 3),
+        touched_dates=tuple(sorted(d.isoformat() for d in result.touched_dates)),
+    )
+    log.info(
+        "step=ingest source=%s format=%s rows_in=%d loaded=%d duplicates=%d rejected=%d",
+        obj.uri,
+        fmt,
+        result.rows_in,
+        result.events_loaded,
+        result.duplicates,
+        result.rejected,
+    )
+    return report
+
+
+def _write_reason(
+    store: ObjectStore, obj: SourceObject, written_at: datetime, message: str
+) -> None:
+    try:
+        store.write(_reason_key(obj.key, written_at), (message + "\n").encode())
+    except (
+        Exception
+    ) as exc:  # the ledger already holds the reason; a read-only bucket must not fail the run
+        log.warning("step=reason source=%s could not write reason object: %s", obj.uri, exc)
+
+
+def ingest_batch(
+    objects: Sequence[SourceObject], settings: Settings, s3: S3Config | None = None
+) -> BatchReport:
+    """Load a batch of objects one file at a time, then publish the lake partitions they touched."""
+    warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
+    stores: dict[str, ObjectStore] = {}
+    reports: list[FileReport] = []
+    touched: set[date] = set()
+    with warehouse.writer():
+        for obj in objects:
+            store = stores.setdefault(obj.root, store_for(obj.root, s3))
+            report = ingest_object(store, obj, warehouse, settings)
+            reports.append(report)
+            touched.update(date.fromisoformat(d) for d in report.touched_dates)
+        # The lake follows the warehouse: rewrite every partition this batch's files touched.
+        warehouse.publish_lake(touched)
+    return BatchReport(reports, sorted(d.isoformat() for d in touched))
+
+
+def ingest(
+    sources: Sequence[str], settings: Settings, s3: S3Config | None = None, *, force: bool = False
+) -> BatchReport:
+    """Discover and load everything new under `sources` (the CLI path; Airflow maps batches)."""
+    pending = discover(sources, settings, s3, force=force)
+    files: list[FileReport] = []
+    dates: set[str] = set()
+    for batch in plan_batches(
+        pending, max_files=settings.batch_files, max_bytes=settings.batch_bytes
+    ):
+        report = ingest_batch(batch, settings, s3)
+        files.extend(report.files)
+        dates.update(report.touched_dates)
+    return BatchReport(files, sorted(dates))

@@ -1,0 +1,59 @@
+"""Runtime settings, read from the environment once per run (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the warehouse lives and how strict ingestion is.
+
+    Environment variables (all optional):
+      METERHOUSE_WAREHOUSE      DuckDB file (default ./data/warehouse.duckdb)
+      METERHOUSE_LAKE           Parquet lake folder (default: `lake/` beside the DuckDB file)
+      METERHOUSE_REJECT_THRESHOLD  fraction of rejected rows above which a file fails (default 0.5)
+      METERHOUSE_MAX_OBJECT_BYTES  largest decompressed object accepted (default 4 GiB)
+      METERHOUSE_BATCH_FILES / METERHOUSE_BATCH_BYTES  batch sizes for Airflow task mapping
+    """
+
+    warehouse_path: Path
+    lake_path: Path
+    reject_threshold: float = 0.5
+    max_object_bytes: int = 4 * 1024**3
+    batch_files: int = 500
+    batch_bytes: int = 512 * 1024**2
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, warehouse: str | os.PathLike[str] | None = None) -> Settings:
+        """Build settings from the environment; an explicit warehouse path wins."""
+        wh = Path(
+            warehouse
+            or os.environ.get("METERHOUSE_WAREHOUSE")
+            or DEFAULT_DATA_DIR / "warehouse.duckdb"
+        )
+        lake_env = os.environ.get("METERHOUSE_LAKE")
+        lake = Path(lake_env) if lake_env and warehouse is None else wh.parent / "lake"
+        return cls(
+            warehouse_path=wh,
+            lake_path=lake,
+            reject_threshold=_env_float("METERHOUSE_REJECT_THRESHOLD", 0.5),
+            max_object_bytes=_env_int("METERHOUSE_MAX_OBJECT_BYTES", 4 * 1024**3),
+            batch_files=_env_int("METERHOUSE_BATCH_FILES", 500),
+            batch_bytes=_env_int("METERHOUSE_BATCH_BYTES", 512 * 1024**2),
+        )

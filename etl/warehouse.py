@@ -1,0 +1,511 @@
+"""The only module that speaks SQL to DuckDB: schema, per-file transactional loads, ledger, lake."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
+from etl.errors import RetryableError
+
+log = logging.getLogger(__name__)
+
+_EVENT_COLUMNS_DDL = """
+    event_id        VARCHAR NOT NULL,
+    customer_id     VARCHAR NOT NULL,
+    meter_name      VARCHAR NOT NULL,
+    quantity        DECIMAL(38, 12) NOT NULL,
+    unit            VARCHAR,
+    event_time      TIMESTAMPTZ NOT NULL,
+    event_date      DATE NOT NULL,
+    dimensions      MAP(VARCHAR, VARCHAR) NOT NULL,
+    billed_cost     DECIMAL(38, 12),
+    effective_cost  DECIMAL(38, 12),
+    list_cost       DECIMAL(38, 12),
+    contracted_cost DECIMAL(38, 12),
+    currency        VARCHAR,
+    source_format   VARCHAR NOT NULL,
+    source_uri      VARCHAR NOT NULL,
+    source_row      BIGINT NOT NULL,
+    ingested_at     TIMESTAMPTZ NOT NULL
+"""
+
+SCHEMA_DDL: tuple[str, ...] = (
+    f"CREATE TABLE IF NOT EXISTS meter_events ({_EVENT_COLUMNS_DDL})",
+    # Copies of an event_id already stored (a retry re-sent in another file, or twice in one
+    # file). Kept whole so that, if the stored copy's file is replaced without it, the next
+    # copy is promoted instead of the event being lost.
+    f"CREATE TABLE IF NOT EXISTS duplicate_events ({_EVENT_COLUMNS_DDL}, duplicate_of_uri VARCHAR NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS rejected_rows (
+        source_uri  VARCHAR NOT NULL,
+        source_row  BIGINT,
+        column_name VARCHAR,
+        rule        VARCHAR NOT NULL,
+        reason      VARCHAR NOT NULL,
+        raw_record  VARCHAR,
+        rejected_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS ingest_ledger (
+        source_uri      VARCHAR PRIMARY KEY,
+        source_key      VARCHAR NOT NULL,
+        etag            VARCHAR NOT NULL,
+        size_bytes      BIGINT NOT NULL,
+        checksum_sha256 VARCHAR,
+        last_modified   TIMESTAMPTZ,
+        source_format   VARCHAR,
+        status          VARCHAR NOT NULL,
+        rows_in         BIGINT NOT NULL DEFAULT 0,
+        events_loaded   BIGINT NOT NULL DEFAULT 0,
+        duplicates      BIGINT NOT NULL DEFAULT 0,
+        rejected        BIGINT NOT NULL DEFAULT 0,
+        error           VARCHAR,
+        attempts        INTEGER NOT NULL DEFAULT 1,
+        first_seen_at   TIMESTAMPTZ NOT NULL,
+        loaded_at       TIMESTAMPTZ NOT NULL
+    )""",
+)
+
+# Ledger statuses. `error` is retryable and is picked up again by the next discovery.
+LOADED, EMPTY, FAILED, ERROR = "loaded", "empty", "failed", "error"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the warehouse remembers of one source object."""
+
+    source_uri: str
+    etag: str
+    size_bytes: int
+    checksum_sha256: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class SourceLoad:
+    """Everything one source file contributes, loaded in one transaction."""
+
+    source_uri: str
+    source_key: str
+    etag: str
+    size_bytes: int
+    checksum_sha256: str
+    last_modified: datetime
+    source_format: str | None
+    rows_in: int
+    events: pl.DataFrame
+    rejects: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Counts of one file's load; rows_in == events_loaded + duplicates + rejected."""
+
+    source_uri: str
+    status: str
+    rows_in: int
+    events_loaded: int
+    duplicates: int
+    rejected: int
+    touched_dates: frozenset[date]
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+class Warehouse:
+    """A DuckDB warehouse file plus its Parquet lake. One writer at a time."""
+
+    def __init__(self, path: Path, lake: Path, *, lock_timeout_s: float = 600.0) -> None:
+        self.path = Path(path)
+        self.lake = Path(lake)
+        self.lock_timeout_s = lock_timeout_s
+        self._con: Any = None
+
+    # -- connections -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a+") as handle:
+            deadline = time.monotonic() + self.lock_timeout_s
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError as exc:
+                    if time.monotonic() > deadline:
+                        raise RetryableError(
+                            f"another writer holds {lock_path} for over {self.lock_timeout_s:.0f}s; retry later"
+                        ) from exc
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Any]:
+        """A short-lived read-write connection, held under the writer lock.
+
+        Re-entrant: inside an open writer (a batch), loads share its connection while each
+        file still commits on its own.
+        """
+        import duckdb
+
+        if self._con is not None:
+            yield self._con
+            return
+        with self._writer_lock():
+            try:
+                con = duckdb.connect(str(self.path))
+                con.execute("SET TimeZone = 'UTC'")
+            except duckdb.IOException as exc:
+                raise RetryableError(
+                    f"warehouse {self.path} is locked by another process: {exc}"
+                ) from exc
+            try:
+                for ddl in SCHEMA_DDL:
+                    con.execute(ddl)
+                self._con = con
+                yield con
+            finally:
+                self._con = None
+                con.close()
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Any]:
+        """A read-only connection: queries cannot modify the warehouse."""
+        import duckdb
+
+        if self._con is not None:
+            yield self._con
+            return
+        if not self.path.exists():
+            with self.writer():
+                pass
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=True)
+                con.execute("SET TimeZone = 'UTC'")
+                break
+            except duckdb.IOException as exc:
+                if time.monotonic() > deadline:
+                    raise RetryableError(
+                        f"warehouse {self.path} stayed locked by a writer: {exc}"
+                    ) from exc
+                time.sleep(0.2)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # -- ledger ------------------------------------------------------------------------
+
+    def ledger(self, uris: Iterable[str] | None = None) -> dict[str, LedgerEntry]:
+        """Ledger rows, for the given URIs or all."""
+        with self.reader() as con:
+            if uris is None:
+                rows = con.execute(
+                    "SELECT source_uri, etag, size_bytes, checksum_sha256, status FROM ingest_ledger"
+                ).fetchall()
+            else:
+                wanted = pl.DataFrame({"source_uri": list(uris)}, schema={"source_uri": pl.Utf8})
+                con.register("wanted_uris", wanted.to_arrow())
+                rows = con.execute(
+                    "SELECT l.source_uri, l.etag, l.size_bytes, l.checksum_sha256, l.status "
+                    "FROM ingest_ledger l JOIN wanted_uris w USING (source_uri)"
+                ).fetchall()
+        return {r[0]: LedgerEntry(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows}
+
+    def record_failure(
+        self,
+        *,
+        source_uri: str,
+        source_key: str,
+        etag: str,
+        size_bytes: int,
+        last_modified: datetime,
+        checksum_sha256: str | None,
+        source_format: str | None,
+        error: str,
+        retryable: bool,
+    ) -> frozenset[date]:
+        """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
+        a file that can no longer be read must not keep contributing stale rows."""
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                touched = self._remove_source(con, source_uri) | self._promote_orphaned_duplicates(
+                    con, source_uri
+                )
+                self._upsert_ledger(
+                    con,
+                    source_uri=source_uri,
+                    source_key=source_key,
+                    etag=etag,
+                    size_bytes=size_bytes,
+                    checksum=checksum_sha256,
+                    last_modified=last_modified,
+                    source_format=source_format,
+                    status=ERROR if retryable else FAILED,
+                    rows_in=0,
+                    loaded=0,
+                    duplicates=0,
+                    rejected=0,
+                    error=error,
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return touched
+
+    # -- loading -----------------------------------------------------------------------
+
+    def replace_source_rows(self, load: SourceLoad) -> LoadResult:
+        """Validate-then-replace one file's rows and write its ledger row, atomically.
+
+        The file's previous rows, duplicates and rejects are deleted; its new events are
+        inserted except those whose event_id the warehouse already holds from another file
+        (or earlier in this file), which go to `duplicate_events`. Events that only this file
+        held before and no longer carries are replaced by their next stored copy, if any.
+        """
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = self._replace(con, load)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return result
+
+    def _remove_source(self, con: Any, uri: str) -> frozenset[date]:
+        old_dates = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT event_date FROM meter_events WHERE source_uri = ?", [uri]
+            ).fetchall()
+        }
+        con.execute("DELETE FROM meter_events WHERE source_uri = ?", [uri])
+        con.execute("DELETE FROM duplicate_events WHERE source_uri = ?", [uri])
+        con.execute("DELETE FROM rejected_rows WHERE source_uri = ?", [uri])
+        return frozenset(old_dates)
+
+    def _promote_orphaned_duplicates(self, con: Any, uri: str) -> set[date]:
+        """Copies that were deduplicated against `uri` become the stored copy when `uri`'s
+        rows no longer hold their event_id."""
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE promoted AS
+               SELECT * EXCLUDE (rn) FROM (
+                 SELECT d.*, row_number() OVER (PARTITION BY d.event_id ORDER BY d.source_uri, d.source_row) AS rn
+                 FROM duplicate_events d
+                 WHERE d.duplicate_of_uri = ?
+                   AND NOT EXISTS (SELECT 1 FROM meter_events m WHERE m.event_id = d.event_id)
+               ) WHERE rn = 1""",
+            [uri],
+        )
+        if not con.execute("SELECT count(*) FROM promoted").fetchone()[0]:
+            return set()
+        cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
+        con.execute(f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM promoted")  # noqa: S608 - fixed column names
+        con.execute(
+            """DELETE FROM duplicate_events d USING promoted p
+               WHERE d.source_uri = p.source_uri AND d.source_row = p.source_row AND d.event_id = p.event_id"""
+        )
+        con.execute(
+            """UPDATE duplicate_events d SET duplicate_of_uri = p.source_uri
+               FROM promoted p WHERE d.event_id = p.event_id"""
+        )
+        sources = [r[0] for r in con.execute("SELECT DISTINCT source_uri FROM promoted").fetchall()]
+        for src in sources:
+            self._recount_ledger(con, src)
+        return {r[0] for r in con.execute("SELECT DISTINCT event_date FROM promoted").fetchall()}
+
+    def _recount_ledger(self, con: Any, uri: str) -> None:
+        con.execute(
+            """UPDATE ingest_ledger SET
+                 events_loaded = (SELECT count(*) FROM meter_events WHERE source_uri = ?),
+                 duplicates = (SELECT count(*) FROM duplicate_events WHERE source_uri = ?)
+               WHERE source_uri = ?""",
+            [uri, uri, uri],
+        )
+
+    def _replace(self, con: Any, load: SourceLoad) -> LoadResult:
+        now = _now()
+        uri = load.source_uri
+        touched = set(self._remove_source(con, uri))
+        events = load.events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
+        con.register("incoming_events", events.to_arrow())
+        # First copy per event_id within the file wins; an id already stored from another
+        # file makes the whole in-file group a duplicate.
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE staged AS
+               SELECT i.* EXCLUDE (dimensions), map_from_entries(i.dimensions) AS dimensions,
+                      row_number() OVER (PARTITION BY i.event_id ORDER BY i.source_row) AS copy_no,
+                      (SELECT any_value(m.source_uri) FROM meter_events m WHERE m.event_id = i.event_id) AS stored_in
+               FROM incoming_events i"""
+        )
+        cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
+        con.execute(
+            f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM staged "  # noqa: S608 - fixed column names
+            "WHERE copy_no = 1 AND stored_in IS NULL"
+        )
+        con.execute(
+            f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
+            f"SELECT {cols}, coalesce(stored_in, source_uri) FROM staged WHERE copy_no > 1 OR stored_in IS NOT NULL"
+        )
+        loaded, duplicates = con.execute(
+            "SELECT count(*) FILTER (WHERE copy_no = 1 AND stored_in IS NULL), "
+            "count(*) FILTER (WHERE copy_no > 1 OR stored_in IS NOT NULL) FROM staged"
+        ).fetchone()
+        touched |= {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT event_date FROM staged WHERE copy_no = 1 AND stored_in IS NULL"
+            ).fetchall()
+        }
+        # Only after the new rows are in: an id this file still carries stays with this file.
+        touched |= self._promote_orphaned_duplicates(con, uri)
+        rejects = load.rejects.select(REJECT_COLUMNS).with_columns(pl.lit(now).alias("rejected_at"))
+        con.register("incoming_rejects", rejects.to_arrow())
+        rcols = ", ".join(REJECT_COLUMNS + ["rejected_at"])
+        con.execute(f"INSERT INTO rejected_rows ({rcols}) SELECT {rcols} FROM incoming_rejects")  # noqa: S608
+        con.unregister("incoming_events")
+        con.unregister("incoming_rejects")
+        rejected = rejects.height
+        status = LOADED if load.rows_in else EMPTY
+        self._upsert_ledger(
+            con,
+            source_uri=uri,
+            source_key=load.source_key,
+            etag=load.etag,
+            size_bytes=load.size_bytes,
+            checksum=load.checksum_sha256,
+            last_modified=load.last_modified,
+            source_format=load.source_format,
+            status=status,
+            rows_in=load.rows_in,
+            loaded=int(loaded),
+            duplicates=int(duplicates),
+            rejected=rejected,
+            error=None,
+        )
+        if int(loaded) + int(duplicates) + rejected != load.rows_in:
+            raise AssertionError(
+                f"{uri}: rows_in={load.rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
+            )
+        return LoadResult(
+            uri, status, load.rows_in, int(loaded), int(duplicates), rejected, frozenset(touched)
+        )
+
+    def _upsert_ledger(
+        self,
+        con: Any,
+        *,
+        source_uri: str,
+        source_key: str,
+        etag: str,
+        size_bytes: int,
+        checksum: str | None,
+        last_modified: datetime,
+        source_format: str | None,
+        status: str,
+        rows_in: int,
+        loaded: int,
+        duplicates: int,
+        rejected: int,
+        error: str | None,
+    ) -> None:
+        now = _now()
+        con.execute(
+            """INSERT INTO ingest_ledger (source_uri, source_key, etag, size_bytes, checksum_sha256, last_modified,
+                   source_format, status, rows_in, events_loaded, duplicates, rejected, error, attempts,
+                   first_seen_at, loaded_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+               ON CONFLICT (source_uri) DO UPDATE SET
+                   source_key = excluded.source_key, etag = excluded.etag, size_bytes = excluded.size_bytes,
+                   checksum_sha256 = excluded.checksum_sha256, last_modified = excluded.last_modified,
+                   source_format = excluded.source_format, status = excluded.status, rows_in = excluded.rows_in,
+                   events_loaded = excluded.events_loaded, duplicates = excluded.duplicates,
+                   rejected = excluded.rejected, error = excluded.error,
+                   attempts = ingest_ledger.attempts + 1, loaded_at = excluded.loaded_at""",
+            [
+                source_uri,
+                source_key,
+                etag,
+                size_bytes,
+                checksum,
+                last_modified,
+                source_format,
+                status,
+                rows_in,
+                loaded,
+                duplicates,
+                rejected,
+                error,
+                now,
+                now,
+            ],
+        )
+
+    # -- publishing --------------------------------------------------------------------
+
+    def publish_lake(self, dates: Iterable[date]) -> list[Path]:
+        """Rewrite the lake partitions of `dates` from the warehouse, each atomically.
+
+        A partition is written to a hidden temp file and renamed into place, so a reader
+        sees the old file or the new one, never half of one. Dates with no events lose
+        their partition.
+        """
+        import pyarrow.parquet as pq
+
+        written: list[Path] = []
+        base = self.lake / "meter_events"
+        with self.reader() as con:
+            for day in sorted(set(dates)):
+                part_dir = base / f"event_date={day.isoformat()}"
+                final = part_dir / "part-0.parquet"
+                table = con.execute(
+                    "SELECT * EXCLUDE (event_date) FROM meter_events WHERE event_date = ? "
+                    "ORDER BY event_time, event_id",
+                    [day],
+                ).fetch_arrow_table()
+                if table.num_rows == 0:
+                    with contextlib.suppress(FileNotFoundError):
+                        final.unlink()
+                    with contextlib.suppress(OSError):
+                        part_dir.rmdir()
+                    continue
+                part_dir.mkdir(parents=True, exist_ok=True)
+                tmp = part_dir / f".part-0.parquet.{os.getpid()}.tmp"
+                pq.write_table(table, tmp, compression="zstd")
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, final)
+                written.append(final)
+        return written
+
+    # -- reading -----------------------------------------------------------------------
+
+    def query(
+        self, sql: str, params: list[Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run read-only SQL; returns (column names, rows)."""
+        with self.reader() as con:
+            cur = con.execute(sql, params or [])
+            names = [d[0] for d in cur.description] if cur.description else []
+            return names, cur.fetchall()
