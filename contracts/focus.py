@@ -18,7 +18,7 @@ summarised in /work/shared/notes/focus-spec.md (§2.2-§2.7).
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Optional
+from typing import Annotated, Final
 
 import pandera.polars as pa
 import polars as pl
@@ -105,8 +105,8 @@ class FocusCostAndUsage10(pa.DataFrameModel):
     BillingCurrency: str = pa.Field(nullable=False, str_matches=CURRENCY_CODE_PATTERN)
     BillingPeriodEnd: UtcTime = pa.Field(nullable=False)
     BillingPeriodStart: UtcTime = pa.Field(nullable=False)
-    ChargeCategory: str = pa.Field(nullable=False, isin=CHARGE_CATEGORIES)
-    ChargeClass: str = pa.Field(nullable=True, isin=CHARGE_CLASSES)
+    ChargeCategory: str = pa.Field(nullable=False, isin=list(CHARGE_CATEGORIES))
+    ChargeClass: str = pa.Field(nullable=True, isin=list(CHARGE_CLASSES))
     ChargeDescription: str = pa.Field(nullable=True)
     ChargePeriodEnd: UtcTime = pa.Field(nullable=False)
     ChargePeriodStart: UtcTime = pa.Field(nullable=False)
@@ -118,49 +118,49 @@ class FocusCostAndUsage10(pa.DataFrameModel):
     PricingUnit: str = pa.Field(nullable=True)
     ProviderName: str = pa.Field(nullable=False)
     PublisherName: str = pa.Field(nullable=True)  # spec: not null; see SOFT_NOT_NULL
-    ServiceCategory: str = pa.Field(nullable=False, isin=SERVICE_CATEGORIES)
+    ServiceCategory: str = pa.Field(nullable=False, isin=list(SERVICE_CATEGORIES))
     ServiceName: str = pa.Field(nullable=False)
     # Recommended and conditional columns.
-    AvailabilityZone: Optional[str] = pa.Field(nullable=True)
-    ChargeFrequency: Optional[str] = pa.Field(nullable=True, isin=CHARGE_FREQUENCIES)
-    CommitmentDiscountCategory: Optional[str] = pa.Field(
-        nullable=True, isin=COMMITMENT_DISCOUNT_CATEGORIES
+    AvailabilityZone: str | None = pa.Field(nullable=True)
+    ChargeFrequency: str | None = pa.Field(nullable=True, isin=list(CHARGE_FREQUENCIES))
+    CommitmentDiscountCategory: str | None = pa.Field(
+        nullable=True, isin=list(COMMITMENT_DISCOUNT_CATEGORIES)
     )
-    CommitmentDiscountId: Optional[str] = pa.Field(nullable=True)
-    CommitmentDiscountName: Optional[str] = pa.Field(nullable=True)
-    CommitmentDiscountStatus: Optional[str] = pa.Field(
-        nullable=True, isin=COMMITMENT_DISCOUNT_STATUSES
+    CommitmentDiscountId: str | None = pa.Field(nullable=True)
+    CommitmentDiscountName: str | None = pa.Field(nullable=True)
+    CommitmentDiscountStatus: str | None = pa.Field(
+        nullable=True, isin=list(COMMITMENT_DISCOUNT_STATUSES)
     )
-    CommitmentDiscountType: Optional[str] = pa.Field(nullable=True)
-    ConsumedQuantity: Optional[Money] = pa.Field(nullable=True)
-    ConsumedUnit: Optional[str] = pa.Field(nullable=True)
+    CommitmentDiscountType: str | None = pa.Field(nullable=True)
+    ConsumedQuantity: Money | None = pa.Field(nullable=True)
+    ConsumedUnit: str | None = pa.Field(nullable=True)
     # "MUST be a non-negative decimal value" (ContractedUnitPrice, ListUnitPrice).
-    ContractedUnitPrice: Optional[Money] = pa.Field(nullable=True, ge=0)
-    ListUnitPrice: Optional[Money] = pa.Field(nullable=True, ge=0)
-    PricingCategory: Optional[str] = pa.Field(nullable=True, isin=PRICING_CATEGORIES)
-    RegionId: Optional[str] = pa.Field(nullable=True)
-    RegionName: Optional[str] = pa.Field(nullable=True)
-    ResourceId: Optional[str] = pa.Field(nullable=True)
-    ResourceName: Optional[str] = pa.Field(nullable=True)
-    ResourceType: Optional[str] = pa.Field(nullable=True)
-    SkuId: Optional[str] = pa.Field(nullable=True)
-    SkuPriceId: Optional[str] = pa.Field(nullable=True)
-    SubAccountId: Optional[str] = pa.Field(nullable=True)
-    SubAccountName: Optional[str] = pa.Field(nullable=True)
-    Tags: Optional[KeyValue] = pa.Field(nullable=True)
+    ContractedUnitPrice: Money | None = pa.Field(nullable=True, ge=0)
+    ListUnitPrice: Money | None = pa.Field(nullable=True, ge=0)
+    PricingCategory: str | None = pa.Field(nullable=True, isin=list(PRICING_CATEGORIES))
+    RegionId: str | None = pa.Field(nullable=True)
+    RegionName: str | None = pa.Field(nullable=True)
+    ResourceId: str | None = pa.Field(nullable=True)
+    ResourceName: str | None = pa.Field(nullable=True)
+    ResourceType: str | None = pa.Field(nullable=True)
+    SkuId: str | None = pa.Field(nullable=True)
+    SkuPriceId: str | None = pa.Field(nullable=True)
+    SubAccountId: str | None = pa.Field(nullable=True)
+    SubAccountName: str | None = pa.Field(nullable=True)
+    Tags: KeyValue | None = pa.Field(nullable=True)
 
     class Config:
         # Other versions' columns, x_extra and lineage ride along; they are not this model's concern.
         strict = False
         coerce = False
 
-    @pa.dataframe_check(name="focus.BillingPeriodStart.before_end")
+    @pa.dataframe_check
     @classmethod
     def billing_period_order(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """BillingPeriodStart < BillingPeriodEnd (the end is exclusive)."""
         return _starts_before_end(data, "BillingPeriodStart", "BillingPeriodEnd")
 
-    @pa.dataframe_check(name="focus.ChargePeriodStart.before_end")
+    @pa.dataframe_check
     @classmethod
     def charge_period_order(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """ChargePeriodStart < ChargePeriodEnd (the end is exclusive)."""
@@ -170,28 +170,28 @@ class FocusCostAndUsage10(pa.DataFrameModel):
 class FocusCostAndUsage11(FocusCostAndUsage10):
     """FOCUS 1.1 Cost and Usage dataset (50 columns): 1.0 plus seven conditional/recommended."""
 
-    CapacityReservationId: Optional[str] = pa.Field(nullable=True)
-    CapacityReservationStatus: Optional[str] = pa.Field(
-        nullable=True, isin=CAPACITY_RESERVATION_STATUSES
+    CapacityReservationId: str | None = pa.Field(nullable=True)
+    CapacityReservationStatus: str | None = pa.Field(
+        nullable=True, isin=list(CAPACITY_RESERVATION_STATUSES)
     )
-    CommitmentDiscountQuantity: Optional[Money] = pa.Field(nullable=True)
-    CommitmentDiscountUnit: Optional[str] = pa.Field(nullable=True)
-    ServiceSubcategory: Optional[str] = pa.Field(nullable=True, isin=SERVICE_SUBCATEGORIES)
-    SkuMeter: Optional[str] = pa.Field(nullable=True)
+    CommitmentDiscountQuantity: Money | None = pa.Field(nullable=True)
+    CommitmentDiscountUnit: str | None = pa.Field(nullable=True)
+    ServiceSubcategory: str | None = pa.Field(nullable=True, isin=list(SERVICE_SUBCATEGORIES))
+    SkuMeter: str | None = pa.Field(nullable=True)
     # Key-value JSON object, kept as canonical JSON text.
-    SkuPriceDetails: Optional[str] = pa.Field(nullable=True)
+    SkuPriceDetails: str | None = pa.Field(nullable=True)
 
 
 class FocusCostAndUsage12(FocusCostAndUsage11):
     """FOCUS 1.2 Cost and Usage dataset (57 columns): 1.1 plus invoice and pricing-currency columns."""
 
-    BillingAccountType: Optional[str] = pa.Field(nullable=True)
-    InvoiceId: Optional[str] = pa.Field(nullable=True)
-    PricingCurrency: Optional[str] = pa.Field(nullable=True)  # virtual currencies allowed
-    PricingCurrencyContractedUnitPrice: Optional[Money] = pa.Field(nullable=True, ge=0)
-    PricingCurrencyEffectiveCost: Optional[Money] = pa.Field(nullable=True)
-    PricingCurrencyListUnitPrice: Optional[Money] = pa.Field(nullable=True, ge=0)
-    SubAccountType: Optional[str] = pa.Field(nullable=True)
+    BillingAccountType: str | None = pa.Field(nullable=True)
+    InvoiceId: str | None = pa.Field(nullable=True)
+    PricingCurrency: str | None = pa.Field(nullable=True)  # virtual currencies allowed
+    PricingCurrencyContractedUnitPrice: Money | None = pa.Field(nullable=True, ge=0)
+    PricingCurrencyEffectiveCost: Money | None = pa.Field(nullable=True)
+    PricingCurrencyListUnitPrice: Money | None = pa.Field(nullable=True, ge=0)
+    SubAccountType: str | None = pa.Field(nullable=True)
 
 
 class FocusCostAndUsage13(FocusCostAndUsage12):
@@ -203,12 +203,12 @@ class FocusCostAndUsage13(FocusCostAndUsage12):
 
     ServiceProviderName: str = pa.Field(nullable=False)
     HostProviderName: str = pa.Field(nullable=True)  # text says not null; see SOFT_NOT_NULL
-    AllocatedMethodDetails: Optional[str] = pa.Field(nullable=True)
-    AllocatedMethodId: Optional[str] = pa.Field(nullable=True)
-    AllocatedResourceId: Optional[str] = pa.Field(nullable=True)
-    AllocatedResourceName: Optional[str] = pa.Field(nullable=True)
-    AllocatedTags: Optional[KeyValue] = pa.Field(nullable=True)
-    ContractApplied: Optional[str] = pa.Field(nullable=True)
+    AllocatedMethodDetails: str | None = pa.Field(nullable=True)
+    AllocatedMethodId: str | None = pa.Field(nullable=True)
+    AllocatedResourceId: str | None = pa.Field(nullable=True)
+    AllocatedResourceName: str | None = pa.Field(nullable=True)
+    AllocatedTags: KeyValue | None = pa.Field(nullable=True)
+    ContractApplied: str | None = pa.Field(nullable=True)
 
 
 def _starts_before_end(data: pa.PolarsData, start: str, end: str) -> pl.LazyFrame:
@@ -241,6 +241,12 @@ def column_dtypes(version: str = "1.3") -> dict[str, pl.DataType]:
     columns = FOCUS_MODELS[version].to_schema().columns
     return {name: col.dtype.type for name, col in columns.items()}
 
+
+# Row-level dataframe checks (pandera reports them by method name) -> (start column, end column).
+PERIOD_CHECKS: Final[dict[str, tuple[str, str]]] = {
+    "billing_period_order": ("BillingPeriodStart", "BillingPeriodEnd"),
+    "charge_period_order": ("ChargePeriodStart", "ChargePeriodEnd"),
+}
 
 # Never-null in the spec, but documented provider conformance gaps: warn, do not reject.
 SOFT_NOT_NULL: Final[dict[str, tuple[str, ...]]] = {

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from etl.errors import MeterhouseError
@@ -19,7 +18,11 @@ from etl.settings import Settings
 
 def _default_start(days: int) -> date:
     today = datetime.now(tz=UTC).date()
-    return today.replace(day=1) - timedelta(days=days) if days <= 28 else (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return (
+        today.replace(day=1) - timedelta(days=days)
+        if days <= 28
+        else (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    )
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -27,7 +30,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from etl.storage import open_target
 
     start = date.fromisoformat(args.start) if args.start else _default_start(args.days)
-    exports = generate_amberflo_exports(start=start, days=args.days, customers=args.customers, seed=args.seed)
+    exports = generate_amberflo_exports(
+        start=start, days=args.days, customers=args.customers, seed=args.seed
+    )
     focus: list[tuple[str, bytes]] = []
     if args.focus:
         from etl.generate_focus import generate_focus_exports
@@ -50,12 +55,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.warehouse)
     report = ingest(args.sources, settings, force=args.force)
     rows = [
-        [f.uri, f.status, f.source_format or "", f.rows_in, f.events_loaded, f.duplicates, f.rejected, f.error or ""]
+        [
+            f.uri,
+            f.status,
+            f.source_format or "",
+            f.rows_in,
+            f.events_loaded,
+            f.duplicates,
+            f.rejected,
+            f.error or "",
+        ]
         for f in report.files
     ]
     if args.quiet:
         rows = [r for r in rows if r[1] not in ("loaded", "empty")]
-    _print_table(["source", "status", "format", "rows_in", "loaded", "duplicates", "rejected", "error"], rows, "table")
+    _print_table(
+        ["source", "status", "format", "rows_in", "loaded", "duplicates", "rejected", "error"],
+        rows,
+        "table",
+    )
     t = report.totals()
     print(
         f"\n{t['files']} files ({t['failed']} failed): rows_in={t['rows_in']} loaded={t['events_loaded']} "
@@ -101,7 +119,11 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else format(value.normalize(), "f")
+        return (
+            format(value.normalize(), "f")
+            if value == value.to_integral()
+            else format(value.normalize(), "f")
+        )
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -111,7 +133,18 @@ def _cell(value: Any) -> str:
 
 def _print_table(names: Sequence[str], rows: list[list[Any]], fmt: str) -> None:
     if fmt == "json":
-        print(json.dumps([{n: _cell(v) if not isinstance(v, int | float) else v for n, v in zip(names, r, strict=True)} for r in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        n: _cell(v) if not isinstance(v, int | float) else v
+                        for n, v in zip(names, r, strict=True)
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
@@ -144,8 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("ingest", help="ingest s3://bucket/prefix, a local file or a local folder")
     i.add_argument("sources", nargs="+")
-    i.add_argument("--warehouse", help="DuckDB file (default $METERHOUSE_WAREHOUSE or ./data/warehouse.duckdb)")
-    i.add_argument("--force", action="store_true", help="reprocess objects the ledger already holds")
+    i.add_argument(
+        "--warehouse", help="DuckDB file (default $METERHOUSE_WAREHOUSE or ./data/warehouse.duckdb)"
+    )
+    i.add_argument(
+        "--force", action="store_true", help="reprocess objects the ledger already holds"
+    )
     i.add_argument("--quiet", action="store_true", help="list only files that did not load")
     i.add_argument("--strict", action="store_true", help="exit 1 when any file failed")
     i.set_defaults(func=cmd_ingest)
@@ -165,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `meterhouse` command."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s %(message)s",
+    )
     try:
         return int(args.func(args))
     except MeterhouseError as exc:

@@ -25,3 +25,7 @@ class ContractViolation(TerminalError):
 
 class SourceChanged(RetryableError):
     """The object changed or vanished between listing and reading it."""
+
+
+class IngestFailed(TerminalError):
+    """Some files of a run failed; each is in the ledger with its reason."""

@@ -20,6 +20,7 @@ import polars as pl
 from contracts.meter_event import EVENT_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA, MeterEvent
 from etl.errors import (
     ContractViolation,
+    IngestFailed,
     MeterhouseError,
     RetryableError,
     SourceChanged,
@@ -413,3 +414,75 @@ def ingest(
         files.extend(report.files)
         dates.update(report.touched_dates)
     return BatchReport(files, sorted(dates))
+
+
+# -- entry points for orchestrators (plain dicts in and out, so they travel through XCom) ---
+
+
+def plan_ingest(
+    sources: Sequence[str],
+    *,
+    s3: S3Config | None = None,
+    force: bool = False,
+    settings: Settings | None = None,
+) -> list[list[dict[str, Any]]]:
+    """Discover pending objects and group them into batches of plain dicts."""
+    settings = settings or Settings.from_env()
+    pending = discover(sources, settings, s3, force=force)
+    batches = plan_batches(pending, max_files=settings.batch_files, max_bytes=settings.batch_bytes)
+    log.info("step=plan objects=%d batches=%d", len(pending), len(batches))
+    return [[o.to_dict() for o in batch] for batch in batches]
+
+
+def ingest_batch_dicts(
+    batch: Sequence[dict[str, Any]],
+    *,
+    s3: S3Config | None = None,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Load one planned batch (or, on a dry run, only list it); returns the batch report as a dict."""
+    settings = settings or Settings.from_env()
+    objects = [SourceObject.from_dict(d) for d in batch]
+    if dry_run:
+        for obj in objects:
+            log.info("step=dry_run would_load=%s size=%d", obj.uri, obj.size)
+        return BatchReport([FileReport(o.uri, "dry_run") for o in objects]).to_dict()
+    return ingest_batch(objects, settings, s3).to_dict()
+
+
+def summarize_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of a run's batch reports, with every failed file and its reason."""
+    merged = BatchReport(
+        [f for r in reports for f in BatchReport.from_dict(r).files],
+        sorted({d for r in reports for d in r.get("touched_dates", [])}),
+    )
+    totals = merged.totals()
+    log.info(
+        "step=summary files=%d failed=%d rows_in=%d loaded=%d duplicates=%d rejected=%d dates=%d",
+        totals["files"],
+        totals["failed"],
+        totals["rows_in"],
+        totals["events_loaded"],
+        totals["duplicates"],
+        totals["rejected"],
+        len(merged.touched_dates),
+    )
+    failed = [
+        {"uri": f.uri, "status": f.status, "error": f.error}
+        for f in merged.files
+        if f.status in ("failed", "error")
+    ]
+    for f in failed:
+        log.error("step=summary source=%s status=%s error=%s", f["uri"], f["status"], f["error"])
+    return {**totals, "touched_dates": merged.touched_dates, "failed_files": failed}
+
+
+def raise_for_failures(summary: dict[str, Any]) -> None:
+    """Fail loudly, naming each failed file and why, once the good files are loaded."""
+    failed = summary.get("failed_files") or []
+    if failed:
+        lines = "\n".join(f"  {f['uri']}: {f['error']}" for f in failed)
+        raise IngestFailed(
+            f"{len(failed)} of {summary['files']} files failed; the others loaded:\n{lines}"
+        )

@@ -68,9 +68,11 @@ def sniff_format(data: bytes, uri: str) -> SourceFormat | None:
     Raises FormatError for anything that is not a supported export.
     """
     from etl.formats.amberflo import AMBERFLO_CSV_REQUIRED
+
     try:
         from etl.formats.focus import is_focus_header
     except ImportError:  # TEMP until focus lands
+
         def is_focus_header(cols):  # type: ignore
             return "BilledCost" in cols
 

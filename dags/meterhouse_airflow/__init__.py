@@ -1,0 +1,38 @@
+"""Glue between Airflow and the `etl` package: connections and settings, resolved at run time.
+
+Nothing here runs at DAG-parse time except reading environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+
+from etl.storage import S3Config
+
+AWS_CONN_ID = os.environ.get("METERHOUSE_AWS_CONN_ID", "aws_default")
+WAREHOUSE_POOL = os.environ.get("METERHOUSE_WAREHOUSE_POOL", "meterhouse_warehouse")
+LANDING = os.environ.get("METERHOUSE_LANDING", "s3://usage/ingest/")
+INGEST_CRON = os.environ.get("METERHOUSE_INGEST_CRON", "0 0 * * *")
+SENSOR_TIMEOUT_S = int(os.environ.get("METERHOUSE_SENSOR_TIMEOUT", str(6 * 3600)))
+SENSOR_POKE_S = int(os.environ.get("METERHOUSE_SENSOR_POKE_INTERVAL", "60"))
+
+
+def s3_config(conn_id: str = AWS_CONN_ID) -> S3Config:
+    """S3 endpoint and credentials from an Airflow AWS connection (e.g. AIRFLOW_CONN_AWS_DEFAULT)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    hook = S3Hook(aws_conn_id=conn_id)
+    creds = hook.get_credentials()
+    return S3Config(
+        endpoint_url=hook.conn_config.endpoint_url,
+        access_key_id=creds.access_key,
+        secret_access_key=creds.secret_key,
+        session_token=creds.token,
+        region=hook.conn_region_name or "us-east-1",
+    )
+
+
+def split_landing(uri: str = LANDING) -> tuple[str, str]:
+    """`s3://bucket/prefix/` -> (`bucket`, `prefix/`)."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return bucket, prefix

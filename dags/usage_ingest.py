@@ -1,0 +1,119 @@
+"""usage_ingest: sense new usage exports in S3 and load them into the warehouse, in batches.
+
+Each run covers one data interval (nightly by default, METERHOUSE_INGEST_CRON) and loads every
+object under the landing prefix that the ingest ledger has not loaded in its current version.
+Writes go through a one-slot pool; the warehouse Asset is updated when anything loaded.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from meterhouse_airflow import (
+    AWS_CONN_ID,
+    INGEST_CRON,
+    LANDING,
+    SENSOR_POKE_S,
+    SENSOR_TIMEOUT_S,
+    WAREHOUSE_POOL,
+    split_landing,
+)
+
+WAREHOUSE = Asset(name="meterhouse_warehouse", uri="file:///meterhouse/warehouse/meter_events")
+_BUCKET, _PREFIX = split_landing(LANDING)
+
+
+@dag(
+    dag_id="usage_ingest",
+    description="Load new usage exports from S3 into the meterhouse warehouse",
+    schedule=CronDataIntervalTimetable(INGEST_CRON, timezone="UTC"),
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["meterhouse", "ingest"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    params={
+        "sources": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Sources",
+            description="s3:// prefixes to ingest instead of the landing prefix (empty: the landing prefix)",
+        ),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Reprocess",
+            description="load objects again even if unchanged",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="list what would be loaded, load nothing",
+        ),
+    },
+)
+def usage_ingest() -> None:
+    wait_for_exports = S3KeySensor(
+        task_id="wait_for_exports",
+        bucket_name=_BUCKET,
+        bucket_key=f"{_PREFIX}*",
+        wildcard_match=True,
+        aws_conn_id=AWS_CONN_ID,
+        deferrable=True,
+        poke_interval=SENSOR_POKE_S,
+        timeout=SENSOR_TIMEOUT_S,
+        soft_fail=True,
+        retries=0,
+    )
+
+    @task
+    def discover(params: dict | None = None) -> list[list[dict]]:
+        from meterhouse_airflow import s3_config
+
+        from etl.pipeline import plan_ingest
+
+        params = params or {}
+        return plan_ingest(
+            list(params.get("sources") or [LANDING]),
+            s3=s3_config(),
+            force=bool(params.get("force")),
+        )
+
+    @task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)
+    def ingest_batch(batch: list[dict], params: dict | None = None) -> dict:
+        from meterhouse_airflow import s3_config
+
+        from etl.pipeline import ingest_batch_dicts
+
+        return ingest_batch_dicts(
+            batch, s3=s3_config(), dry_run=bool((params or {}).get("dry_run"))
+        )
+
+    @task(outlets=[WAREHOUSE])
+    def report(reports: list[dict]) -> dict:
+        from etl.pipeline import summarize_reports
+
+        return summarize_reports(list(reports))
+
+    @task(retries=0)
+    def check_failures(summary: dict) -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from etl.errors import IngestFailed
+        from etl.pipeline import raise_for_failures
+
+        try:
+            raise_for_failures(summary)
+        except IngestFailed as exc:
+            # Retrying cannot fix a bad file: fail now, with every file and reason in the message.
+            raise AirflowFailException(str(exc)) from exc
+
+    batches = discover()
+    wait_for_exports >> batches
+    check_failures(report(ingest_batch.expand(batch=batches)))
+
+
+usage_ingest()

@@ -1,0 +1,105 @@
+"""Test services: a real S3 API on 127.0.0.1 (moto's server) and a throwaway Airflow home.
+
+Environment is set before anything imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DAGS = ROOT / "dags"
+_HOME = tempfile.mkdtemp(prefix="meterhouse-airflow-home-")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+S3_PORT = _free_port()
+S3_ENDPOINT = f"http://127.0.0.1:{S3_PORT}"
+BUCKET = "usage"
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": _HOME,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_AWS_DEFAULT": (
+            '{"conn_type": "aws", "login": "test", "password": "test", '
+            f'"extra": {{"endpoint_url": "{S3_ENDPOINT}", "region_name": "us-east-1"}}}}'
+        ),
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": S3_ENDPOINT,
+        "METERHOUSE_LANDING": f"s3://{BUCKET}/ingest/",
+        "METERHOUSE_SENSOR_TIMEOUT": "60",
+        "METERHOUSE_SENSOR_POKE_INTERVAL": "2",
+    }
+)
+for var in ("METERHOUSE_WAREHOUSE", "METERHOUSE_LAKE"):
+    os.environ.pop(var, None)
+sys.path.insert(0, str(DAGS))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server over real HTTP on a free localhost port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=S3_PORT)
+    server.start()
+    yield S3_ENDPOINT
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: str) -> Any:
+    """A boto3 client on an emptied server with the `usage` bucket."""
+    import boto3
+    import requests
+
+    requests.post(f"{s3_server}/moto-api/reset", timeout=10)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Any:
+    """Settings for a fresh warehouse file in a temp dir."""
+    from etl.settings import Settings
+
+    return Settings.from_env(tmp_path / "wh" / "warehouse.duckdb")
+
+
+@pytest.fixture
+def warehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point METERHOUSE_WAREHOUSE at a temp file (what Airflow tasks read)."""
+    path = tmp_path / "wh" / "warehouse.duckdb"
+    monkeypatch.setenv("METERHOUSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("METERHOUSE_LAKE", str(path.parent / "lake"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[None]:
+    """A fresh Airflow metadata DB (SQLite) plus the warehouse pool."""
+    from airflow.utils import db
+
+    db.resetdb()
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool("meterhouse_warehouse", slots=1, description="one warehouse writer", include_deferred=False)
+    yield
