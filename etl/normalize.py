@@ -25,22 +25,29 @@ MIN_EVENT_MS = 946_684_800_000
 # An event may be stamped a little after its file was written (clock skew), not days after.
 MAX_FUTURE_SKEW = timedelta(days=1)
 
-# Units of the meters data centers emit most; other meters carry no unit unless a
-# dimension named `unit` says so.
-METER_UNITS: dict[str, str] = {
-    "gpu_hours": "Hours",
-    "cpu_core_hours": "Hours",
-    "vcpu_hours": "Hours",
-    "memory_gb_hours": "GB-Hours",
-    "storage_gb_months": "GB-Months",
-    "block_storage_gb_months": "GB-Months",
-    "network_egress_gb": "GB",
-    "network_ingress_gb": "GB",
-    "power_kwh": "kWh",
-    "object_requests": "Requests",
-    "api_requests": "Requests",
-    "rack_units_days": "U-Days",
-}
+# Amberflo records carry no unit. Data-center meters name theirs in a suffix
+# (`gpu_hours`, `memory_gb_hours`, `network_egress_gb`); a dimension named `unit` wins.
+# Longest suffix first: `_gb_hours` before `_hours`.
+UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_gb_hours", "GB-Hours"),
+    ("_gb_months", "GB-Months"),
+    ("_gb_days", "GB-Days"),
+    ("_hours", "Hours"),
+    ("_seconds", "Seconds"),
+    ("_kwh", "kWh"),
+    ("_gb", "GB"),
+    ("_tb", "TB"),
+    ("_requests", "Requests"),
+    ("_count", "Count"),
+)
+
+
+def unit_for_meter(meter: pl.Expr) -> pl.Expr:
+    """The unit a meter's name implies, or null."""
+    expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    for suffix, unit in reversed(UNIT_SUFFIXES):
+        expr = pl.when(meter.str.ends_with(suffix)).then(pl.lit(unit)).otherwise(expr)
+    return expr
 
 
 @dataclass(frozen=True)
@@ -230,7 +237,7 @@ def normalize_meter_records(
             pl.col("_quantity").alias(E.quantity),
             pl.coalesce(
                 unit_from_dims,
-                pl.col("_meter").replace_strict(METER_UNITS, default=None, return_dtype=pl.Utf8),
+                unit_for_meter(pl.col("_meter")),
             ).alias(E.unit),
             event_time.alias(E.event_time),
             event_time.dt.date().alias(E.event_date),

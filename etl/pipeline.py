@@ -482,7 +482,7 @@ def raise_for_failures(summary: dict[str, Any]) -> None:
     """Fail loudly, naming each failed file and why, once the good files are loaded."""
     failed = summary.get("failed_files") or []
     if failed:
-        lines = "\n".join(f"  {f['uri']}: {f['error']}" for f in failed)
+        lines = "\n".join(f"  {f['error']}" for f in failed)
         raise IngestFailed(
             f"{len(failed)} of {summary['files']} files failed; the others loaded:\n{lines}"
         )

@@ -483,7 +483,7 @@ class Warehouse:
                     "SELECT * EXCLUDE (event_date) FROM meter_events WHERE event_date = ? "
                     "ORDER BY event_time, event_id",
                     [day],
-                ).fetch_arrow_table()
+                ).to_arrow_table()
                 if table.num_rows == 0:
                     with contextlib.suppress(FileNotFoundError):
                         final.unlink()

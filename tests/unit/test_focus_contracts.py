@@ -38,7 +38,9 @@ MANDATORY_1X = {
     ("version", "columns", "mandatory"),
     [("1.0", 43, 21), ("1.1", 50, 21), ("1.2", 57, 21), ("1.3", 65, 23)],
 )
-def test_column_and_mandatory_counts_per_version(version: str, columns: int, mandatory: int) -> None:
+def test_column_and_mandatory_counts_per_version(
+    version: str, columns: int, mandatory: int
+) -> None:
     assert len(focus_columns(version)) == columns
     assert len(mandatory_columns(version)) == mandatory
 
@@ -46,7 +48,10 @@ def test_column_and_mandatory_counts_per_version(version: str, columns: int, man
 def test_mandatory_columns_are_the_spec_lists() -> None:
     for version in ("1.0", "1.1", "1.2"):
         assert set(mandatory_columns(version)) == MANDATORY_1X
-    assert set(mandatory_columns("1.3")) == MANDATORY_1X | {"ServiceProviderName", "HostProviderName"}
+    assert set(mandatory_columns("1.3")) == MANDATORY_1X | {
+        "ServiceProviderName",
+        "HostProviderName",
+    }
 
 
 def test_versions_only_add_columns() -> None:
