@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from meterhouse_airflow import (
     AWS_CONN_ID,
     INGEST_CRON,
@@ -18,9 +18,10 @@ from meterhouse_airflow import (
     SENSOR_TIMEOUT_S,
     WAREHOUSE_POOL,
     split_landing,
+    warehouse_asset,
 )
 
-WAREHOUSE = Asset(name="meterhouse_warehouse", uri="file:///meterhouse/warehouse/meter_events")
+WAREHOUSE = warehouse_asset()
 _BUCKET, _PREFIX = split_landing(LANDING)
 
 

@@ -6,6 +6,7 @@ Nothing here runs at DAG-parse time except reading environment variables.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from etl.storage import S3Config
 
@@ -15,6 +16,13 @@ LANDING = os.environ.get("METERHOUSE_LANDING", "s3://usage/ingest/")
 INGEST_CRON = os.environ.get("METERHOUSE_INGEST_CRON", "0 0 * * *")
 SENSOR_TIMEOUT_S = int(os.environ.get("METERHOUSE_SENSOR_TIMEOUT", str(6 * 3600)))
 SENSOR_POKE_S = int(os.environ.get("METERHOUSE_SENSOR_POKE_INTERVAL", "60"))
+
+
+def warehouse_asset() -> Any:
+    """The Asset that `usage_ingest` updates and `usage_rollup` is scheduled on."""
+    from airflow.sdk import Asset
+
+    return Asset(name="meterhouse_warehouse", uri="file:///meterhouse/warehouse/meter_events")
 
 
 def s3_config(conn_id: str = AWS_CONN_ID) -> S3Config:
