@@ -124,6 +124,15 @@ def _reason_rules(newer_than: datetime) -> list[tuple[str, str, pl.Expr, pl.Expr
             pl.lit("meterValue ") + quoted(R.meterValue) + pl.lit(" is not a number"),
         ),
         (
+            "amberflo.meterValue.precision",
+            R.meterValue,
+            pl.col("_quantity_fine").is_not_null()
+            & (pl.col("_quantity_fine") != pl.col("_quantity").cast(pl.Decimal(38, 24), strict=False)),
+            pl.lit("meterValue ")
+            + quoted(R.meterValue)
+            + pl.lit(" has more than 12 decimal places; quantities are stored to 12, round it at the source"),
+        ),
+        (
             "amberflo.meterValue.non_negative",
             R.meterValue,
             pl.col("_quantity") < 0,
@@ -185,6 +194,11 @@ def normalize_meter_records(
         pl.col(R.customerId).str.strip_chars().replace("", None).alias("_customer"),
         pl.col(R.meterApiName).str.strip_chars().replace("", None).alias("_meter"),
         pl.col(R.meterValue).str.strip_chars().cast(QUANTITY, strict=False).alias("_quantity"),
+        # Wider scale for the precision check only: values under 10**14 fit, larger ones skip it.
+        pl.col(R.meterValue)
+        .str.strip_chars()
+        .cast(pl.Decimal(38, 24), strict=False)
+        .alias("_quantity_fine"),
         pl.col(R.meterTimeInMillis).str.strip_chars().cast(pl.Int64, strict=False).alias("_ms"),
         pl.col(R.uniqueId).str.strip_chars().replace("", None).alias("_unique"),
     )

@@ -27,6 +27,7 @@ from etl.errors import (
 )
 from etl.formats.amberflo import parse_amberflo_csv, parse_amberflo_json, parse_amberflo_ndjson
 from etl.formats.detect import SourceFormat, decompress, sniff_format
+from etl.intervals import DateWindow, in_window, ingest_window, late_days_from_env
 from etl.normalize import normalize_meter_records
 from etl.settings import Settings
 from etl.storage import (
@@ -125,6 +126,7 @@ class ParsedSource:
     rows_in: int
     events: pl.DataFrame
     rejects: pl.DataFrame
+    focus_line_items: pl.DataFrame | None = None
 
 
 # -- stores -----------------------------------------------------------------------------
@@ -149,20 +151,35 @@ def _root_of(source: str, store: ObjectStore) -> str:
 
 
 def discover(
-    sources: Sequence[str], settings: Settings, s3: S3Config | None = None, *, force: bool = False
+    sources: Sequence[str],
+    settings: Settings,
+    s3: S3Config | None = None,
+    *,
+    force: bool = False,
+    window: DateWindow | None = None,
 ) -> list[SourceObject]:
     """Objects under `sources` that the ledger has not loaded in their current version.
 
     New objects, objects whose etag or size changed, and objects whose last attempt hit a
-    retryable error are returned; `force` returns everything (reprocessing).
+    retryable error are returned; `force` returns everything (reprocessing). With a `window`,
+    only undated keys and keys whose date folder overlaps it are considered (etl.intervals).
     """
     listed: list[SourceObject] = []
     for source in sources:
         store, prefix = open_source(source, s3)
         root = _root_of(source, store)
         listed.extend(SourceObject.of(root, info) for info in store.list(prefix))
+    if window is not None and not window.unbounded:
+        in_scope = [o for o in listed if in_window(o.key, window)]
+        log.info(
+            "step=scope window=%s listed=%d in_window=%d",
+            window.describe(),
+            len(listed),
+            len(in_scope),
+        )
+        listed = in_scope
     if force or not listed:
-        return sorted(listed, key=lambda o: o.uri)
+        return sorted(listed, key=_arrival_order)
     ledger = Warehouse(settings.warehouse_path, settings.lake_path).ledger(o.uri for o in listed)
     pending = []
     for obj in listed:
@@ -177,7 +194,13 @@ def discover(
     log.info(
         "step=discover sources=%d listed=%d pending=%d", len(sources), len(listed), len(pending)
     )
-    return sorted(pending, key=lambda o: o.uri)
+    return sorted(pending, key=_arrival_order)
+
+
+def _arrival_order(obj: SourceObject) -> tuple[str, str]:
+    # Oldest first, so a newer FOCUS delivery of a billing period always loads after (and
+    # replaces) an older one found in the same run.
+    return (obj.last_modified, obj.uri)
 
 
 def plan_batches(
@@ -212,8 +235,24 @@ def parse_source(data: bytes, uri: str, written_at: datetime, settings: Settings
     if fmt in ("focus_csv", "focus_parquet"):
         from etl.formats.focus import parse_focus
 
-        result = parse_focus(raw, uri, kind="csv" if fmt == "focus_csv" else "parquet")
-        return ParsedSource(fmt, result.rows_in, result.events, result.rejects)
+        result = parse_focus(
+            raw,
+            uri,
+            kind="csv" if fmt == "focus_csv" else "parquet",
+            customer_from=settings.focus_customer_from,
+        )
+        for note in result.normalizations:
+            log.info(
+                "step=normalize source=%s focus_version=%s note=%s", uri, result.focus_version, note
+            )
+        for warning in result.warnings:
+            log.warning(
+                "step=validate source=%s focus_version=%s warning=%s",
+                uri,
+                result.focus_version,
+                warning,
+            )
+        return ParsedSource(fmt, result.rows_in, result.events, result.rejects, result.line_items)
     parser = {
         "amberflo_json": parse_amberflo_json,
         "amberflo_ndjson": parse_amberflo_ndjson,
@@ -233,6 +272,8 @@ def validate_events(events: pl.DataFrame, uri: str) -> tuple[pl.DataFrame, pl.Da
 
     try:
         return MeterEvent.validate(events, lazy=True), pl.DataFrame(schema=REJECT_SCHEMA)
+    except pl.exceptions.PolarsError as exc:
+        raise ContractViolation(f"{uri}: events do not have the MeterEvent columns: {exc}") from exc
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
         if cases.filter(pl.col("index").is_null()).height:
@@ -315,6 +356,11 @@ def ingest_object(
                 rows_in=parsed.rows_in,
                 events=events,
                 rejects=rejects,
+                focus_line_items=parsed.focus_line_items,
+                delivery_key=_delivery_key(obj.uri)
+                if parsed.focus_line_items is not None
+                else None,
+                delivery_window_s=settings.focus_delivery_window_s,
             )
         )
     except MeterhouseError as exc:
@@ -368,6 +414,12 @@ def ingest_object(
         result.rejected,
     )
     return report
+
+
+def _delivery_key(uri: str) -> str:
+    from etl.formats.focus import focus_delivery_key
+
+    return focus_delivery_key(uri)
 
 
 def _write_reason(
@@ -425,13 +477,57 @@ def plan_ingest(
     s3: S3Config | None = None,
     force: bool = False,
     settings: Settings | None = None,
+    window: DateWindow | None = None,
+    dry_run: bool = False,
 ) -> list[list[dict[str, Any]]]:
-    """Discover pending objects and group them into batches of plain dicts."""
+    """Discover pending objects (in `window`, if given) and group them into batches of dicts."""
     settings = settings or Settings.from_env()
-    pending = discover(sources, settings, s3, force=force)
+    pending = discover(sources, settings, s3, force=force, window=window)
     batches = plan_batches(pending, max_files=settings.batch_files, max_bytes=settings.batch_bytes)
     log.info("step=plan objects=%d batches=%d", len(pending), len(batches))
+    if dry_run:
+        for obj in pending:
+            log.info("step=plan dry_run=true would_load=%s size=%d", obj.uri, obj.size)
     return [[o.to_dict() for o in batch] for batch in batches]
+
+
+def plan_run(
+    sources: Sequence[str],
+    *,
+    run_type: str,
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    s3: S3Config | None = None,
+    settings: Settings | None = None,
+) -> list[list[dict[str, Any]]]:
+    """What one orchestrated run loads: its window (etl.intervals.ingest_window), then batches.
+
+    `run_type` is the orchestrator's (`scheduled`, `backfill`, `manual`, ...); a date range
+    from the trigger form wins over the data interval. METERHOUSE_LATE_DAYS sets how far back
+    a scheduled run looks for late exports (`all`: no limit).
+    """
+    window = ingest_window(
+        run_type,
+        interval_start,
+        interval_end,
+        start_date=start_date,
+        end_date=end_date,
+        late_days=late_days_from_env(),
+    )
+    log.info(
+        "step=plan run_type=%s window=%s force=%s dry_run=%s",
+        run_type,
+        window.describe(),
+        force,
+        dry_run,
+    )
+    return plan_ingest(
+        sources, s3=s3, force=force, settings=settings, window=window, dry_run=dry_run
+    )
 
 
 def ingest_batch_dicts(

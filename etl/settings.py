@@ -29,6 +29,10 @@ class Settings:
       METERHOUSE_REJECT_THRESHOLD  fraction of rejected rows above which a file fails (default 0.5)
       METERHOUSE_MAX_OBJECT_BYTES  largest decompressed object accepted (default 4 GiB)
       METERHOUSE_BATCH_FILES / METERHOUSE_BATCH_BYTES  batch sizes for Airflow task mapping
+      METERHOUSE_FOCUS_CUSTOMER_FROM  FOCUS column that names the customer: SubAccountId (default,
+                                falling back to BillingAccountId) or BillingAccountId
+      METERHOUSE_FOCUS_DELIVERY_WINDOW  seconds within which FOCUS files of one export belong to
+                                one delivery (default 3600); older deliveries of a period are replaced
     """
 
     warehouse_path: Path
@@ -37,6 +41,8 @@ class Settings:
     max_object_bytes: int = 4 * 1024**3
     batch_files: int = 500
     batch_bytes: int = 512 * 1024**2
+    focus_customer_from: str = "SubAccountId"
+    focus_delivery_window_s: int = 3600
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -56,4 +62,6 @@ class Settings:
             max_object_bytes=_env_int("METERHOUSE_MAX_OBJECT_BYTES", 4 * 1024**3),
             batch_files=_env_int("METERHOUSE_BATCH_FILES", 500),
             batch_bytes=_env_int("METERHOUSE_BATCH_BYTES", 512 * 1024**2),
+            focus_customer_from=os.environ.get("METERHOUSE_FOCUS_CUSTOMER_FROM", "SubAccountId"),
+            focus_delivery_window_s=_env_int("METERHOUSE_FOCUS_DELIVERY_WINDOW", 3600),
         )

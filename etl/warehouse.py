@@ -68,12 +68,39 @@ SCHEMA_DDL: tuple[str, ...] = (
         events_loaded   BIGINT NOT NULL DEFAULT 0,
         duplicates      BIGINT NOT NULL DEFAULT 0,
         rejected        BIGINT NOT NULL DEFAULT 0,
+        superseded      BIGINT NOT NULL DEFAULT 0,
         error           VARCHAR,
         attempts        INTEGER NOT NULL DEFAULT 1,
         first_seen_at   TIMESTAMPTZ NOT NULL,
         loaded_at       TIMESTAMPTZ NOT NULL
     )""",
 )
+
+
+def _duck_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ"
+    if isinstance(dtype, pl.List):
+        return "MAP(VARCHAR, VARCHAR)"
+    if dtype == pl.Int64:
+        return "BIGINT"
+    return "VARCHAR"
+
+
+def _focus_ddl() -> str:
+    from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
+
+    cols = ",\n    ".join(
+        f'"{name}" {_duck_type(dtype)}' for name, dtype in FOCUS_LINE_ITEM_SCHEMA.items()
+    )
+    # FOCUS rows keep their specification column names, so FinOps queries run unchanged.
+    return (
+        f"CREATE TABLE IF NOT EXISTS focus_line_items (\n    {cols},\n    delivery_key VARCHAR NOT NULL,\n"
+        "    event_id VARCHAR,\n    ingested_at TIMESTAMPTZ NOT NULL\n)"
+    )
+
 
 # Ledger statuses. `error` is retryable and is picked up again by the next discovery.
 LOADED, EMPTY, FAILED, ERROR = "loaded", "empty", "failed", "error"
@@ -104,6 +131,11 @@ class SourceLoad:
     rows_in: int
     events: pl.DataFrame
     rejects: pl.DataFrame
+    # FOCUS files only: the typed line items (aligned with events by source_row) and the
+    # export they belong to, whose billing periods a newer delivery replaces.
+    focus_line_items: pl.DataFrame | None = None
+    delivery_key: str | None = None
+    delivery_window_s: int = 3600
 
 
 @dataclass(frozen=True)
@@ -176,7 +208,7 @@ class Warehouse:
                     f"warehouse {self.path} is locked by another process: {exc}"
                 ) from exc
             try:
-                for ddl in SCHEMA_DDL:
+                for ddl in (*SCHEMA_DDL, _focus_ddl()):
                     con.execute(ddl)
                 self._con = con
                 yield con
@@ -303,6 +335,7 @@ class Warehouse:
         con.execute("DELETE FROM meter_events WHERE source_uri = ?", [uri])
         con.execute("DELETE FROM duplicate_events WHERE source_uri = ?", [uri])
         con.execute("DELETE FROM rejected_rows WHERE source_uri = ?", [uri])
+        con.execute("DELETE FROM focus_line_items WHERE source_uri = ?", [uri])
         return frozenset(old_dates)
 
     def _promote_orphaned_duplicates(self, con: Any, uri: str) -> set[date]:
@@ -335,6 +368,85 @@ class Warehouse:
             self._recount_ledger(con, src)
         return {r[0] for r in con.execute("SELECT DISTINCT event_date FROM promoted").fetchall()}
 
+    def _supersede_older_deliveries(self, con: Any, load: SourceLoad) -> tuple[set[str], set[date]]:
+        """A newer delivery of a billing period replaces that period's rows from the same export.
+
+        Files of the same export (delivery key) holding the same billing account and period,
+        written more than the delivery window before this one, lose those rows; files written
+        within the window are parts of this same delivery and keep theirs.
+        """
+        assert load.focus_line_items is not None
+        periods = load.focus_line_items.select("BillingAccountId", "BillingPeriodStart").unique()
+        con.register("incoming_periods", periods.to_arrow())
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE superseded AS
+               SELECT f.source_uri, f.source_row
+               FROM focus_line_items f
+               JOIN incoming_periods p
+                 ON f."BillingAccountId" IS NOT DISTINCT FROM p."BillingAccountId"
+                AND f."BillingPeriodStart" = p."BillingPeriodStart"
+               JOIN ingest_ledger l ON l.source_uri = f.source_uri
+               WHERE f.delivery_key = ? AND f.source_uri <> ?
+                 AND l.last_modified < ?::TIMESTAMPTZ - to_seconds(?)""",
+            [load.delivery_key, load.source_uri, load.last_modified, load.delivery_window_s],
+        )
+        con.unregister("incoming_periods")
+        sources = {
+            r[0] for r in con.execute("SELECT DISTINCT source_uri FROM superseded").fetchall()
+        }
+        if not sources:
+            return set(), set()
+        dates = {
+            r[0]
+            for r in con.execute(
+                """SELECT DISTINCT m.event_date FROM meter_events m
+               JOIN superseded s USING (source_uri, source_row)"""
+            ).fetchall()
+        }
+        con.execute(
+            "DELETE FROM meter_events m USING superseded s WHERE m.source_uri = s.source_uri AND m.source_row = s.source_row"
+        )
+        con.execute(
+            "DELETE FROM duplicate_events d USING superseded s WHERE d.source_uri = s.source_uri AND d.source_row = s.source_row"
+        )
+        con.execute(
+            "DELETE FROM focus_line_items f USING superseded s WHERE f.source_uri = s.source_uri AND f.source_row = s.source_row"
+        )
+        for src in sources:
+            con.execute(
+                """UPDATE ingest_ledger SET superseded = superseded + (SELECT count(*) FROM superseded WHERE source_uri = ?)
+                   WHERE source_uri = ?""",
+                [src, src],
+            )
+            self._recount_ledger(con, src)
+        log.info("step=supersede source=%s older_files=%d", load.source_uri, len(sources))
+        return sources, dates
+
+    def _insert_focus_line_items(self, con: Any, load: SourceLoad, now: datetime) -> None:
+        from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
+
+        assert load.focus_line_items is not None
+        items = load.focus_line_items.join(
+            load.events.select("source_row", "event_id"), on="source_row", how="left"
+        ).with_columns(
+            pl.lit(load.delivery_key).alias("delivery_key"), pl.lit(now).alias("ingested_at")
+        )
+        con.register("incoming_focus", items.to_arrow())
+        names = [*FOCUS_LINE_ITEM_SCHEMA, "delivery_key", "event_id", "ingested_at"]
+        select = ", ".join(
+            f'map_from_entries("{n}")'
+            if isinstance(FOCUS_LINE_ITEM_SCHEMA.get(n), pl.List)
+            else f'"{n}"'
+            for n in names
+        )
+        columns = ", ".join(f'"{n}"' for n in names)
+        # Only rows that became events (or duplicates) are kept: rejected rows live in rejected_rows.
+        con.execute(
+            f"INSERT INTO focus_line_items ({columns}) SELECT {select} FROM incoming_focus "  # noqa: S608 - names from the schema constant
+            "WHERE event_id IS NOT NULL"
+        )
+        con.unregister("incoming_focus")
+
     def _recount_ledger(self, con: Any, uri: str) -> None:
         con.execute(
             """UPDATE ingest_ledger SET
@@ -348,6 +460,10 @@ class Warehouse:
         now = _now()
         uri = load.source_uri
         touched = set(self._remove_source(con, uri))
+        superseded_sources: set[str] = set()
+        if load.focus_line_items is not None:
+            superseded_sources, dates = self._supersede_older_deliveries(con, load)
+            touched |= dates
         events = load.events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
         con.register("incoming_events", events.to_arrow())
         # First copy per event_id within the file wins; an id already stored from another
@@ -380,6 +496,10 @@ class Warehouse:
         }
         # Only after the new rows are in: an id this file still carries stays with this file.
         touched |= self._promote_orphaned_duplicates(con, uri)
+        for older in sorted(superseded_sources):
+            touched |= self._promote_orphaned_duplicates(con, older)
+        if load.focus_line_items is not None:
+            self._insert_focus_line_items(con, load, now)
         rejects = load.rejects.select(REJECT_COLUMNS).with_columns(pl.lit(now).alias("rejected_at"))
         con.register("incoming_rejects", rejects.to_arrow())
         rcols = ", ".join(REJECT_COLUMNS + ["rejected_at"])

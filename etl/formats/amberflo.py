@@ -273,9 +273,11 @@ def parse_amberflo_csv(data: bytes, uri: str) -> RawBatch:
     field_index = {name: header.index(name) for name in AMBERFLO_FIELDS if name in header}
     dim_columns = [(i, h) for i, h in enumerate(header) if h not in AMBERFLO_FIELDS and h]
     width = len(header)
-    for row, fields in enumerate(reader, start=1):
+    row = 0
+    for fields in reader:
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
+        row += 1
         out.rows_in += 1
         raw = ",".join(fields)
         if _has_bad_bytes(raw):
@@ -301,9 +303,11 @@ def parse_amberflo_csv(data: bytes, uri: str) -> RawBatch:
             (fields[field_index[name]].strip() or None) if name in field_index else None
             for name in AMBERFLO_FIELDS
         ]
-        dims = sorted(
-            ({"key": h, "value": fields[i]} for i, h in dim_columns if fields[i] != ""),
-            key=lambda e: e["key"],
-        )
+        try:
+            # The same limits as JSON dimensions: empty cells are not dimensions.
+            dims = _dimension_entries({h: fields[i] for i, h in dim_columns if fields[i] != ""})
+        except _RowError as err:
+            out.reject(row, err.column, err.rule, err.reason, raw)
+            continue
         out._append(row, values, dims, raw)
     return out.batch()
