@@ -37,7 +37,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.focus:
         from etl.generate_focus import generate_focus_exports
 
-        focus = generate_focus_exports(start=start, days=args.days, seed=args.seed)
+        # FOCUS exports land under the same ingest/ prefix as meter records: one landing to sense.
+        focus = [(f"ingest/{key}", data) for key, data in generate_focus_exports(start=start, days=args.days, seed=args.seed)]
     store, prefix = open_target(args.out)
     for key, data in exports + focus:
         store.write(f"{prefix}{key}", data)
@@ -86,7 +87,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from etl.warehouse import Warehouse
 
     settings = Settings.from_env(args.warehouse)
-    names, rows = Warehouse(settings.warehouse_path, settings.lake_path).query(args.query)
+    warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
+    # Default: the published lake, which no load ever blocks; --live: the DuckDB file, read-only.
+    run = warehouse.query if args.live else warehouse.query_published
+    names, rows = run(args.query)
     _print_table(names, [list(r) for r in rows], args.format)
     return 0
 
@@ -191,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("query")
     q.add_argument("--warehouse")
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    q.add_argument(
+        "--live",
+        action="store_true",
+        help="query the DuckDB file itself (read-only; waits while a load holds it) instead of the published lake",
+    )
     q.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("status", help="summarize the ingest ledger")

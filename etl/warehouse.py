@@ -102,6 +102,75 @@ def _focus_ddl() -> str:
     )
 
 
+# Tables SQL users read from the lake besides meter_events, with their sort order.
+PUBLISHED_TABLES: dict[str, str] = {
+    "ingest_ledger": "source_uri",
+    "rejected_rows": "source_uri, source_row",
+    "duplicate_events": "source_uri, source_row",
+    "focus_line_items": "source_uri, source_row",
+}
+
+
+def _write_parquet_atomically(table: Any, final: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return final
+
+
+def _write_text_atomically(text: str, final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, final)
+
+
+def _sql_literal(text: str) -> str:
+    # Only for paths from configuration (the lake folder), never for values from files.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_views_sql(lake: Path) -> str:
+    """Views over the Parquet lake: what `meterhouse sql` and the DuckDB CLI query.
+
+    Usable from the DuckDB CLI as `duckdb -init <lake>/views.sql` (or `.read <lake>/views.sql`).
+    """
+    lake = lake.resolve()
+    events_glob = _sql_literal(str(lake / "meter_events" / "event_date=*" / "*.parquet"))
+    columns = ", ".join(EVENT_COLUMNS + ["ingested_at"])
+    lines = ["SET TimeZone = 'UTC';"]
+    if any((lake / "meter_events").glob("event_date=*/*.parquet")):
+        lines.append(
+            f"CREATE OR REPLACE VIEW meter_events AS SELECT {columns} FROM read_parquet({events_glob}, "  # noqa: S608 - configured path, fixed names
+            "hive_partitioning = true, hive_types = {'event_date': DATE});"
+        )
+    else:
+        lines.append(f"CREATE OR REPLACE TABLE meter_events ({_EVENT_COLUMNS_DDL});")
+    for name in PUBLISHED_TABLES:
+        path = lake / name / "part-0.parquet"
+        if path.exists():
+            lines.append(
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_sql_literal(str(path))});"  # noqa: S608 - configured path, fixed names
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _empty_views_sql() -> str:
+    tables = [f"CREATE TABLE meter_events ({_EVENT_COLUMNS_DDL});"]
+    tables += [ddl.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";" for ddl in SCHEMA_DDL[1:]]
+    tables.append(_focus_ddl().replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";")
+    return "\n".join(tables) + "\n"
+
+
 # Ledger statuses. `error` is retryable and is picked up again by the next discovery.
 LOADED, EMPTY, FAILED, ERROR = "loaded", "empty", "failed", "error"
 
@@ -584,42 +653,65 @@ class Warehouse:
 
     # -- publishing --------------------------------------------------------------------
 
-    def publish_lake(self, dates: Iterable[date]) -> list[Path]:
-        """Rewrite the lake partitions of `dates` from the warehouse, each atomically.
+    def publish_lake(
+        self, dates: Iterable[date], tables: Iterable[str] = PUBLISHED_TABLES
+    ) -> list[Path]:
+        """Publish the read path: rewrite the lake partitions of `dates` and the small tables.
 
-        A partition is written to a hidden temp file and renamed into place, so a reader
-        sees the old file or the new one, never half of one. Dates with no events lose
-        their partition.
+        Every file is written to a hidden temp file, fsynced and renamed into place, so a
+        reader sees the old file or the new one, never half of one. Files are replaced, never
+        deleted (a day whose events all went away gets an empty partition), so a query that
+        already listed a file can always open it.
         """
-        import pyarrow.parquet as pq
-
         written: list[Path] = []
         base = self.lake / "meter_events"
         with self.reader() as con:
             for day in sorted(set(dates)):
-                part_dir = base / f"event_date={day.isoformat()}"
-                final = part_dir / "part-0.parquet"
                 table = con.execute(
                     "SELECT * EXCLUDE (event_date) FROM meter_events WHERE event_date = ? "
                     "ORDER BY event_time, event_id",
                     [day],
                 ).to_arrow_table()
-                if table.num_rows == 0:
-                    with contextlib.suppress(FileNotFoundError):
-                        final.unlink()
-                    with contextlib.suppress(OSError):
-                        part_dir.rmdir()
-                    continue
-                part_dir.mkdir(parents=True, exist_ok=True)
-                tmp = part_dir / f".part-0.parquet.{os.getpid()}.tmp"
-                pq.write_table(table, tmp, compression="zstd")
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
-                written.append(final)
+                final = base / f"event_date={day.isoformat()}" / "part-0.parquet"
+                written.append(_write_parquet_atomically(table, final))
+            for name in tables:
+                order = PUBLISHED_TABLES[name]
+                table = con.execute(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table()  # noqa: S608 - names from PUBLISHED_TABLES
+                written.append(
+                    _write_parquet_atomically(table, self.lake / name / "part-0.parquet")
+                )
+            _write_text_atomically(read_views_sql(self.lake), self.lake / "views.sql")
         return written
 
     # -- reading -----------------------------------------------------------------------
+
+    def query_published(
+        self, sql: str, params: list[Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run SQL on the published read path (the Parquet lake), never on the DuckDB file.
+
+        A load in progress is never blocked by, and never breaks, such a query. The
+        connection is in memory and may read only the lake folder; configuration is locked.
+        """
+        import duckdb
+
+        views = self.lake / "views.sql"
+        # Nothing published yet reads as an empty warehouse; a reader never takes the writer lock.
+        script = views.read_text() if views.exists() else _empty_views_sql()
+        con = duckdb.connect(":memory:")
+        try:
+            for statement in script.split(";\n"):
+                if statement.strip():
+                    con.execute(statement)
+            lake_dir = str(self.lake.resolve()) + "/"
+            con.execute("SET allowed_directories = [?]", [lake_dir])
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            cur = con.execute(sql, params or [])
+            names = [d[0] for d in cur.description] if cur.description else []
+            return names, cur.fetchall()
+        finally:
+            con.close()
 
     def query(
         self, sql: str, params: list[Any] | None = None

@@ -58,7 +58,7 @@ def main() -> int:
         print(f"== generating {days} days of sample exports from {start} into s3://usage/ingest/")
         from etl.cli import main as cli
 
-        cli(["generate", "--out", "s3://usage/", "--start", start.isoformat(), "--days", str(days)])
+        cli(["generate", "--out", "s3://usage/", "--start", start.isoformat(), "--days", str(days), "--focus"])
         _upload_bad_sample(start)
         print("== running the usage_ingest DAG through Airflow (dag.test)")
         t0 = time.monotonic()
