@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandera.polars as pa
 import polars as pl
 
@@ -29,7 +31,8 @@ class AmberfloRecord(pa.DataFrameModel):
         coerce = True
 
 
-A = AmberfloRecord
+# Attribute access on a pandera model yields the column name; typed Any for mypy.
+A: Any = AmberfloRecord
 AMBERFLO_FIELDS: tuple[str, ...] = (
     A.customerId,
     A.meterApiName,
@@ -37,6 +40,6 @@ AMBERFLO_FIELDS: tuple[str, ...] = (
     A.meterTimeInMillis,
     A.uniqueId,
 )
-RAW_SCHEMA: dict[str, pl.DataType] = {
-    name: col.dtype.type for name, col in AmberfloRecord.to_schema().columns.items()
-}
+RAW_SCHEMA: pl.Schema = pl.Schema(
+    {name: col.dtype.type for name, col in AmberfloRecord.to_schema().columns.items()}
+)

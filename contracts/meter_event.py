@@ -61,9 +61,9 @@ class RejectedRow(pa.DataFrameModel):
 
 EVENT_COLUMNS: list[str] = list(MeterEvent.to_schema().columns)
 REJECT_COLUMNS: list[str] = list(RejectedRow.to_schema().columns)
-EVENT_SCHEMA: dict[str, pl.DataType] = {
-    name: col.dtype.type for name, col in MeterEvent.to_schema().columns.items()
-}
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    name: col.dtype.type for name, col in RejectedRow.to_schema().columns.items()
-}
+EVENT_SCHEMA: pl.Schema = pl.Schema(
+    {name: col.dtype.type for name, col in MeterEvent.to_schema().columns.items()}
+)
+REJECT_SCHEMA: pl.Schema = pl.Schema(
+    {name: col.dtype.type for name, col in RejectedRow.to_schema().columns.items()}
+)

@@ -6,19 +6,24 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
-from contracts.amberflo import AmberfloRecord as R
+from contracts.amberflo import AmberfloRecord
 from contracts.meter_event import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
     QUANTITY,
     REJECT_COLUMNS,
     REJECT_SCHEMA,
+    MeterEvent,
 )
-from contracts.meter_event import MeterEvent as E
 from etl.formats.detect import SourceFormat
+
+# pandera models give column names on attribute access; typed Any because mypy sees dtypes.
+R: Any = AmberfloRecord
+E: Any = MeterEvent
 
 # Epoch milliseconds before 2000-01-01 are almost always seconds or garbage.
 MIN_EVENT_MS = 946_684_800_000
@@ -87,11 +92,15 @@ def _fill_hashed_ids(good: pl.DataFrame) -> pl.Series:
     return ids.scatter(positions, pl.Series(hashed, dtype=pl.Utf8)).alias("_unique")
 
 
+def quoted(column: str) -> pl.Expr:
+    """The column's value in quotes, cut to 60 characters, for a reject reason."""
+    return pl.lit("'") + pl.col(column).str.slice(0, 60) + pl.lit("'")
+
+
 def _reason_rules(newer_than: datetime) -> list[tuple[str, str, pl.Expr, pl.Expr]]:
     """(rule, column, failing-condition, reason) in the order they are reported."""
     value, ms = pl.col(R.meterValue), pl.col("_ms")
     limit_ms = int((newer_than + MAX_FUTURE_SKEW).timestamp() * 1000)
-    quoted = lambda c: pl.lit("'") + pl.col(c).str.slice(0, 60) + pl.lit("'")  # noqa: E731
     return [
         (
             "amberflo.customerId.required",
@@ -127,10 +136,15 @@ def _reason_rules(newer_than: datetime) -> list[tuple[str, str, pl.Expr, pl.Expr
             "amberflo.meterValue.precision",
             R.meterValue,
             pl.col("_quantity_fine").is_not_null()
-            & (pl.col("_quantity_fine") != pl.col("_quantity").cast(pl.Decimal(38, 24), strict=False)),
+            & (
+                pl.col("_quantity_fine")
+                != pl.col("_quantity").cast(pl.Decimal(38, 24), strict=False)
+            ),
             pl.lit("meterValue ")
             + quoted(R.meterValue)
-            + pl.lit(" has more than 12 decimal places; quantities are stored to 12, round it at the source"),
+            + pl.lit(
+                " has more than 12 decimal places; quantities are stored to 12, round it at the source"
+            ),
         ),
         (
             "amberflo.meterValue.non_negative",

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from contracts.amberflo import AMBERFLO_FIELDS, RAW_SCHEMA, AmberfloRecord
+from contracts.amberflo import AMBERFLO_FIELDS, RAW_SCHEMA, A
 from contracts.meter_event import REJECT_SCHEMA
 from etl.formats.detect import strip_bom
 
@@ -130,9 +130,9 @@ class _Collector:
     ) -> None:
         for name, value in zip(AMBERFLO_FIELDS, values, strict=True):
             self.columns[name].append(value)
-        self.columns[AmberfloRecord.dimensions].append(dims)
-        self.columns[AmberfloRecord.source_row].append(row)
-        self.columns[AmberfloRecord.raw_record].append(raw[:_RAW_PREVIEW])
+        self.columns[A.dimensions].append(dims)
+        self.columns[A.source_row].append(row)
+        self.columns[A.raw_record].append(raw[:_RAW_PREVIEW])
 
     def batch(self) -> RawBatch:
         return RawBatch(
