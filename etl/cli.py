@@ -164,6 +164,70 @@ def _print_table(names: Sequence[str], rows: list[list[Any]], fmt: str) -> None:
         print("  ".join(c[:80].ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def cmd_rate_card_load(args: argparse.Namespace) -> int:
+    from etl.rollups import load_rate_card
+
+    settings = Settings.from_env(args.warehouse)
+    loaded = load_rate_card(args.file, settings=settings)
+    print(
+        f"rate card {loaded['version']} loaded from {loaded['source_uri']}: "
+        f"{loaded['prices']} price rows, {loaded['adjustments']} adjustments "
+        f"(previous: {loaded['previous_version'] or 'none'})"
+    )
+    if loaded["affected_from"]:
+        print(
+            f"it changes prices of events from {loaded['affected_from']} to before {loaded['affected_to']}; "
+            "costs already rolled up are unchanged until you re-rate them:\n"
+            "  meterhouse rollup --rerate   (or trigger usage_rollup with rerate / a date range)"
+        )
+    else:
+        print("it changes no price of any stored event")
+    return 0
+
+
+def cmd_rate_card_show(args: argparse.Namespace) -> int:
+    from etl.warehouse import Warehouse
+
+    settings = Settings.from_env(args.warehouse)
+    names, rows = Warehouse(settings.warehouse_path, settings.lake_path).query(
+        """SELECT rate_id, meter_name, unit, currency, pricing, tier_period, tier_from, unit_price,
+                  dimension_match, effective_from, effective_to
+           FROM rate_card ORDER BY priority, tier_from"""
+    )
+    _print_table(names, [list(r) for r in rows], args.format)
+    names, rows = Warehouse(settings.warehouse_path, settings.lake_path).query(
+        """SELECT adjustment_id, customer_id, team, meter_name, adjustment_pct, effective_from, effective_to
+           FROM rate_adjustments ORDER BY priority"""
+    )
+    if rows:
+        print()
+        _print_table(names, [list(r) for r in rows], args.format)
+    return 0
+
+
+def cmd_rollup(args: argparse.Namespace) -> int:
+    from etl.rollups import rollup
+
+    settings = Settings.from_env(args.warehouse)
+    report = rollup(
+        from_date=args.from_date, to_date=args.to_date, rerate=args.rerate, settings=settings
+    )
+    days = report["days"]
+    if not days:
+        print("nothing to roll up: no day changed since its last rollup")
+        return 0
+    costs = ", ".join(f"{c} {Decimal(v):.2f}" for c, v in report["cost_by_currency"].items())
+    print(
+        f"rolled up {len(days)} days ({days[0]} .. {days[-1]}) in {len(report['months'])} months: "
+        f"{report['events']} events, {report['rated']} rated, {report['source_cost']} with source cost, "
+        f"{report['unrated']} unrated; cost of these days: {costs or '-'}"
+    )
+    if report["unrated"]:
+        meters = ", ".join(f"{m} ({n})" for m, n in report["unrated_meters"].items())
+        print(f"warning: {report['unrated']} events match no price and have no cost: {meters}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `meterhouse` command line."""
     parser = argparse.ArgumentParser(prog="meterhouse", description=__doc__)
@@ -205,6 +269,26 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="summarize the ingest ledger")
     s.add_argument("--warehouse")
     s.set_defaults(func=cmd_status)
+
+    rc = sub.add_parser("rate-card", help="load or show the rate card (docs/rating.md)")
+    rc_sub = rc.add_subparsers(dest="rate_card_command", required=True)
+    rl = rc_sub.add_parser("load", help="validate and load a rate card (CSV or YAML) from s3:// or a local path")
+    rl.add_argument("file")
+    rl.add_argument("--warehouse")
+    rl.set_defaults(func=cmd_rate_card_load)
+    rs = rc_sub.add_parser("show", help="print the current rate card")
+    rs.add_argument("--warehouse")
+    rs.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    rs.set_defaults(func=cmd_rate_card_show)
+
+    r = sub.add_parser("rollup", help="rate events and rebuild cost_daily / cost_monthly for changed days")
+    r.add_argument("--from", dest="from_date", help="also re-rate from this day (YYYY-MM-DD)")
+    r.add_argument("--to", dest="to_date", help="... to this day, inclusive (default: --from)")
+    r.add_argument(
+        "--rerate", action="store_true", help="also re-rate the period the last loaded rate card changed"
+    )
+    r.add_argument("--warehouse")
+    r.set_defaults(func=cmd_rollup)
     return parser
 
 
