@@ -24,7 +24,9 @@ class AmberfloRecord(pa.DataFrameModel):
     uniqueId: str = pa.Field(nullable=True)
     dimensions: DIMENSIONS = pa.Field(nullable=False)  # type: ignore[valid-type]
     source_row: pl.Int64 = pa.Field(nullable=False, ge=1)
-    raw_record: str = pa.Field(nullable=False)
+    # The record's original text. The vectorized readers leave it null (it costs a copy of
+    # every row); normalization then renders rejected rows from their fields.
+    raw_record: str = pa.Field(nullable=True)
 
     class Config:
         strict = True

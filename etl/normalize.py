@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from contracts.amberflo import AmberfloRecord
+from contracts.amberflo import AMBERFLO_FIELDS, AmberfloRecord
 from contracts.meter_event import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
@@ -237,7 +237,10 @@ def normalize_meter_records(
             pl.col("column_name"),
             pl.col("rule"),
             pl.col("reason"),
-            pl.col(R.raw_record),
+            pl.coalesce(
+                pl.col(R.raw_record),
+                pl.struct([*AMBERFLO_FIELDS, R.dimensions]).struct.json_encode(),
+            ).alias(R.raw_record),
         )
         .cast(REJECT_SCHEMA)
         .select(REJECT_COLUMNS)

@@ -437,7 +437,9 @@ def ingest_batch(
     objects: Sequence[SourceObject], settings: Settings, s3: S3Config | None = None
 ) -> BatchReport:
     """Load a batch of objects one file at a time, then publish the lake partitions they touched."""
-    warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
+    warehouse = Warehouse(
+        settings.warehouse_path, settings.lake_path, dedup_window_days=settings.dedup_window_days
+    )
     stores: dict[str, ObjectStore] = {}
     reports: list[FileReport] = []
     touched: set[date] = set()

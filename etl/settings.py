@@ -31,6 +31,8 @@ class Settings:
       METERHOUSE_BATCH_FILES / METERHOUSE_BATCH_BYTES  batch sizes for Airflow task mapping
       METERHOUSE_FOCUS_CUSTOMER_FROM  FOCUS column that names the customer: SubAccountId (default,
                                 falling back to BillingAccountId) or BillingAccountId
+      METERHOUSE_DEDUP_WINDOW_DAYS  an event_id already stored for an event date within this many
+                                days is a duplicate (default 31); a retry repeats its event time
       METERHOUSE_FOCUS_DELIVERY_WINDOW  seconds within which FOCUS files of one export belong to
                                 one delivery (default 3600); older deliveries of a period are replaced
     """
@@ -43,6 +45,7 @@ class Settings:
     batch_bytes: int = 512 * 1024**2
     focus_customer_from: str = "SubAccountId"
     focus_delivery_window_s: int = 3600
+    dedup_window_days: int = 31
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -64,4 +67,5 @@ class Settings:
             batch_bytes=_env_int("METERHOUSE_BATCH_BYTES", 512 * 1024**2),
             focus_customer_from=os.environ.get("METERHOUSE_FOCUS_CUSTOMER_FROM", "SubAccountId"),
             focus_delivery_window_s=_env_int("METERHOUSE_FOCUS_DELIVERY_WINDOW", 3600),
+            dedup_window_days=_env_int("METERHOUSE_DEDUP_WINDOW_DAYS", 31),
         )

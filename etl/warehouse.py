@@ -161,6 +161,9 @@ def read_views_sql(lake: Path) -> str:
             lines.append(
                 f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_sql_literal(str(path))});"  # noqa: S608 - configured path, fixed names
             )
+    from etl.rollups import rollup_views_sql  # cost rollups and their views (docs/rating.md)
+
+    lines += rollup_views_sql(lake)
     return "\n".join(lines) + "\n"
 
 
@@ -168,6 +171,9 @@ def _empty_views_sql() -> str:
     tables = [f"CREATE TABLE meter_events ({_EVENT_COLUMNS_DDL});"]
     tables += [ddl.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";" for ddl in SCHEMA_DDL[1:]]
     tables.append(_focus_ddl().replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";")
+    from etl.rollups import rollup_views_sql
+
+    tables += rollup_views_sql(None)
     return "\n".join(tables) + "\n"
 
 
@@ -227,10 +233,13 @@ def _now() -> datetime:
 class Warehouse:
     """A DuckDB warehouse file plus its Parquet lake. One writer at a time."""
 
-    def __init__(self, path: Path, lake: Path, *, lock_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, path: Path, lake: Path, *, lock_timeout_s: float = 600.0, dedup_window_days: int = 31
+    ) -> None:
         self.path = Path(path)
         self.lake = Path(lake)
         self.lock_timeout_s = lock_timeout_s
+        self.dedup_window_days = dedup_window_days
         self._con: Any = None
 
     # -- connections -------------------------------------------------------------------
@@ -395,6 +404,9 @@ class Warehouse:
         return result
 
     def _remove_source(self, con: Any, uri: str) -> frozenset[date]:
+        # A file the ledger has never seen has nothing to remove: skip four table scans.
+        if not con.execute("SELECT count(*) FROM ingest_ledger WHERE source_uri = ?", [uri]).fetchone()[0]:
+            return frozenset()
         old_dates = {
             r[0]
             for r in con.execute(
@@ -410,6 +422,10 @@ class Warehouse:
     def _promote_orphaned_duplicates(self, con: Any, uri: str) -> set[date]:
         """Copies that were deduplicated against `uri` become the stored copy when `uri`'s
         rows no longer hold their event_id."""
+        if not con.execute(
+            "SELECT count(*) FROM duplicate_events WHERE duplicate_of_uri = ? AND source_uri <> ?", [uri, uri]
+        ).fetchone()[0]:
+            return set()
         con.execute(
             """CREATE OR REPLACE TEMP TABLE promoted AS
                SELECT * EXCLUDE (rn) FROM (
@@ -536,13 +552,27 @@ class Warehouse:
         events = load.events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
         con.register("incoming_events", events.to_arrow())
         # First copy per event_id within the file wins; an id already stored from another
-        # file makes the whole in-file group a duplicate.
+        # file makes the whole in-file group a duplicate. Stored ids are looked up only within
+        # the dedup window around the file's event dates (a retry repeats its event time), so
+        # the lookup reads the row groups of those days, not the whole history.
+        window = [self.dedup_window_days, self.dedup_window_days]
         con.execute(
             """CREATE OR REPLACE TEMP TABLE staged AS
+               WITH span AS (
+                   SELECT min(event_date) - CAST(? AS INTEGER) AS lo, max(event_date) + CAST(? AS INTEGER) AS hi
+                   FROM incoming_events
+               ), stored AS (
+                   SELECT m.event_id, any_value(m.source_uri) AS stored_in
+                   FROM meter_events m, span
+                   WHERE m.event_date BETWEEN span.lo AND span.hi
+                     AND m.event_id IN (SELECT event_id FROM incoming_events)
+                   GROUP BY m.event_id
+               )
                SELECT i.* EXCLUDE (dimensions), map_from_entries(i.dimensions) AS dimensions,
                       row_number() OVER (PARTITION BY i.event_id ORDER BY i.source_row) AS copy_no,
-                      (SELECT any_value(m.source_uri) FROM meter_events m WHERE m.event_id = i.event_id) AS stored_in
-               FROM incoming_events i"""
+                      s.stored_in
+               FROM incoming_events i LEFT JOIN stored s USING (event_id)""",
+            window,
         )
         cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
         con.execute(

@@ -1,4 +1,7 @@
-"""parse_amberflo_json / _ndjson / _csv: raw text records, dimensions, and rows that cannot be read."""
+"""The exact (record-by-record) Amberflo readers: raw text records, dimensions, unreadable rows.
+
+The vectorized readers are checked against these in test_amberflo_fast.py.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,21 @@ from polars.testing import assert_frame_equal
 
 from contracts.amberflo import RAW_SCHEMA, AmberfloRecord
 from contracts.meter_event import REJECT_SCHEMA, RejectedRow
-from etl.formats.amberflo import (
-    MAX_DIMENSIONS,
-    RawBatch,
-    parse_amberflo_csv,
-    parse_amberflo_json,
-    parse_amberflo_ndjson,
-)
+from etl.formats import amberflo
+from etl.formats.amberflo import MAX_DIMENSIONS, RawBatch
+
+
+def parse_amberflo_json(data: bytes, uri: str) -> RawBatch:
+    return amberflo.parse_amberflo_json(data, uri, exact=True)
+
+
+def parse_amberflo_ndjson(data: bytes, uri: str) -> RawBatch:
+    return amberflo.parse_amberflo_ndjson(data, uri, exact=True)
+
+
+def parse_amberflo_csv(data: bytes, uri: str) -> RawBatch:
+    return amberflo.parse_amberflo_csv(data, uri, exact=True)
+
 
 URI = "s3://usage/ingest/2024/01/01/export"
 HEADER = "customerId,meterApiName,meterValue,meterTimeInMillis"

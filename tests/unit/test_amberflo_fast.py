@@ -1,0 +1,96 @@
+"""The vectorized Amberflo readers give the same events as the exact readers, or step aside."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from etl.formats import amberflo
+from etl.formats.detect import sniff_format
+from etl.generate import generate_amberflo_exports
+from etl.normalize import normalize_meter_records
+
+URI = "s3://usage/ingest/x"
+WRITTEN = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+PARSERS = {
+    "amberflo_json": amberflo.parse_amberflo_json,
+    "amberflo_ndjson": amberflo.parse_amberflo_ndjson,
+    "amberflo_csv": amberflo.parse_amberflo_csv,
+}
+HEADER = "customerId,meterApiName,meterValue,meterTimeInMillis,uniqueId"
+
+
+def _events(data: bytes, fmt: str, *, exact: bool):  # type: ignore[no-untyped-def]
+    batch = PARSERS[fmt](data, URI, exact=exact)
+    out = normalize_meter_records(batch.records, source_uri=URI, source_format=fmt, written_at=WRITTEN)  # type: ignore[arg-type]
+    return batch, out
+
+
+def test_generated_exports_read_the_same_both_ways_and_use_the_fast_path() -> None:
+    exports = generate_amberflo_exports(start=dt.date(2026, 3, 1), days=2, customers=15, seed=21)
+    seen = set()
+    for key, data in exports:
+        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        fmt = sniff_format(raw, key)
+        assert fmt in PARSERS
+        seen.add(fmt)
+        fast_batch, fast = _events(raw, fmt, exact=False)
+        exact_batch, exact = _events(raw, fmt, exact=True)
+        # the clean generated files all take the vectorized path
+        assert fast_batch.records[amberflo.A.raw_record].null_count() == fast_batch.records.height, key
+        assert fast_batch.rows_in == exact_batch.rows_in
+        assert_frame_equal(fast.events, exact.events)
+        assert fast.rejects.height == exact.rejects.height == 0
+    assert seen == set(PARSERS)
+
+
+def test_rejects_match_both_ways_on_a_mixed_file() -> None:
+    rows = [
+        {"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": 1.5, "meterTimeInMillis": 1_790_000_000_000, "uniqueId": "a"},
+        {"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": "abc", "meterTimeInMillis": 1_790_000_000_000, "uniqueId": "b"},
+        {"customerId": "", "meterApiName": "gpu_hours", "meterValue": 2, "meterTimeInMillis": 1_790_000_000_000},
+        {"customerId": "c2", "meterApiName": "power_kwh", "meterValue": -1, "meterTimeInMillis": 1_790_000_000, "dimensions": {"rack": "r1", "n": 3}},
+    ]
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    _, fast = _events(data, "amberflo_ndjson", exact=False)
+    _, exact = _events(data, "amberflo_ndjson", exact=True)
+    assert_frame_equal(fast.events, exact.events)
+    assert fast.rejects.select("source_row", "rule", "column_name").to_dicts() == exact.rejects.select(
+        "source_row", "rule", "column_name"
+    ).to_dicts()
+    assert fast.rejects["raw_record"].null_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [
+        ("amberflo_ndjson", b'{"meterValue": 12345678901234567890.5}\n'),  # beyond float precision
+        ("amberflo_ndjson", b'{"meterValue": NaN}\n'),
+        ("amberflo_ndjson", b'{"customerId": "a"}\n\n{"customerId": "b"}\n'),  # blank line: line numbers
+        ("amberflo_ndjson", b'{"dimensions": {"a": {"b": 1}}}\n'),  # nested dimension
+        ("amberflo_ndjson", b'{"dimensions": {"a": 1.5}}\n'),  # float dimension text
+        ("amberflo_ndjson", b'{"customerId": "a"}\n[1, 2]\n'),
+        ("amberflo_ndjson", b'{"meterValue": {"v": 1}}\n'),  # object where a value belongs
+        ("amberflo_json", b'[{"customerId": ["a"]}]'),
+        ("amberflo_json", b'[{"customerId": "a"}, 5]'),
+        ("amberflo_json", b'[{"customerId": "a"}, {"customerId": '),
+        ("amberflo_csv", f'{HEADER}\nc,m,1,2,"u"\n'.encode()),  # quotes
+        ("amberflo_csv", f"{HEADER}\nc,m,1,2\n".encode()),  # short row
+        ("amberflo_csv", f"{HEADER}\nc,m,1,2,u,extra\n".encode()),  # long row
+        ("amberflo_csv", f"{HEADER}\nc,m,\xe9,2,u\n".encode("latin-1")),
+        ("amberflo_csv", ("customerId,meterApiName,meterValue,meterTimeInMillis," + ",".join(f"d{i}" for i in range(70)) + "\n").encode()),
+    ],
+)
+def test_inputs_the_fast_reader_could_misread_take_the_exact_reader(fmt: str, data: bytes) -> None:
+    if fmt == "amberflo_csv":
+        assert amberflo._fast_csv(data, URI) is None
+    else:
+        assert amberflo._fast_json(data, URI, lines=fmt == "amberflo_ndjson") is None
+    fast = PARSERS[fmt](data, URI)
+    exact = PARSERS[fmt](data, URI, exact=True)
+    assert_frame_equal(fast.records, exact.records)
+    assert_frame_equal(fast.rejects, exact.rejects)
