@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -44,7 +45,7 @@ log = logging.getLogger("meterhouse.rollups")
 DEFAULT_ROLLUP_DIMENSIONS = ("team", "project")
 
 _MONEY = "DECIMAL(38, 12)"
-ROLLUP_DDL: tuple[str, ...] = (
+_TABLE_DDL: tuple[str, ...] = (
     f"""CREATE TABLE IF NOT EXISTS rate_card (
         rate_id         VARCHAR NOT NULL,
         meter_name      VARCHAR NOT NULL,
@@ -141,7 +142,9 @@ ROLLUP_DDL: tuple[str, ...] = (
         rolled_up_at      TIMESTAMPTZ NOT NULL,
         PRIMARY KEY (event_date, meter_name)
     )""",
-    # -- the views users ask for first (docs/rating.md) --
+)
+# The views users ask for first (docs/rating.md); also defined over the Parquet lake.
+VIEW_DDL: tuple[str, ...] = (
     """CREATE OR REPLACE VIEW cost_by_customer_month AS
        SELECT month, customer_id, currency,
               sum(cost) AS cost, sum(rated_cost) AS rated_cost, sum(billed_cost) AS billed_cost,
@@ -180,6 +183,7 @@ ROLLUP_DDL: tuple[str, ...] = (
        WHERE unrated_events > 0
        GROUP BY event_date, customer_id, meter_name, unit""",
 )
+ROLLUP_DDL: tuple[str, ...] = _TABLE_DDL + VIEW_DDL
 
 # The cost of one event: rated where rating priced it, else what its source billed (effective
 # cost first, FinOps' basis for showback). Used by the rollup and by its reconciliation.
@@ -709,6 +713,90 @@ def reconcile(
     log.info("step=reconcile days=%d status=ok", len(days))
 
 
+# -- the read path: Parquet files in the lake, views in views.sql ------------------------------
+
+# Published tables: name -> the hive partition column its files are split by (None: one file).
+LAKE_TABLES: dict[str, str | None] = {
+    "cost_daily": "month",
+    "cost_monthly": None,
+    "rated_events": "event_date",
+    "rate_card": None,
+    "rate_adjustments": None,
+    "rate_card_loads": None,
+}
+_TABLE_NAMES = ("rate_card", "rate_adjustments", "rate_card_loads", "rated_events",
+                "cost_daily", "cost_monthly", "rollup_state")  # fmt: skip
+
+
+def _lake_literal(path: Path) -> str:
+    # Only for paths from configuration (the lake folder), never for values from files.
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def rollup_views_sql(lake: Path | None) -> list[str]:
+    """Statements that define the rollup tables and views over the lake (for views.sql).
+
+    A table with no published file yet is created empty, so the documented views always answer.
+    """
+    ddl = dict(zip(_TABLE_NAMES, _TABLE_DDL, strict=True))
+    lines: list[str] = []
+    for name, partition in LAKE_TABLES.items():
+        folder = lake.resolve() / name if lake is not None else None
+        pattern = f"{partition}=*/*.parquet" if partition else "part-0.parquet"
+        if folder is not None and any(folder.glob(pattern)):
+            columns = ddl[name].split("(", 1)[1]
+            names = [
+                c.split()[0]
+                for c in columns.splitlines()
+                if c.strip() and not c.strip().startswith(")")
+            ]
+            source = f"read_parquet({_lake_literal(folder / pattern)}"
+            if partition:
+                kind = "DATE"
+                source += f", hive_partitioning = true, hive_types = {{'{partition}': {kind}}}"
+            lines.append(
+                f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(names)} FROM {source});"  # noqa: S608 - configured path, fixed names
+            )
+        else:
+            lines.append(
+                ddl[name].replace("CREATE TABLE IF NOT EXISTS", "CREATE OR REPLACE TABLE") + ";"
+            )
+    lines += [view + ";" for view in VIEW_DDL]
+    return lines
+
+
+def publish_rollups(
+    warehouse: Any, con: Any, days: Iterable[date] = (), months: Iterable[date] = ()
+) -> None:
+    """Rewrite the lake files of the rebuilt days and months and of the small tables, then
+    views.sql. Each file is replaced atomically (temp file + rename), never deleted."""
+    from etl.warehouse import _write_parquet_atomically
+
+    lake = Path(warehouse.lake)
+    for month in sorted(set(months)):
+        table = con.execute(
+            "SELECT * FROM cost_daily WHERE date_trunc('month', event_date)::DATE = ? ORDER BY ALL",
+            [month],
+        ).to_arrow_table()
+        _write_parquet_atomically(
+            table, lake / "cost_daily" / f"month={month.isoformat()}" / "part-0.parquet"
+        )
+    for day in sorted(set(days)):
+        table = con.execute(
+            "SELECT * EXCLUDE (event_date) FROM rated_events WHERE event_date = ? ORDER BY event_id",
+            [day],
+        ).to_arrow_table()
+        _write_parquet_atomically(
+            table, lake / "rated_events" / f"event_date={day.isoformat()}" / "part-0.parquet"
+        )
+    for name, order in (("cost_monthly", "ALL"), ("rate_card", "priority, tier_from"),
+                        ("rate_adjustments", "priority"), ("rate_card_loads", "loaded_at")):  # fmt: skip
+        table = con.execute(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table()  # noqa: S608 - fixed names
+        _write_parquet_atomically(table, lake / name / "part-0.parquet")
+    # An empty day list publishes no meter_events partition: only views.sql is rewritten.
+    warehouse.publish_lake([], tables=[])
+
+
 # -- entry points for the CLI and the DAG (plain values in and out, XCom-friendly) ------------
 
 
@@ -735,8 +823,11 @@ def load_rate_card(
 ) -> dict[str, Any]:
     """Read, validate and store a rate card from S3 or a local path; costs are not re-rated."""
     card = parse_rate_card(_read_object(uri, s3), uri)
-    with _warehouse(settings).writer() as con:
-        return store_rate_card(con, card, uri).to_dict()
+    warehouse = _warehouse(settings)
+    with warehouse.writer() as con:
+        loaded = store_rate_card(con, card, uri).to_dict()
+        publish_rollups(warehouse, con)
+    return loaded
 
 
 def _parse_day(value: str | date | None, name: str) -> date | None:
@@ -781,8 +872,11 @@ def run_rollup(
 ) -> dict[str, Any]:
     """Rebuild the given days (ISO dates); returns the RollupReport as a dict."""
     parsed = [date.fromisoformat(d) for d in days]
-    with _warehouse(settings).writer() as con:
+    warehouse = _warehouse(settings)
+    with warehouse.writer() as con:
         report = rebuild_days(con, parsed, dimensions=dimensions or rollup_dimensions_from_env())
+        if parsed:
+            publish_rollups(warehouse, con, parsed, [_month(d) for d in parsed])
         if rerate:
             con.execute(
                 "UPDATE rate_card_loads SET rerated_at = ? WHERE loaded_at = (SELECT max(loaded_at) FROM rate_card_loads)",
