@@ -27,7 +27,9 @@ def _ingest_sample(warehouse: Path, tmp_path: Path) -> None:
     from etl.settings import Settings
 
     src = tmp_path / "src"
-    for key, data in generate_amberflo_exports(start=date(2026, 10, 1), days=3, customers=10, seed=5):
+    for key, data in generate_amberflo_exports(
+        start=date(2026, 10, 1), days=3, customers=10, seed=5
+    ):
         path = src / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -53,7 +55,9 @@ def test_dag_loads_a_rate_card_and_rolls_up_the_changed_days(
     run = dag.test(run_conf={"rate_card": str(ROOT / "examples" / "rate_card.yaml")})
     assert run.state == "success"
     with duckdb.connect(str(warehouse_env), read_only=True) as con:
-        days = con.execute("SELECT count(DISTINCT event_date), sum(event_count) FROM cost_daily").fetchone()
+        days = con.execute(
+            "SELECT count(DISTINCT event_date), sum(event_count) FROM cost_daily"
+        ).fetchone()
         events = con.execute("SELECT count(*) FROM meter_events").fetchone()[0]
         monthly = con.execute("SELECT sum(cost) FROM cost_monthly").fetchone()[0]
         rated = con.execute("SELECT sum(rated_cost) FROM rated_events").fetchone()[0]
@@ -64,14 +68,20 @@ def test_dag_loads_a_rate_card_and_rolls_up_the_changed_days(
     # Asset-triggered again with nothing new: nothing to rebuild, nothing changes.
     assert dag.test().state == "success"
     # A manual range re-rates those days; replaced, not incremented.
-    assert dag.test(run_conf={"from_date": "2026-10-02", "to_date": "2026-10-03"}).state == "success"
+    assert (
+        dag.test(run_conf={"from_date": "2026-10-02", "to_date": "2026-10-03"}).state == "success"
+    )
     with duckdb.connect(str(warehouse_env), read_only=True) as con:
         assert con.execute("SELECT * FROM cost_daily ORDER BY ALL").fetchall() == snapshot
 
 
-def test_dag_fails_on_a_bad_range_or_rate_card(airflow_db: None, warehouse_env: Path, tmp_path: Path) -> None:
+def test_dag_fails_on_a_bad_range_or_rate_card(
+    airflow_db: None, warehouse_env: Path, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("rate_id,meter_name,currency,unit_price,effective_from\ncpu,cpu_core_hours,USD,abc,2024-01-01\n")
+    bad.write_text(
+        "rate_id,meter_name,currency,unit_price,effective_from\ncpu,cpu_core_hours,USD,abc,2024-01-01\n"
+    )
     dag = _dag()
     run = dag.test(run_conf={"rate_card": str(bad)})
     assert run.state == "failed"

@@ -37,7 +37,9 @@ def ms(day: int, hour: int = 12) -> int:
     return int(datetime(2026, 10, day, hour, tzinfo=UTC).timestamp() * 1000)
 
 
-def write_events(folder: Path, name: str, records: list[tuple[str, str, str, float, int, dict[str, str]]]) -> Path:
+def write_events(
+    folder: Path, name: str, records: list[tuple[str, str, str, float, int, dict[str, str]]]
+) -> Path:
     """(uniqueId, customer, meter, value, epoch ms, dimensions) -> an NDJSON export."""
     lines = [
         json.dumps(
@@ -91,26 +93,48 @@ def test_late_events_reroll_exactly_the_touched_days(tmp_path: Path, settings: A
     load_rate_card(card_file(tmp_path, FLAT_CARD), settings=settings)
     first = rollup(settings=settings)
     assert first["days"] == ["2026-10-01", "2026-10-02", "2026-10-03"]
-    before = {r[0]: r[1:] for r in query(settings, "SELECT event_date, meter_name, rolled_up_at FROM rollup_state")}
-    daily_before = query(settings, "SELECT * FROM cost_daily WHERE event_date <> '2026-10-02' ORDER BY ALL")
+    before = {
+        r[0]: r[1:]
+        for r in query(settings, "SELECT event_date, meter_name, rolled_up_at FROM rollup_state")
+    }
+    daily_before = query(
+        settings, "SELECT * FROM cost_daily WHERE event_date <> '2026-10-02' ORDER BY ALL"
+    )
 
     # A late export: one more event for 2 October, loaded a month later.
-    ingest_file(write_events(src, "late.ndjson", [("e4", "c1", "power_kwh", 5, ms(2, 18), {"team": "search"})]), settings)
+    ingest_file(
+        write_events(
+            src, "late.ndjson", [("e4", "c1", "power_kwh", 5, ms(2, 18), {"team": "search"})]
+        ),
+        settings,
+    )
     assert plan_rollup(settings=settings) == ["2026-10-02"]
     late = run_rollup(["2026-10-02"], settings=settings)
     assert (late["days"], late["events"], late["rated"]) == (["2026-10-02"], 2, 2)
 
-    assert query(settings, "SELECT * FROM cost_daily WHERE event_date <> '2026-10-02' ORDER BY ALL") == daily_before
-    after = {r[0]: r[1:] for r in query(settings, "SELECT event_date, meter_name, rolled_up_at FROM rollup_state")}
+    assert (
+        query(settings, "SELECT * FROM cost_daily WHERE event_date <> '2026-10-02' ORDER BY ALL")
+        == daily_before
+    )
+    after = {
+        r[0]: r[1:]
+        for r in query(settings, "SELECT event_date, meter_name, rolled_up_at FROM rollup_state")
+    }
     assert after[date(2026, 10, 1)] == before[date(2026, 10, 1)]
     assert after[date(2026, 10, 3)] == before[date(2026, 10, 3)]
     # 10 kWh in fra1 at 0.21 + 5 kWh elsewhere at 0.15, replaced, not added to the old 2.10.
-    assert query(settings, "SELECT sum(cost) FROM cost_daily WHERE event_date = '2026-10-02'") == [(D("2.85"),)]
-    assert query(settings, "SELECT sum(cost), sum(event_count) FROM cost_monthly") == [(D("7.5"), 4)]
+    assert query(settings, "SELECT sum(cost) FROM cost_daily WHERE event_date = '2026-10-02'") == [
+        (D("2.85"),)
+    ]
+    assert query(settings, "SELECT sum(cost), sum(event_count) FROM cost_monthly") == [
+        (D("7.5"), 4)
+    ]
     assert plan_rollup(settings=settings) == []
 
 
-def test_late_event_of_a_graduated_meter_rerates_the_rest_of_its_month(tmp_path: Path, settings: Any) -> None:
+def test_late_event_of_a_graduated_meter_rerates_the_rest_of_its_month(
+    tmp_path: Path, settings: Any
+) -> None:
     src = tmp_path / "src"
     ingest_file(
         write_events(src, "a.ndjson", [
@@ -123,19 +147,31 @@ def test_late_event_of_a_graduated_meter_rerates_the_rest_of_its_month(tmp_path:
     )  # fmt: skip
     load_rate_card(card_file(tmp_path, TIERED_CARD), settings=settings)
     rollup(settings=settings)
-    egress = "SELECT event_date, cost FROM cost_daily WHERE meter_name = 'network_egress_gb' ORDER BY 1"
+    egress = (
+        "SELECT event_date, cost FROM cost_daily WHERE meter_name = 'network_egress_gb' ORDER BY 1"
+    )
     assert query(settings, egress) == [
         (date(2026, 10, 1), D("0")), (date(2026, 10, 3), D("3")), (date(2026, 10, 5), D("4")),
     ]  # fmt: skip
     # 50 GB more on 2 October push every later GB 50 further up the ladder.
-    ingest_file(write_events(src, "late.ndjson", [("g0", "c1", "network_egress_gb", 50, ms(2), {})]), settings)
-    assert plan_rollup(settings=settings) == ["2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"]
+    ingest_file(
+        write_events(src, "late.ndjson", [("g0", "c1", "network_egress_gb", 50, ms(2), {})]),
+        settings,
+    )
+    assert plan_rollup(settings=settings) == [
+        "2026-10-02",
+        "2026-10-03",
+        "2026-10-04",
+        "2026-10-05",
+    ]
     rollup(settings=settings)
     assert query(settings, egress) == [
         (date(2026, 10, 1), D("0")), (date(2026, 10, 2), D("1.5")),
         (date(2026, 10, 3), D("4")), (date(2026, 10, 5), D("4")),
     ]  # fmt: skip
-    assert query(settings, "SELECT sum(cost) FROM cost_monthly WHERE meter_name = 'network_egress_gb'") == [
+    assert query(
+        settings, "SELECT sum(cost) FROM cost_monthly WHERE meter_name = 'network_egress_gb'"
+    ) == [
         (D("9.5"),)  # (290 - 100) x 0.05
     ]
 
@@ -159,7 +195,9 @@ def test_rerunning_a_rollup_changes_nothing(tmp_path: Path, settings: Any) -> No
     assert snapshot(settings) == first
 
 
-def test_new_rate_card_rerates_only_on_request_and_only_its_period(tmp_path: Path, settings: Any) -> None:
+def test_new_rate_card_rerates_only_on_request_and_only_its_period(
+    tmp_path: Path, settings: Any
+) -> None:
     src = tmp_path / "src"
     ingest_file(
         write_events(src, "a.ndjson", [
@@ -187,14 +225,20 @@ def test_new_rate_card_rerates_only_on_request_and_only_its_period(tmp_path: Pat
     report = rollup(rerate=True, settings=settings)
     assert report["days"] == ["2026-10-01", "2026-10-20"]
     assert query(settings, cpu) == [(date(2026, 10, 1), D("3.1")), (date(2026, 10, 20), D("2.5"))]
-    assert query(settings, "SELECT count(*) FROM rate_card_loads WHERE rerated_at IS NOT NULL") == [(1,)]
+    assert query(settings, "SELECT count(*) FROM rate_card_loads WHERE rerated_at IS NOT NULL") == [
+        (1,)
+    ]
 
 
-def test_reconciliation_fails_loudly_naming_the_day_and_difference(tmp_path: Path, settings: Any) -> None:
+def test_reconciliation_fails_loudly_naming_the_day_and_difference(
+    tmp_path: Path, settings: Any
+) -> None:
     from etl.warehouse import Warehouse
 
     src = tmp_path / "src"
-    ingest_file(write_events(src, "a.ndjson", [("e1", "c1", "cpu_core_hours", 100, ms(2), {})]), settings)
+    ingest_file(
+        write_events(src, "a.ndjson", [("e1", "c1", "cpu_core_hours", 100, ms(2), {})]), settings
+    )
     load_rate_card(card_file(tmp_path, FLAT_CARD), settings=settings)
     rollup(settings=settings)
     wh = Warehouse(settings.warehouse_path, settings.lake_path)
@@ -204,8 +248,14 @@ def test_reconciliation_fails_loudly_naming_the_day_and_difference(tmp_path: Pat
         with pytest.raises(ReconciliationError) as err:
             reconcile(con, [date(2026, 10, 2)])
     message = str(err.value)
-    assert "day 2026-10-02: cost rollup=3.110000000000 events=3.100000000000 difference=0.010000000000" in message
-    assert "month 2026-10-01: cost rollup=3.100000000000 days=3.110000000000 difference=-0.010000000000" in message
+    assert (
+        "day 2026-10-02: cost rollup=3.110000000000 events=3.100000000000 difference=0.010000000000"
+        in message
+    )
+    assert (
+        "month 2026-10-01: cost rollup=3.100000000000 days=3.110000000000 difference=-0.010000000000"
+        in message
+    )
 
 
 def test_source_cost_kept_unrated_reported_and_views_answer(tmp_path: Path, settings: Any) -> None:
@@ -223,7 +273,11 @@ def test_source_cost_kept_unrated_reported_and_views_answer(tmp_path: Path, sett
     load_rate_card(card_file(tmp_path, FLAT_CARD), settings=settings)
     report = rollup(settings=settings)
     assert (report["unrated"], report["unrated_meters"]) == (1, {"quantum_hours": 1})
-    assert report["source_cost"] == query(settings, "SELECT count(*) FROM meter_events WHERE billed_cost IS NOT NULL")[0][0] > 0
+    assert (
+        report["source_cost"]
+        == query(settings, "SELECT count(*) FROM meter_events WHERE billed_cost IS NOT NULL")[0][0]
+        > 0
+    )
 
     # FOCUS rows keep the cost their source billed; rating adds none.
     sourced = query(
@@ -234,21 +288,37 @@ def test_source_cost_kept_unrated_reported_and_views_answer(tmp_path: Path, sett
     assert sourced[0][1] is None
     assert query(settings, "SELECT sum(effective_cost) FROM cost_daily")[0][0] == sourced[0][0]
 
-    assert query(settings, "SELECT event_date, customer_id, meter_name, events, quantity FROM unrated_usage") == [
-        (date(2026, 10, 2), "c2", "quantum_hours", 1, D("3"))
-    ]
+    assert query(
+        settings, "SELECT event_date, customer_id, meter_name, events, quantity FROM unrated_usage"
+    ) == [(date(2026, 10, 2), "c2", "quantum_hours", 1, D("3"))]
     month = query(
         settings,
         "SELECT customer_id, currency, cost, events, unrated_events FROM cost_by_customer_month "
         "WHERE month = '2026-10-01' ORDER BY customer_id, currency NULLS LAST",
     )
-    assert month == [("c1", "USD", D("9.3"), 2, 0), ("c2", "USD", D("2.1"), 1, 0), ("c2", None, None, 1, 1)]
-    top = query(settings, "SELECT meter_name, cost, cost_rank FROM top_meters_by_cost WHERE month = '2026-10-01' AND currency = 'USD'")
+    assert month == [
+        ("c1", "USD", D("9.3"), 2, 0),
+        ("c2", "USD", D("2.1"), 1, 0),
+        ("c2", None, None, 1, 1),
+    ]
+    top = query(
+        settings,
+        "SELECT meter_name, cost, cost_rank FROM top_meters_by_cost WHERE month = '2026-10-01' AND currency = 'USD'",
+    )
     assert top == [("cpu_core_hours", D("9.3"), 1), ("power_kwh", D("2.1"), 2)]
-    dod = query(settings, "SELECT event_date, cost, previous_day_cost, change FROM cost_day_over_day WHERE customer_id = 'c1' ORDER BY 1")
-    assert dod == [(date(2026, 10, 1), D("3.1"), None, D("3.1")), (date(2026, 10, 2), D("6.2"), D("3.1"), D("3.1"))]
+    dod = query(
+        settings,
+        "SELECT event_date, cost, previous_day_cost, change FROM cost_day_over_day WHERE customer_id = 'c1' ORDER BY 1",
+    )
+    assert dod == [
+        (date(2026, 10, 1), D("3.1"), None, D("3.1")),
+        (date(2026, 10, 2), D("6.2"), D("3.1"), D("3.1")),
+    ]
     assert query(settings, "SELECT count(*) FROM cost_by_customer_this_month")[0][0] >= 0
-    dims = query(settings, "SELECT dimensions['team'], dimensions['project'] FROM cost_daily WHERE customer_id = 'c1' LIMIT 1")
+    dims = query(
+        settings,
+        "SELECT dimensions['team'], dimensions['project'] FROM cost_daily WHERE customer_id = 'c1' LIMIT 1",
+    )
     assert dims == [("search", None)]
 
 
@@ -259,14 +329,18 @@ def test_generated_month_reconciles_to_the_cent(tmp_path: Path, settings: Any) -
     from etl.pipeline import ingest
 
     src = tmp_path / "src"
-    for key, data in generate_amberflo_exports(start=date(2026, 10, 1), days=31, customers=25, seed=11):
+    for key, data in generate_amberflo_exports(
+        start=date(2026, 10, 1), days=31, customers=25, seed=11
+    ):
         path = src / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     ingest([str(src)], settings)
     load_rate_card(str(ROOT / "examples" / "rate_card.yaml"), settings=settings)
     report = rollup(settings=settings)
-    assert len(report["days"]) == 31 and report["unrated"] == 0 and report["rated"] == report["events"]
+    assert (
+        len(report["days"]) == 31 and report["unrated"] == 0 and report["rated"] == report["events"]
+    )
 
     totals = query(
         settings,
@@ -307,3 +381,47 @@ def test_generated_month_reconciles_to_the_cent(tmp_path: Path, settings: Any) -
     for cost, q in egress_by_customer:
         expected = max(D(0), min(q, D(10000)) - 100) * D("0.05") + max(D(0), q - 10000) * D("0.03")
         assert round(cost, 2) == round(expected, 2)
+
+
+def test_meterhouse_sql_answers_the_views_from_the_published_lake(
+    tmp_path: Path, settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from etl.cli import main
+
+    src = tmp_path / "src"
+    ingest_file(
+        write_events(
+            src, "a.ndjson", [("e1", "c1", "cpu_core_hours", 100, ms(1), {"team": "search"})]
+        ),
+        settings,
+    )
+    wh = str(settings.warehouse_path)
+    # Before any rollup the views exist and answer empty.
+    assert (
+        main(
+            [
+                "sql",
+                "SELECT count(*) AS n FROM cost_by_customer_month",
+                "--warehouse",
+                wh,
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.splitlines() == ["n", "0"]
+    assert main(["rate-card", "load", card_file(tmp_path, FLAT_CARD), "--warehouse", wh]) == 0
+    assert main(["rollup", "--warehouse", wh]) == 0
+    capsys.readouterr()
+    for view in (
+        "cost_by_customer_month",
+        "top_meters_by_cost",
+        "cost_day_over_day",
+        "unrated_usage",
+        "cost_by_customer_this_month",
+    ):
+        assert main(["sql", f"SELECT * FROM {view}", "--warehouse", wh, "--format", "csv"]) == 0  # noqa: S608
+    out = capsys.readouterr().out
+    assert "2026-10-01,c1,USD,3.1,3.1,,,1,0" in out
+    assert "2026-10-01,cpu_core_hours,USD,Hours,100,3.1,1,1" in out

@@ -66,7 +66,9 @@ def rate(card: RateCard, *events: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_flat_price_is_quantity_times_price() -> None:
     card = card_csv("cpu,cpu_core_hours,core_hour,USD,0.031,flat,0,month,,2024-01-01,")
-    out = rate(card, event("a", "cpu_core_hours", "100", at(1)), event("b", "cpu_core_hours", "0.5", at(2)))
+    out = rate(
+        card, event("a", "cpu_core_hours", "100", at(1)), event("b", "cpu_core_hours", "0.5", at(2))
+    )
     assert out["a"]["rated_cost"] == D("3.1") and out["a"]["unit_price"] == D("0.031")
     assert out["b"]["rated_cost"] == D("0.0155")
     assert {r["rate_status"] for r in out.values()} == {"rated"}
@@ -145,7 +147,11 @@ def test_day_period_tiers_restart_every_day() -> None:
         "ip,public_ip_hours,hour,USD,0,graduated,0,day,,2024-01-01,",
         "ip,public_ip_hours,hour,USD,0.01,graduated,24,day,,2024-01-01,",
     )
-    out = rate(card, event("d1", "public_ip_hours", "30", at(1)), event("d2", "public_ip_hours", "30", at(2)))
+    out = rate(
+        card,
+        event("d1", "public_ip_hours", "30", at(1)),
+        event("d2", "public_ip_hours", "30", at(2)),
+    )
     assert out["d1"]["rated_cost"] == out["d2"]["rated_cost"] == D("0.06")
 
 
@@ -183,11 +189,20 @@ def test_adjustments_most_specific_wins_and_round_half_even() -> None:
         event("plain", "power_kwh", "10", at(1), customer="c4", team="search"),
         event("tiny", "power_kwh", "0.000000000033", at(1), customer="c3"),
     )
-    assert (out["c3-power"]["adjustment_id"], out["c3-power"]["rated_cost"]) == ("c3-discount", D("1.275"))
+    assert (out["c3-power"]["adjustment_id"], out["c3-power"]["rated_cost"]) == (
+        "c3-discount",
+        D("1.275"),
+    )
     # customer + meter (2 scopes) beats customer (1) and team (1).
-    assert (out["c3-gpu"]["adjustment_id"], out["c3-gpu"]["rated_cost"]) == ("c3-gpu-commit", D("4.65"))
+    assert (out["c3-gpu"]["adjustment_id"], out["c3-gpu"]["rated_cost"]) == (
+        "c3-gpu-commit",
+        D("4.65"),
+    )
     assert out["c3-gpu"]["base_cost"] == D("6.00")
-    assert (out["ml-power"]["adjustment_id"], out["ml-power"]["rated_cost"]) == ("ml-uplift", D("1.62"))
+    assert (out["ml-power"]["adjustment_id"], out["ml-power"]["rated_cost"]) == (
+        "ml-uplift",
+        D("1.62"),
+    )
     assert out["plain"]["adjustment_id"] is None and out["plain"]["rated_cost"] == D("1.5")
     # 0.000000000033 x 0.15 = 4.95e-12, x 0.85 = 4.2075e-12 -> 12 places, half even: 4e-12
     assert out["tiny"]["rated_cost"] == D("0.000000000004")
@@ -251,11 +266,17 @@ prices:
             "card.csv row 1: unit_price '0.0000000000001' has more than 12 decimal places",
         ),
         (
-            ["cpu,cpu_core_hours,,USD,0.03,flat,0,month,,2024-01-01,", "cpu2,cpu_core_hours,,USD,0.02,flat,0,month,,2025-01-01,"],
+            [
+                "cpu,cpu_core_hours,,USD,0.03,flat,0,month,,2024-01-01,",
+                "cpu2,cpu_core_hours,,USD,0.02,flat,0,month,,2025-01-01,",
+            ],
             "card.csv row 2: rates 'cpu' and 'cpu2' both price cpu_core_hours for the same match on overlapping dates",
         ),
         (
-            ["cpu,cpu_core_hours,,USD,0.03,flat,0,month,,2024-01-01,", "cpu,cpu_core_hours,,USD,0.02,flat,10,month,,2024-01-01,"],
+            [
+                "cpu,cpu_core_hours,,USD,0.03,flat,0,month,,2024-01-01,",
+                "cpu,cpu_core_hours,,USD,0.02,flat,10,month,,2024-01-01,",
+            ],
             "rate 'cpu' is flat but has 2 tiers",
         ),
         (
