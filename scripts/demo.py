@@ -65,7 +65,11 @@ def main() -> int:
         print(f"   usage_ingest finished: {state} in {time.monotonic() - t0:.0f}s")
         print()
         _report(env["METERHOUSE_WAREHOUSE"])
-        return 0 if state == "success" else 1
+        if state != "success":
+            return 1
+        rollup_state = _rate_and_roll_up(start)
+        _cost_report(env["METERHOUSE_WAREHOUSE"], start)
+        return 0 if rollup_state == "success" else 1
     finally:
         s3.terminate()
         s3.wait(timeout=20)
@@ -109,6 +113,64 @@ def _run_dag(logical_day: date) -> str:
     dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("usage_ingest")
     run = dag.test(logical_date=pendulum.datetime(logical_day.year, logical_day.month, logical_day.day, tz="UTC"))
     return str(run.state)
+
+
+def _rate_and_roll_up(start: date) -> str:
+    """Put the example rate card in S3 and run usage_rollup through Airflow with it."""
+    import boto3
+    from airflow.dag_processing.dagbag import DagBag
+
+    key = "rate-cards/rate_card.yaml"
+    boto3.client("s3").put_object(
+        Bucket="usage", Key=key, Body=(ROOT / "examples" / "rate_card.yaml").read_bytes()
+    )
+    print(f"\n== running the usage_rollup DAG with the rate card s3://usage/{key} (dag.test)")
+    t0 = time.monotonic()
+    dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("usage_rollup")
+    run = dag.test(run_conf={"rate_card": f"s3://usage/{key}"})
+    print(f"   usage_rollup finished: {run.state} in {time.monotonic() - t0:.0f}s")
+    return str(run.state)
+
+
+def _cost_report(warehouse: str, month: date) -> None:
+    from etl.cli import main as cli
+
+    # The sample month is the month before today (UTC), as generated above.
+    print(f"\n== cost per customer, {month:%B %Y} (top 15 of view cost_by_customer_month)")
+    cli(
+        [
+            "sql",
+            """SELECT customer_id, currency, round(cost, 2) AS cost, round(rated_cost, 2) AS rated,
+                      round(effective_cost, 2) AS from_source, events, unrated_events
+               FROM cost_by_customer_month WHERE month = date_trunc('month', current_date - INTERVAL 1 MONTH)::DATE
+               ORDER BY cost DESC NULLS LAST LIMIT 15""",
+            "--warehouse",
+            warehouse,
+        ]
+    )
+    print("\n== total for the month, and the top meters (view top_meters_by_cost)")
+    cli(
+        [
+            "sql",
+            """SELECT currency, count(DISTINCT customer_id) AS customers, round(sum(cost), 2) AS cost
+                FROM cost_by_customer_month WHERE month = date_trunc('month', current_date - INTERVAL 1 MONTH)::DATE GROUP BY ALL""",
+            "--warehouse",
+            warehouse,
+        ]
+    )
+    cli(
+        [
+            "sql",
+            """SELECT currency, cost_rank, meter_name, unit, round(quantity, 1) AS quantity, round(cost, 2) AS cost
+                FROM top_meters_by_cost WHERE month = date_trunc('month', current_date - INTERVAL 1 MONTH)::DATE AND cost_rank <= 5
+                ORDER BY currency, cost_rank""",
+            "--warehouse",
+            warehouse,
+        ]
+    )
+    print("\n== usage without a price (view unrated_usage)")
+    cli(["sql", "SELECT meter_name, sum(events) AS events FROM unrated_usage GROUP BY 1", "--warehouse", warehouse])
+    print("views: cost_by_customer_month, cost_by_customer_this_month, top_meters_by_cost, cost_day_over_day, unrated_usage (docs/rating.md)")
 
 
 def _report(warehouse: str) -> None:
