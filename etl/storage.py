@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +16,11 @@ from etl.errors import FormatError, RetryableError, SourceChanged, TerminalError
 
 # Objects under this prefix are meterhouse's own reports, never input.
 FAILED_REQUESTS_PREFIX = "failed-requests/"
+# Whole reads of one object (request + body) before a dropped body counts as a retryable error.
+BODY_READ_ATTEMPTS = 4
+BODY_READ_BACKOFF_S = 0.25
+
+log = logging.getLogger("meterhouse.storage")
 
 
 @dataclass(frozen=True)
@@ -136,22 +143,37 @@ class S3Store:
     def read(self, info: ObjectInfo) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            # IfMatch pins the version we listed: a new upload during the read is detected,
-            # never half-loaded.
-            resp = self.client.get_object(Bucket=self.bucket, Key=info.key, IfMatch=info.etag)
-            data: bytes = resp["Body"].read()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
-                raise SourceChanged(f"{info.uri} was deleted after it was listed") from exc
-            if code in ("PreconditionFailed", "412"):
-                raise SourceChanged(
-                    f"{info.uri} was replaced by a new upload while being read"
-                ) from exc
-            raise RetryableError(f"reading {info.uri} failed: {code} {exc}") from exc
-        except BotoCoreError as exc:
-            raise RetryableError(f"reading {info.uri} failed: {exc}") from exc
+        for attempt in range(1, BODY_READ_ATTEMPTS + 1):
+            try:
+                # IfMatch pins the version we listed: a new upload during the read is detected,
+                # never half-loaded.
+                resp = self.client.get_object(Bucket=self.bucket, Key=info.key, IfMatch=info.etag)
+                data: bytes = resp["Body"].read()
+                break
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in ("NoSuchKey", "404"):
+                    raise SourceChanged(f"{info.uri} was deleted after it was listed") from exc
+                if code in ("PreconditionFailed", "412"):
+                    raise SourceChanged(
+                        f"{info.uri} was replaced by a new upload while being read"
+                    ) from exc
+                raise RetryableError(f"reading {info.uri} failed: {code} {exc}") from exc
+            except BotoCoreError as exc:
+                # botocore retries the request (throttling, refused or reset connections) but
+                # not the body: a connection dropped mid-body lands here, so read again.
+                if attempt == BODY_READ_ATTEMPTS:
+                    raise RetryableError(
+                        f"reading {info.uri} failed after {attempt} attempts: {exc}"
+                    ) from exc
+                log.warning(
+                    "step=read source=%s attempt=%d retrying_after=%.1fs error=%s",
+                    info.uri,
+                    attempt,
+                    BODY_READ_BACKOFF_S * 2 ** (attempt - 1),
+                    exc,
+                )
+                time.sleep(BODY_READ_BACKOFF_S * 2 ** (attempt - 1))
         if len(data) != info.size:
             raise SourceChanged(
                 f"{info.uri} changed size while being read ({info.size} -> {len(data)} bytes)"

@@ -1,0 +1,69 @@
+"""`python -m tests.integration._ingest_child WAREHOUSE SOURCE MODE [BARRIER_DIR]`: one ingest
+run in its own process, for the crash and concurrency tests.
+
+MODE `clean` runs normally; `kill-mid-load:N` SIGKILLs the process inside the N-th file's load
+transaction (its events inserted, its ledger row not yet committed); `kill-in-publish` SIGKILLs
+it halfway through writing the first lake partition. With BARRIER_DIR, the process waits until
+two processes have reached the barrier, so that two runs really start together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main() -> None:
+    warehouse, source, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    from etl import warehouse as wh
+    from etl.pipeline import ingest
+    from etl.settings import Settings
+
+    if mode.startswith("kill-mid-load:"):
+        target = int(mode.split(":", 1)[1])
+        calls = {"n": 0}
+        original = wh.Warehouse._upsert_ledger
+
+        def upsert_then_die(self: Any, con: Any, **kwargs: Any) -> None:
+            calls["n"] += 1
+            if calls["n"] == target:
+                _kill()
+            original(self, con, **kwargs)
+
+        wh.Warehouse._upsert_ledger = upsert_then_die  # type: ignore[method-assign]
+    elif mode == "kill-in-publish":
+        import pyarrow.parquet as pq
+
+        def half_written_then_die(table: Any, where: Any, **kwargs: Any) -> None:
+            with open(where, "wb") as fh:
+                fh.write(b"PAR1\x00\x00half a parquet file")
+                fh.flush()
+                os.fsync(fh.fileno())
+            _kill()
+
+        pq.write_table = half_written_then_die
+    elif mode != "clean":
+        raise SystemExit(f"unknown mode {mode}")
+
+    if len(sys.argv) > 4:
+        barrier = Path(sys.argv[4])
+        (barrier / str(os.getpid())).touch()
+        deadline = time.monotonic() + 60
+        while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    report = ingest([source], Settings.from_env(warehouse))
+    print(json.dumps(report.totals()))
+
+
+if __name__ == "__main__":
+    main()
