@@ -285,7 +285,7 @@ def validate_events(events: pl.DataFrame, uri: str) -> tuple[pl.DataFrame, pl.Da
         failed = indexed.join(bad, left_on="_i", right_on="index", how="inner")
         rejects = (
             failed.select(
-                pl.lit(uri).alias("source_uri"),
+                pl.col("source_uri"),
                 pl.col("source_row"),
                 pl.col("column").alias("column_name"),
                 (
@@ -319,101 +319,214 @@ def _reason_key(key: str, written_at: datetime) -> str:
     return f"failed-requests/{written_at.date().isoformat()}/{safe}.reason.txt"
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """One object read and parsed, not yet validated or loaded."""
+
+    obj: SourceObject
+    checksum: str
+    parsed: ParsedSource
+    started: float
+
+
+def _read_and_parse(store: ObjectStore, obj: SourceObject, settings: Settings) -> _Parsed:
+    started = time.monotonic()
+    info = obj.info()
+    data = store.read(info)
+    checksum = sha256_hex(data)
+    return _Parsed(
+        obj, checksum, parse_source(data, obj.uri, info.last_modified, settings), started
+    )
+
+
+def _over_threshold(
+    obj: SourceObject, rows_in: int, rejects: pl.DataFrame, settings: Settings
+) -> ContractViolation | None:
+    if not rows_in or rejects.height / rows_in <= settings.reject_threshold:
+        return None
+    top = rejects.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).head(3)
+    reasons = "; ".join(f"{r['rule']} x{r['len']}" for r in top.iter_rows(named=True))
+    return ContractViolation(
+        f"{obj.uri}: {rejects.height} of {rows_in} rows rejected "
+        f"({rejects.height / rows_in:.0%}), over the reject threshold of "
+        f"{settings.reject_threshold:.0%} (METERHOUSE_REJECT_THRESHOLD); most common: {reasons}. "
+        "Fix the export and upload it again"
+    )
+
+
+def _source_load(
+    item: _Parsed, events: pl.DataFrame, rejects: pl.DataFrame, settings: Settings
+) -> SourceLoad:
+    obj, parsed = item.obj, item.parsed
+    return SourceLoad(
+        source_uri=obj.uri,
+        source_key=obj.key,
+        etag=obj.etag,
+        size_bytes=obj.size,
+        checksum_sha256=item.checksum,
+        last_modified=obj.info().last_modified,
+        source_format=parsed.source_format,
+        rows_in=parsed.rows_in,
+        events=events,
+        rejects=rejects,
+        focus_line_items=parsed.focus_line_items,
+        delivery_key=_delivery_key(obj.uri) if parsed.focus_line_items is not None else None,
+        delivery_window_s=settings.focus_delivery_window_s,
+    )
+
+
+def _loaded_report(item: _Parsed, result: LoadResult) -> FileReport:
+    log.info(
+        "step=ingest source=%s format=%s rows_in=%d loaded=%d duplicates=%d rejected=%d",
+        result.source_uri,
+        item.parsed.source_format,
+        result.rows_in,
+        result.events_loaded,
+        result.duplicates,
+        result.rejected,
+    )
+    return FileReport(
+        result.source_uri,
+        result.status,
+        item.parsed.source_format,
+        result.rows_in,
+        result.events_loaded,
+        result.duplicates,
+        result.rejected,
+        seconds=round(time.monotonic() - item.started, 3),
+        touched_dates=tuple(sorted(d.isoformat() for d in result.touched_dates)),
+    )
+
+
+def _failed_report(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    obj: SourceObject,
+    exc: MeterhouseError,
+    *,
+    checksum: str | None,
+    fmt: str | None,
+    started: float,
+) -> FileReport:
+    """Record a file's failure in the ledger (and the bucket); never raises for bad data."""
+    retryable = isinstance(exc, RetryableError) and not isinstance(exc, SourceChanged)
+    message = str(exc) if obj.uri in str(exc) else f"{obj.uri}: {exc}"
+    log.warning(
+        "step=ingest source=%s status=failed retryable=%s error=%s", obj.uri, retryable, message
+    )
+    if isinstance(exc, RetryableError) and "locked" in str(exc):
+        raise exc
+    written_at = obj.info().last_modified
+    touched = warehouse.record_failure(
+        source_uri=obj.uri,
+        source_key=obj.key,
+        etag=obj.etag,
+        size_bytes=obj.size,
+        last_modified=written_at,
+        checksum_sha256=checksum,
+        source_format=fmt,
+        error=message,
+        retryable=retryable,
+    )
+    if not isinstance(exc, SourceChanged):
+        _write_reason(store, obj, written_at, message)
+    return FileReport(
+        obj.uri,
+        "error" if retryable else "failed",
+        fmt,
+        error=message,
+        seconds=round(time.monotonic() - started, 3),
+        touched_dates=tuple(sorted(d.isoformat() for d in touched)),
+    )
+
+
+def _fail_item(
+    warehouse: Warehouse, stores: dict[str, ObjectStore], item: _Parsed, exc: MeterhouseError
+) -> FileReport:
+    return _failed_report(
+        warehouse,
+        stores[item.obj.root],
+        item.obj,
+        exc,
+        checksum=item.checksum,
+        fmt=item.parsed.source_format,
+        started=item.started,
+    )
+
+
+def _is_lock(exc: MeterhouseError) -> bool:
+    return isinstance(exc, RetryableError) and "locked" in str(exc)
+
+
+def _load_group(
+    warehouse: Warehouse,
+    stores: dict[str, ObjectStore],
+    group: Sequence[_Parsed],
+    settings: Settings,
+) -> list[FileReport]:
+    """Validate a group of parsed files once, then load them in one transaction.
+
+    Files over the reject threshold fail on their own. If the group's validation or
+    transaction fails, each file is loaded on its own, so one bad file never takes the others
+    down with it.
+    """
+    if len(group) > 1:
+        try:
+            good_all, bad_all = validate_events(
+                pl.concat([i.parsed.events for i in group]), "group"
+            )
+        except MeterhouseError:
+            return [r for item in group for r in _load_group(warehouse, stores, [item], settings)]
+        good_by_uri = good_all.partition_by("source_uri", as_dict=True)
+        bad_by_uri = bad_all.partition_by("source_uri", as_dict=True)
+        split = [
+            (
+                good_by_uri.get((i.obj.uri,), good_all.clear()),
+                bad_by_uri.get((i.obj.uri,), bad_all.clear()),
+            )
+            for i in group
+        ]
+    else:
+        try:
+            split = [validate_events(group[0].parsed.events, group[0].obj.uri)]
+        except MeterhouseError as exc:
+            return [_fail_item(warehouse, stores, group[0], exc)]
+    reports: list[FileReport] = []
+    loads: list[tuple[_Parsed, SourceLoad]] = []
+    for item, (events, contract_rejects) in zip(group, split, strict=True):
+        rejects = pl.concat([item.parsed.rejects, contract_rejects])
+        problem = _over_threshold(item.obj, item.parsed.rows_in, rejects, settings)
+        if problem is not None:
+            reports.append(_fail_item(warehouse, stores, item, problem))
+        else:
+            loads.append((item, _source_load(item, events, rejects, settings)))
+    if not loads:
+        return reports
+    try:
+        results = warehouse.replace_sources_rows([load for _, load in loads])
+    except MeterhouseError as exc:
+        if len(loads) > 1 and not _is_lock(exc):
+            log.warning("step=load group_files=%d error=%s; loading one by one", len(loads), exc)
+            return reports + [
+                r for item, _ in loads for r in _load_group(warehouse, stores, [item], settings)
+            ]
+        return reports + [_fail_item(warehouse, stores, loads[0][0], exc)]
+    reports.extend(
+        _loaded_report(item, result) for (item, _), result in zip(loads, results, strict=True)
+    )
+    return reports
+
+
 def ingest_object(
     store: ObjectStore, obj: SourceObject, warehouse: Warehouse, settings: Settings
 ) -> FileReport:
     """Read, parse, validate and load one object in one transaction; never raises for bad data."""
     started = time.monotonic()
-    info = obj.info()
-    written_at = info.last_modified
-    checksum: str | None = None
-    fmt: str | None = None
     try:
-        data = store.read(info)
-        checksum = sha256_hex(data)
-        parsed = parse_source(data, obj.uri, written_at, settings)
-        fmt = parsed.source_format
-        events, contract_rejects = validate_events(parsed.events, obj.uri)
-        rejects = pl.concat([parsed.rejects, contract_rejects])
-        if parsed.rows_in and rejects.height / parsed.rows_in > settings.reject_threshold:
-            top = rejects.group_by("rule").len().sort("len", descending=True).head(3)
-            reasons = "; ".join(f"{r['rule']} x{r['len']}" for r in top.iter_rows(named=True))
-            raise ContractViolation(
-                f"{obj.uri}: {rejects.height} of {parsed.rows_in} rows rejected "
-                f"({rejects.height / parsed.rows_in:.0%}), over the reject threshold of "
-                f"{settings.reject_threshold:.0%} (METERHOUSE_REJECT_THRESHOLD); most common: {reasons}. "
-                "Fix the export and upload it again"
-            )
-        result: LoadResult = warehouse.replace_source_rows(
-            SourceLoad(
-                source_uri=obj.uri,
-                source_key=obj.key,
-                etag=obj.etag,
-                size_bytes=obj.size,
-                checksum_sha256=checksum,
-                last_modified=written_at,
-                source_format=fmt,
-                rows_in=parsed.rows_in,
-                events=events,
-                rejects=rejects,
-                focus_line_items=parsed.focus_line_items,
-                delivery_key=_delivery_key(obj.uri)
-                if parsed.focus_line_items is not None
-                else None,
-                delivery_window_s=settings.focus_delivery_window_s,
-            )
-        )
+        item = _read_and_parse(store, obj, settings)
     except MeterhouseError as exc:
-        retryable = isinstance(exc, RetryableError) and not isinstance(exc, SourceChanged)
-        message = str(exc) if obj.uri in str(exc) else f"{obj.uri}: {exc}"
-        log.warning(
-            "step=ingest source=%s status=failed retryable=%s error=%s", obj.uri, retryable, message
-        )
-        if isinstance(exc, RetryableError) and "locked" in str(exc):
-            raise
-        touched = warehouse.record_failure(
-            source_uri=obj.uri,
-            source_key=obj.key,
-            etag=obj.etag,
-            size_bytes=obj.size,
-            last_modified=written_at,
-            checksum_sha256=checksum,
-            source_format=fmt,
-            error=message,
-            retryable=retryable,
-        )
-        if not isinstance(exc, SourceChanged):
-            _write_reason(store, obj, written_at, message)
-        status = "error" if retryable else "failed"
-        return FileReport(
-            obj.uri,
-            status,
-            fmt,
-            error=message,
-            seconds=round(time.monotonic() - started, 3),
-            touched_dates=tuple(sorted(d.isoformat() for d in touched)),
-        )
-    report = FileReport(
-        obj.uri,
-        result.status,
-        fmt,
-        result.rows_in,
-        result.events_loaded,
-        result.duplicates,
-        result.rejected,
-        seconds=round(time.monotonic() - started, 3),
-        touched_dates=tuple(sorted(d.isoformat() for d in result.touched_dates)),
-    )
-    log.info(
-        "step=ingest source=%s format=%s rows_in=%d loaded=%d duplicates=%d rejected=%d",
-        obj.uri,
-        fmt,
-        result.rows_in,
-        result.events_loaded,
-        result.duplicates,
-        result.rejected,
-    )
-    return report
+        return _failed_report(warehouse, store, obj, exc, checksum=None, fmt=None, started=started)
+    return _load_group(warehouse, {obj.root: store}, [item], settings)[0]
 
 
 def _delivery_key(uri: str) -> str:
@@ -436,19 +549,49 @@ def _write_reason(
 def ingest_batch(
     objects: Sequence[SourceObject], settings: Settings, s3: S3Config | None = None
 ) -> BatchReport:
-    """Load a batch of objects one file at a time, then publish the lake partitions they touched."""
+    """Load a batch of objects, then publish the lake partitions they touched.
+
+    Small files are validated and committed in groups (up to `group_rows` events or
+    `group_files` files per transaction); each file stays all-or-nothing. FOCUS files, which
+    replace billing periods, load on their own.
+    """
     warehouse = Warehouse(
         settings.warehouse_path, settings.lake_path, dedup_window_days=settings.dedup_window_days
     )
     stores: dict[str, ObjectStore] = {}
     reports: list[FileReport] = []
-    touched: set[date] = set()
+    pending: list[_Parsed] = []
+    pending_rows = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_rows
+        if pending:
+            reports.extend(_load_group(warehouse, stores, pending, settings))
+        pending, pending_rows = [], 0
+
     with warehouse.writer():
         for obj in objects:
             store = stores.setdefault(obj.root, store_for(obj.root, s3))
-            report = ingest_object(store, obj, warehouse, settings)
-            reports.append(report)
-            touched.update(date.fromisoformat(d) for d in report.touched_dates)
+            started = time.monotonic()
+            try:
+                item = _read_and_parse(store, obj, settings)
+            except MeterhouseError as exc:
+                reports.append(
+                    _failed_report(
+                        warehouse, store, obj, exc, checksum=None, fmt=None, started=started
+                    )
+                )
+                continue
+            if item.parsed.focus_line_items is not None:
+                flush()
+                reports.extend(_load_group(warehouse, stores, [item], settings))
+                continue
+            pending.append(item)
+            pending_rows += item.parsed.rows_in
+            if pending_rows >= settings.group_rows or len(pending) >= settings.group_files:
+                flush()
+        flush()
+        touched = {date.fromisoformat(d) for r in reports for d in r.touched_dates}
         # The lake follows the warehouse: rewrite every partition this batch's files touched.
         warehouse.publish_lake(touched)
     return BatchReport(reports, sorted(d.isoformat() for d in touched))
@@ -461,13 +604,22 @@ def ingest(
     pending = discover(sources, settings, s3, force=force)
     files: list[FileReport] = []
     dates: set[str] = set()
-    for batch in plan_batches(
-        pending, max_files=settings.batch_files, max_bytes=settings.batch_bytes
-    ):
+    batches = plan_batches(pending, max_files=settings.batch_files, max_bytes=settings.batch_bytes)
+    for batch in batches:
         report = ingest_batch(batch, settings, s3)
         files.extend(report.files)
         dates.update(report.touched_dates)
+    if not batches:
+        publish_pending(settings)
     return BatchReport(files, sorted(dates))
+
+
+def publish_pending(settings: Settings) -> None:
+    """Finish any lake publish a crashed run left undone (cheap when there is none)."""
+    if settings.warehouse_path.exists():
+        warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
+        with warehouse.writer():
+            warehouse.publish_lake([])
 
 
 # -- entry points for orchestrators (plain dicts in and out, so they travel through XCom) ---

@@ -31,6 +31,8 @@ class Settings:
       METERHOUSE_BATCH_FILES / METERHOUSE_BATCH_BYTES  batch sizes for Airflow task mapping
       METERHOUSE_FOCUS_CUSTOMER_FROM  FOCUS column that names the customer: SubAccountId (default,
                                 falling back to BillingAccountId) or BillingAccountId
+      METERHOUSE_GROUP_ROWS / METERHOUSE_GROUP_FILES  small files committed together per
+                                transaction (default 200000 events / 500 files)
       METERHOUSE_DEDUP_WINDOW_DAYS  an event_id already stored for an event date within this many
                                 days is a duplicate (default 31); a retry repeats its event time
       METERHOUSE_FOCUS_DELIVERY_WINDOW  seconds within which FOCUS files of one export belong to
@@ -46,6 +48,8 @@ class Settings:
     focus_customer_from: str = "SubAccountId"
     focus_delivery_window_s: int = 3600
     dedup_window_days: int = 31
+    group_rows: int = 200_000
+    group_files: int = 500
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -68,4 +72,6 @@ class Settings:
             focus_customer_from=os.environ.get("METERHOUSE_FOCUS_CUSTOMER_FROM", "SubAccountId"),
             focus_delivery_window_s=_env_int("METERHOUSE_FOCUS_DELIVERY_WINDOW", 3600),
             dedup_window_days=_env_int("METERHOUSE_DEDUP_WINDOW_DAYS", 31),
+            group_rows=_env_int("METERHOUSE_GROUP_ROWS", 200_000),
+            group_files=_env_int("METERHOUSE_GROUP_FILES", 500),
         )

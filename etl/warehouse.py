@@ -6,8 +6,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,6 +42,10 @@ _EVENT_COLUMNS_DDL = """
 """
 
 SCHEMA_DDL: tuple[str, ...] = (
+    # Event dates whose lake partition must be rewritten: filled in the same transaction as
+    # the load that touched them, emptied only after the partition file is in place, so a
+    # crash between the two is repaired by the next publish.
+    "CREATE TABLE IF NOT EXISTS lake_pending (event_date DATE PRIMARY KEY)",
     f"CREATE TABLE IF NOT EXISTS meter_events ({_EVENT_COLUMNS_DDL})",
     # Copies of an event_id already stored (a retry re-sent in another file, or twice in one
     # file). Kept whole so that, if the stored copy's file is replaced without it, the next
@@ -168,9 +173,12 @@ def read_views_sql(lake: Path) -> str:
 
 
 def _empty_views_sql() -> str:
-    tables = [f"CREATE TABLE meter_events ({_EVENT_COLUMNS_DDL});"]
-    tables += [ddl.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";" for ddl in SCHEMA_DDL[1:]]
-    tables.append(_focus_ddl().replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE") + ";")
+    tables = [
+        ddl + ";"
+        for ddl in SCHEMA_DDL
+        if any(f"EXISTS {name} (" in ddl for name in ("meter_events", *PUBLISHED_TABLES))
+    ]
+    tables.append(_focus_ddl() + ";")
     from etl.rollups import rollup_views_sql
 
     tables += rollup_views_sql(None)
@@ -226,6 +234,13 @@ class LoadResult:
     touched_dates: frozenset[date]
 
 
+def _rollback_quietly(con: Any) -> None:
+    # After an I/O failure (a full disk) DuckDB may already have aborted the transaction;
+    # the original error is the one worth reporting, not "no transaction is active".
+    with contextlib.suppress(Exception):
+        con.execute("ROLLBACK")
+
+
 def _now() -> datetime:
     return datetime.now(tz=UTC)
 
@@ -278,13 +293,20 @@ class Warehouse:
             yield self._con
             return
         with self._writer_lock():
-            try:
-                con = duckdb.connect(str(self.path))
-                con.execute("SET TimeZone = 'UTC'")
-            except duckdb.IOException as exc:
-                raise RetryableError(
-                    f"warehouse {self.path} is locked by another process: {exc}"
-                ) from exc
+            # A reader in another process (a SQL user on --live, another run's discovery)
+            # holds DuckDB's file lock briefly: wait for it as long as for another writer.
+            deadline = time.monotonic() + self.lock_timeout_s
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    con.execute("SET TimeZone = 'UTC'")
+                    break
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise RetryableError(
+                            f"warehouse {self.path} is locked by another process: {exc}"
+                        ) from exc
+                    time.sleep(0.2)
             try:
                 for ddl in (*SCHEMA_DDL, _focus_ddl()):
                     con.execute(ddl)
@@ -377,9 +399,10 @@ class Warehouse:
                     rejected=0,
                     error=error,
                 )
+                self._mark_lake_pending(con, touched)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback_quietly(con)
                 raise
         return touched
 
@@ -399,13 +422,31 @@ class Warehouse:
                 result = self._replace(con, load)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback_quietly(con)
                 raise
         return result
 
+    def replace_sources_rows(self, loads: Sequence[SourceLoad]) -> list[LoadResult]:
+        """`replace_source_rows` for a group of files in one transaction (many small files).
+
+        Each file is still all-or-nothing; the group shares one commit, so a thousand small
+        files cost a few commits instead of a thousand.
+        """
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                results = self._replace_group(con, loads)
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback_quietly(con)
+                raise
+        return results
+
     def _remove_source(self, con: Any, uri: str) -> frozenset[date]:
         # A file the ledger has never seen has nothing to remove: skip four table scans.
-        if not con.execute("SELECT count(*) FROM ingest_ledger WHERE source_uri = ?", [uri]).fetchone()[0]:
+        if not con.execute(
+            "SELECT count(*) FROM ingest_ledger WHERE source_uri = ?", [uri]
+        ).fetchone()[0]:
             return frozenset()
         old_dates = {
             r[0]
@@ -423,7 +464,8 @@ class Warehouse:
         """Copies that were deduplicated against `uri` become the stored copy when `uri`'s
         rows no longer hold their event_id."""
         if not con.execute(
-            "SELECT count(*) FROM duplicate_events WHERE duplicate_of_uri = ? AND source_uri <> ?", [uri, uri]
+            "SELECT count(*) FROM duplicate_events WHERE duplicate_of_uri = ? AND source_uri <> ?",
+            [uri, uri],
         ).fetchone()[0]:
             return set()
         con.execute(
@@ -542,19 +584,36 @@ class Warehouse:
         )
 
     def _replace(self, con: Any, load: SourceLoad) -> LoadResult:
+        return self._replace_group(con, [load])[0]
+
+    def _replace_group(self, con: Any, loads: Sequence[SourceLoad]) -> list[LoadResult]:
+        """Replace the rows of several files inside the caller's transaction.
+
+        Files are taken in order: an event_id carried by an earlier file of the group (or
+        already stored) makes later copies duplicates, exactly as loading them one by one.
+        """
         now = _now()
-        uri = load.source_uri
-        touched = set(self._remove_source(con, uri))
+        uris = [load.source_uri for load in loads]
+        touched: dict[str, set[date]] = {uri: set(self._remove_source(con, uri)) for uri in uris}
         superseded_sources: set[str] = set()
-        if load.focus_line_items is not None:
-            superseded_sources, dates = self._supersede_older_deliveries(con, load)
-            touched |= dates
-        events = load.events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
+        for load in loads:
+            if load.focus_line_items is not None:
+                older, dates = self._supersede_older_deliveries(con, load)
+                superseded_sources |= older
+                touched[load.source_uri] |= dates
+        events = pl.concat(
+            [
+                load.events.select(EVENT_COLUMNS).with_columns(
+                    pl.lit(order, dtype=pl.Int32).alias("file_order")
+                )
+                for order, load in enumerate(loads)
+            ]
+        ).with_columns(pl.lit(now).alias("ingested_at"))
         con.register("incoming_events", events.to_arrow())
-        # First copy per event_id within the file wins; an id already stored from another
-        # file makes the whole in-file group a duplicate. Stored ids are looked up only within
-        # the dedup window around the file's event dates (a retry repeats its event time), so
-        # the lookup reads the row groups of those days, not the whole history.
+        # First copy per event_id wins (file order, then row); an id already stored makes every
+        # incoming copy a duplicate. Stored ids are looked up only within the dedup window
+        # around the incoming event dates (a retry repeats its event time), so the lookup reads
+        # the row groups of those days, not the whole history.
         window = [self.dedup_window_days, self.dedup_window_days]
         con.execute(
             """CREATE OR REPLACE TEMP TABLE staged AS
@@ -569,67 +628,83 @@ class Warehouse:
                    GROUP BY m.event_id
                )
                SELECT i.* EXCLUDE (dimensions), map_from_entries(i.dimensions) AS dimensions,
-                      row_number() OVER (PARTITION BY i.event_id ORDER BY i.source_row) AS copy_no,
-                      s.stored_in
-               FROM incoming_events i LEFT JOIN stored s USING (event_id)""",
+                      row_number() OVER w AS copy_no,
+                      coalesce(s.stored_in, first_value(i.source_uri) OVER w) AS duplicate_of,
+                      s.stored_in IS NULL AND row_number() OVER w = 1 AS is_new
+               FROM incoming_events i LEFT JOIN stored s USING (event_id)
+               WINDOW w AS (PARTITION BY i.event_id ORDER BY i.file_order, i.source_row)""",
             window,
         )
         cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
-        con.execute(
-            f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM staged "  # noqa: S608 - fixed column names
-            "WHERE copy_no = 1 AND stored_in IS NULL"
-        )
+        con.execute(f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM staged WHERE is_new")  # noqa: S608 - fixed column names
         con.execute(
             f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
-            f"SELECT {cols}, coalesce(stored_in, source_uri) FROM staged WHERE copy_no > 1 OR stored_in IS NOT NULL"
+            f"SELECT {cols}, duplicate_of FROM staged WHERE NOT is_new"
         )
-        loaded, duplicates = con.execute(
-            "SELECT count(*) FILTER (WHERE copy_no = 1 AND stored_in IS NULL), "
-            "count(*) FILTER (WHERE copy_no > 1 OR stored_in IS NOT NULL) FROM staged"
-        ).fetchone()
-        touched |= {
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT event_date FROM staged WHERE copy_no = 1 AND stored_in IS NULL"
+        counts = {
+            uri: (int(loaded), int(dups))
+            for uri, loaded, dups in con.execute(
+                "SELECT source_uri, count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) "
+                "FROM staged GROUP BY source_uri"
             ).fetchall()
         }
-        # Only after the new rows are in: an id this file still carries stays with this file.
-        touched |= self._promote_orphaned_duplicates(con, uri)
+        for uri, day in con.execute(
+            "SELECT DISTINCT source_uri, event_date FROM staged WHERE is_new"
+        ).fetchall():
+            touched[uri].add(day)
+        # Only after the new rows are in: an id a file still carries stays with that file.
+        for uri in uris:
+            touched[uri] |= self._promote_orphaned_duplicates(con, uri)
         for older in sorted(superseded_sources):
-            touched |= self._promote_orphaned_duplicates(con, older)
-        if load.focus_line_items is not None:
-            self._insert_focus_line_items(con, load, now)
-        rejects = load.rejects.select(REJECT_COLUMNS).with_columns(pl.lit(now).alias("rejected_at"))
+            touched[uris[0]] |= self._promote_orphaned_duplicates(con, older)
+        rejects = pl.concat([load.rejects.select(REJECT_COLUMNS) for load in loads]).with_columns(
+            pl.lit(now).alias("rejected_at")
+        )
         con.register("incoming_rejects", rejects.to_arrow())
         rcols = ", ".join(REJECT_COLUMNS + ["rejected_at"])
         con.execute(f"INSERT INTO rejected_rows ({rcols}) SELECT {rcols} FROM incoming_rejects")  # noqa: S608
         con.unregister("incoming_events")
         con.unregister("incoming_rejects")
-        rejected = rejects.height
-        status = LOADED if load.rows_in else EMPTY
-        self._upsert_ledger(
-            con,
-            source_uri=uri,
-            source_key=load.source_key,
-            etag=load.etag,
-            size_bytes=load.size_bytes,
-            checksum=load.checksum_sha256,
-            last_modified=load.last_modified,
-            source_format=load.source_format,
-            status=status,
-            rows_in=load.rows_in,
-            loaded=int(loaded),
-            duplicates=int(duplicates),
-            rejected=rejected,
-            error=None,
-        )
-        if int(loaded) + int(duplicates) + rejected != load.rows_in:
-            raise AssertionError(
-                f"{uri}: rows_in={load.rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
+        results = []
+        for load in loads:
+            uri = load.source_uri
+            if load.focus_line_items is not None:
+                self._insert_focus_line_items(con, load, now)
+            loaded, duplicates = counts.get(uri, (0, 0))
+            rejected = load.rejects.height
+            status = LOADED if load.rows_in else EMPTY
+            self._upsert_ledger(
+                con,
+                source_uri=uri,
+                source_key=load.source_key,
+                etag=load.etag,
+                size_bytes=load.size_bytes,
+                checksum=load.checksum_sha256,
+                last_modified=load.last_modified,
+                source_format=load.source_format,
+                status=status,
+                rows_in=load.rows_in,
+                loaded=loaded,
+                duplicates=duplicates,
+                rejected=rejected,
+                error=None,
             )
-        return LoadResult(
-            uri, status, load.rows_in, int(loaded), int(duplicates), rejected, frozenset(touched)
-        )
+            if loaded + duplicates + rejected != load.rows_in:
+                raise AssertionError(
+                    f"{uri}: rows_in={load.rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
+                )
+            results.append(
+                LoadResult(
+                    uri, status, load.rows_in, loaded, duplicates, rejected, frozenset(touched[uri])
+                )
+            )
+        self._mark_lake_pending(con, set().union(*touched.values()))
+        return results
+
+    def _mark_lake_pending(self, con: Any, dates: Iterable[date]) -> None:
+        days = sorted(set(dates))
+        if days:
+            con.execute("INSERT OR IGNORE INTO lake_pending SELECT unnest(?::DATE[])", [days])
 
     def _upsert_ledger(
         self,
@@ -686,7 +761,8 @@ class Warehouse:
     def publish_lake(
         self, dates: Iterable[date], tables: Iterable[str] = PUBLISHED_TABLES
     ) -> list[Path]:
-        """Publish the read path: rewrite the lake partitions of `dates` and the small tables.
+        """Publish the read path: rewrite the lake partitions of `dates` (plus any a crashed
+        run left pending) and the small tables.
 
         Every file is written to a hidden temp file, fsynced and renamed into place, so a
         reader sees the old file or the new one, never half of one. Files are replaced, never
@@ -695,8 +771,10 @@ class Warehouse:
         """
         written: list[Path] = []
         base = self.lake / "meter_events"
-        with self.reader() as con:
-            for day in sorted(set(dates)):
+        with self.writer() as con:
+            pending = {r[0] for r in con.execute("SELECT event_date FROM lake_pending").fetchall()}
+            days = sorted(set(dates) | pending)
+            for day in days:
                 table = con.execute(
                     "SELECT * EXCLUDE (event_date) FROM meter_events WHERE event_date = ? "
                     "ORDER BY event_time, event_id",
@@ -711,6 +789,11 @@ class Warehouse:
                     _write_parquet_atomically(table, self.lake / name / "part-0.parquet")
                 )
             _write_text_atomically(read_views_sql(self.lake), self.lake / "views.sql")
+            if days:
+                con.execute(
+                    "DELETE FROM lake_pending WHERE event_date IN (SELECT unnest(?::DATE[]))",
+                    [days],
+                )
         return written
 
     # -- reading -----------------------------------------------------------------------
@@ -728,11 +811,24 @@ class Warehouse:
         views = self.lake / "views.sql"
         # Nothing published yet reads as an empty warehouse; a reader never takes the writer lock.
         script = views.read_text() if views.exists() else _empty_views_sql()
-        con = duckdb.connect(":memory:")
+        with tempfile.TemporaryDirectory(prefix="meterhouse-sql-") as scratch:
+            # The views live in a scratch catalog opened read-only: statements that would
+            # create or change anything fail, and the warehouse file is never opened.
+            catalog = str(Path(scratch) / "views.duckdb")
+            with duckdb.connect(catalog) as setup:
+                for statement in script.split(";\n"):
+                    if statement.strip() and not statement.lstrip().upper().startswith("SET "):
+                        setup.execute(statement)
+            return self._query_catalog(catalog, sql, params)
+
+    def _query_catalog(
+        self, catalog: str, sql: str, params: list[Any] | None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        import duckdb
+
+        con = duckdb.connect(catalog, read_only=True)
         try:
-            for statement in script.split(";\n"):
-                if statement.strip():
-                    con.execute(statement)
+            con.execute("SET TimeZone = 'UTC'")
             lake_dir = str(self.lake.resolve()) + "/"
             con.execute("SET allowed_directories = [?]", [lake_dir])
             con.execute("SET enable_external_access = false")
@@ -746,8 +842,18 @@ class Warehouse:
     def query(
         self, sql: str, params: list[Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run read-only SQL; returns (column names, rows)."""
+        """Run read-only SQL on the DuckDB file; returns (column names, rows).
+
+        The file is opened read-only and the connection may touch no other file, so a query
+        can neither change the warehouse nor overwrite it with COPY.
+        """
+        if self._con is not None:
+            cur = self._con.execute(sql, params or [])
+            names = [d[0] for d in cur.description] if cur.description else []
+            return names, cur.fetchall()
         with self.reader() as con:
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
             cur = con.execute(sql, params or [])
             names = [d[0] for d in cur.description] if cur.description else []
             return names, cur.fetchall()

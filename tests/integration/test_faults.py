@@ -167,12 +167,6 @@ def test_two_runs_at_once_never_corrupt_or_double_anything(s3: Any, tmp_path: Pa
     assert q(shared.warehouse_path, "SELECT count(*) FROM ingest_ledger WHERE status = 'loaded'") == [(files,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Warehouse.writer() fails at once (RetryableError 'locked by another process') "
-    "when another process holds a read-only connection (the other run's discover, or a SQL "
-    "user) instead of waiting for it as reader() waits for a writer",
-)
 def test_a_run_waits_for_a_reader_of_another_process_instead_of_failing(
     s3: Any, settings: Settings
 ) -> None:
@@ -399,11 +393,6 @@ def test_disk_full_while_loading_keeps_the_previous_state(s3: Any, tmp_path: Pat
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: on a full disk the load's ROLLBACK raises 'cannot rollback - no transaction "
-    "is active', which replaces the real 'No space left on device' error",
-)
 def test_disk_full_while_loading_fails_with_a_clear_error(s3: Any, tmp_path: Path) -> None:
     failure, *_ = _fill_the_disk(s3, tmp_path)
     assert "No space left on device" in str(failure), repr(failure)

@@ -267,11 +267,6 @@ def test_warehouse_query_refuses_writes(loaded_warehouse: Settings, statement: s
     assert path.read_bytes() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Warehouse.query ('read-only SQL') opens the file read_only but leaves external "
-    "access on, so COPY ... TO '<warehouse file>' overwrites the warehouse with a CSV",
-)
 def test_warehouse_query_cannot_overwrite_the_warehouse_file(loaded_warehouse: Settings) -> None:
     path = loaded_warehouse.warehouse_path
     before = path.read_bytes()
