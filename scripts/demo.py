@@ -180,15 +180,30 @@ def _report(warehouse: str) -> None:
     cli(["status", "--warehouse", warehouse])
     print("\n== rejected rows")
     cli(["sql", "SELECT source_uri, source_row, rule, reason FROM rejected_rows ORDER BY 1, 2", "--warehouse", warehouse])
-    print("\n== usage per meter per day (first 3 days)")
+    print("\n== usage per meter per day, Amberflo meter records (first 3 days)")
     cli(
         [
             "sql",
             """SELECT event_date, meter_name, any_value(unit) AS unit, round(sum(quantity), 3) AS quantity,
                       count(*) AS events, count(DISTINCT customer_id) AS customers
                FROM meter_events
-               WHERE event_date < (SELECT min(event_date) + 3 FROM meter_events)
+               WHERE source_format LIKE 'amberflo%'
+                 AND event_date < (SELECT min(event_date) + 3 FROM meter_events)
                GROUP BY ALL ORDER BY event_date, meter_name""",
+            "--warehouse",
+            warehouse,
+        ]
+    )
+    print("\n== FOCUS cost exports: billed and effective cost per provider, FOCUS version and file type")
+    cli(
+        [
+            "sql",
+            """SELECT coalesce(f."ServiceProviderName", f."ProviderName") AS provider, f."x_focus_version" AS focus,
+                      m.source_format, strftime(f."BillingPeriodStart", '%Y-%m') AS period,
+                      count(*) AS rows, sum(f."BilledCost") AS billed, sum(f."EffectiveCost") AS effective,
+                      any_value(f."BillingCurrency") AS currency
+               FROM focus_line_items f JOIN meter_events m USING (event_id)
+               GROUP BY ALL ORDER BY provider, focus""",
             "--warehouse",
             warehouse,
         ]
