@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit test-integration test-dags lint clean
+.PHONY: install demo test test-unit test-integration test-dags lint clean up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -18,7 +18,7 @@ install: $(VENV)/.synced
 demo: install
 	$(PY) scripts/demo.py
 
-test: install
+test: install browser-deps
 	$(VENV)/bin/pytest -q
 
 test-unit: install
@@ -29,6 +29,26 @@ test-integration: install
 
 test-dags: install
 	$(VENV)/bin/pytest -q tests/dags
+
+# The real stack (scheduler + API server + local S3), driven over REST v2 and in headless Chromium.
+test-e2e: install browser-deps
+	$(VENV)/bin/pytest -q tests/e2e tests/browser
+
+# Embedded stack for clicking: Airflow UI http://127.0.0.1:8080 (admin / admin), local S3, samples.
+up: install
+	$(PY) scripts/stack.py up
+
+down:
+	$(PY) scripts/stack.py down
+
+# Chromium from apt (when absent) and playwright-core from the committed package-lock.json.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps: node_modules/.installed
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; }
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 lint: install
 	$(VENV)/bin/ruff check etl contracts dags tests scripts

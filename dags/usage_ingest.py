@@ -1,11 +1,21 @@
 """usage_ingest: sense new usage exports in S3 and load them into the warehouse, in batches.
 
-Each run covers one data interval (nightly by default, METERHOUSE_INGEST_CRON) and loads every
-object under the landing prefix that the ingest ledger has not loaded in its current version.
+Each run covers one data interval (nightly by default, METERHOUSE_INGEST_CRON). What it loads
+is decided in `etl.intervals.ingest_window`: exports whose date folder (`dt=YYYY-MM-DD/`,
+Amberflo `MM-DD-YYYY/`, `billing_period=YYYY-MM/`) overlaps the run's window, plus undated keys,
+that the ingest ledger has not loaded in their current version.
+
+- scheduled (nightly) run: its interval plus METERHOUSE_LATE_DAYS (31) days before it (late or
+  corrected exports);
+- backfill run: exactly its interval, so a backfill loads those intervals' exports once;
+- manual run: the form's date range if given (with `force`: reprocess it), else everything new.
+
 Writes go through a one-slot pool; the warehouse Asset is updated when anything loaded.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
@@ -20,6 +30,7 @@ from meterhouse_airflow import (
     split_landing,
     warehouse_asset,
 )
+from meterhouse_airflow.alerts import on_dag_failure
 
 WAREHOUSE = warehouse_asset()
 _BUCKET, _PREFIX = split_landing(LANDING)
@@ -34,19 +45,37 @@ _BUCKET, _PREFIX = split_landing(LANDING)
     max_active_runs=1,
     tags=["meterhouse", "ingest"],
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    on_failure_callback=on_dag_failure,
     params={
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="From day",
+            description="First export day to ingest (inclusive). Empty: the run's own scope "
+            "(a manual run then loads everything new). Only this field: that one day.",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="To day",
+            description="Last export day to ingest (inclusive). Empty: same as From day.",
+        ),
         "sources": Param(
             [],
             type="array",
-            items={"type": "string"},
-            title="Sources",
-            description="s3:// prefixes to ingest instead of the landing prefix (empty: the landing prefix)",
+            items={"type": "string", "pattern": "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/"},
+            title="Prefixes",
+            description="s3://bucket/prefix/ to ingest instead of the landing prefix, one per "
+            "line (empty: the landing prefix)",
         ),
         "force": Param(
             False,
             type="boolean",
             title="Reprocess",
-            description="load objects again even if unchanged",
+            description="load objects again even if unchanged: their rows are replaced, "
+            "never duplicated",
         ),
         "dry_run": Param(
             False,
@@ -71,17 +100,35 @@ def usage_ingest() -> None:
     )
 
     @task
-    def discover(params: dict | None = None) -> list[list[dict]]:
+    def discover(
+        params: dict | None = None,
+        dag_run: Any = None,
+        data_interval_start: Any = None,
+        data_interval_end: Any = None,
+    ) -> list[list[dict]]:
+        from airflow.sdk.exceptions import AirflowFailException
         from meterhouse_airflow import s3_config
 
-        from etl.pipeline import plan_ingest
+        from etl.errors import TerminalError
+        from etl.pipeline import plan_run
 
         params = params or {}
-        return plan_ingest(
-            list(params.get("sources") or [LANDING]),
-            s3=s3_config(),
-            force=bool(params.get("force")),
-        )
+        run_type = getattr(dag_run, "run_type", None)
+        try:
+            return plan_run(
+                list(params.get("sources") or [LANDING]),
+                run_type=str(getattr(run_type, "value", run_type) or "manual"),
+                interval_start=data_interval_start,
+                interval_end=data_interval_end,
+                start_date=params.get("start_date"),
+                end_date=params.get("end_date"),
+                force=bool(params.get("force")),
+                dry_run=bool(params.get("dry_run")),
+                s3=s3_config(),
+            )
+        except TerminalError as exc:
+            # A bad date range or setting: retrying cannot fix it.
+            raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)
     def ingest_batch(batch: list[dict], params: dict | None = None) -> dict:

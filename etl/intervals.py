@@ -128,7 +128,10 @@ def _utc(moment: datetime | None) -> datetime | None:
         return None
     if moment.tzinfo is None:
         raise InvalidWindow(f"interval bound {moment.isoformat()} has no timezone; pass UTC")
-    return moment.astimezone(UTC)
+    m = moment.astimezone(UTC)
+    # A plain datetime: pendulum's DateTime (what Airflow passes) drops its tzinfo when a
+    # stdlib timedelta is subtracted, and naive vs aware comparisons then fail.
+    return datetime(m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, tzinfo=UTC)
 
 
 def ingest_window(

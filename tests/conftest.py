@@ -103,3 +103,7 @@ def airflow_db() -> Iterator[None]:
 
     Pool.create_or_update_pool("meterhouse_warehouse", slots=1, description="one warehouse writer", include_deferred=False)
     yield
+
+
+# The real embedded stack, one per session, shared by tests/e2e and tests/browser.
+from tests.live_stack import live_stack  # noqa: E402, F401

@@ -122,3 +122,17 @@ def test_late_days_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METERHOUSE_LATE_DAYS", "-1")
     with pytest.raises(InvalidWindow, match="must be 0 or more"):
         late_days_from_env()
+
+
+def test_pendulum_bounds_from_airflow_work() -> None:
+    import pendulum
+
+    window = ingest_window(
+        "scheduled",
+        pendulum.datetime(2026, 11, 25, tz="UTC"),
+        pendulum.datetime(2026, 11, 26, tz="UTC"),
+        late_days=31,
+    )
+    assert window == DateWindow(_utc(2026, 10, 25), _utc(2026, 11, 26))
+    assert not in_window("ingest/usage/dt=2026-09-30/a.json", window)
+    assert in_window("ingest/usage/dt=2026-10-25/a.json", window)
