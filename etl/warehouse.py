@@ -655,8 +655,8 @@ class Warehouse:
         # Only after the new rows are in: an id a file still carries stays with that file.
         for uri in uris:
             touched[uri] |= self._promote_orphaned_duplicates(con, uri)
-        for older in sorted(superseded_sources):
-            touched[uris[0]] |= self._promote_orphaned_duplicates(con, older)
+        for older_uri in sorted(superseded_sources):
+            touched[uris[0]] |= self._promote_orphaned_duplicates(con, older_uri)
         rejects = pl.concat([load.rejects.select(REJECT_COLUMNS) for load in loads]).with_columns(
             pl.lit(now).alias("rejected_at")
         )
