@@ -172,6 +172,7 @@ def _has_bad_bytes(text: str) -> bool:
 
 # 16+ digits in a row: polars reads JSON numbers as float64, exact only to ~15 digits.
 _LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15,}")
+_QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
 _SCALAR_TYPES = (pl.String, pl.Int64, pl.Boolean, pl.Null)
 
 
@@ -257,9 +258,9 @@ def _fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
 
 def _fast_csv(data: bytes, uri: str) -> RawBatch | None:
     body = strip_bom(data)
-    # Quotes, blank lines and short rows are what a vectorized CSV reader can silently
-    # misread; such files take the exact reader.
-    if b'"' in body or re.search(rb"\n[ \t\r]*\n", body.strip()) or b"\r" in body.replace(b"\r\n", b""):
+    # Blank lines, stray carriage returns and short rows are what a vectorized CSV reader can
+    # silently misread; such files take the exact reader.
+    if re.search(rb"\n[ \t\r]*\n", body.strip()) or b"\r" in body.replace(b"\r\n", b""):
         return None
     try:
         frame = pl.read_csv(io.BytesIO(body), infer_schema=False, raise_if_empty=False, empty_string_is_null=False)
@@ -269,8 +270,10 @@ def _fast_csv(data: bytes, uri: str) -> RawBatch | None:
     width = len(header)
     if len(set(header)) != width or any(c.endswith("_duplicated_0") or not c for c in header):
         return None
-    # Every data row must have exactly `width` fields: with no quotes, count the separators.
-    if body.count(b",") != (frame.height + 1) * (width - 1):
+    # Every data row must have exactly `width` fields (a short row would be padded silently):
+    # count the separators outside quoted fields.
+    quoted_commas = sum(q.count(b",") for q in _QUOTED_FIELD.findall(body)) if b'"' in body else 0
+    if body.count(b",") - quoted_commas != (frame.height + 1) * (width - 1):
         return None
     frame = frame.rename(dict(zip(frame.columns, header, strict=True)))
     dim_columns = [c for c in header if c not in AMBERFLO_FIELDS]

@@ -78,7 +78,7 @@ def test_rejects_match_both_ways_on_a_mixed_file() -> None:
         ("amberflo_json", b'[{"customerId": ["a"]}]'),
         ("amberflo_json", b'[{"customerId": "a"}, 5]'),
         ("amberflo_json", b'[{"customerId": "a"}, {"customerId": '),
-        ("amberflo_csv", f'{HEADER}\nc,m,1,2,"u"\n'.encode()),  # quotes
+        ("amberflo_csv", f'{HEADER},team\nc,m,1,2,"u,v",t\nc,m,1,2,u\n'.encode()),  # short row, quoted comma elsewhere
         ("amberflo_csv", f"{HEADER}\nc,m,1,2\n".encode()),  # short row
         ("amberflo_csv", f"{HEADER}\nc,m,1,2,u,extra\n".encode()),  # long row
         ("amberflo_csv", f"{HEADER}\nc,m,\xe9,2,u\n".encode("latin-1")),
@@ -94,3 +94,18 @@ def test_inputs_the_fast_reader_could_misread_take_the_exact_reader(fmt: str, da
     exact = PARSERS[fmt](data, URI, exact=True)
     assert_frame_equal(fast.records, exact.records)
     assert_frame_equal(fast.rejects, exact.rejects)
+
+
+def test_quoted_csv_fields_take_the_fast_path_and_read_the_same() -> None:
+    data = (
+        f'{HEADER},team,project\n'
+        'c1,gpu_hours,1.5,1790000000000,"u,1","search, ads",""\n'
+        'c2,gpu_hours,2,1790000000001,u2,"multi\nline",p\n'
+        'c3,power_kwh,3,1790000000002,u3,,\n'
+    ).encode()
+    assert amberflo._fast_csv(data, URI) is not None
+    fast_batch, fast = _events(data, "amberflo_csv", exact=False)
+    _, exact = _events(data, "amberflo_csv", exact=True)
+    assert_frame_equal(fast.events, exact.events)
+    assert fast.events["event_id"].to_list() == ["u,1", "u2", "u3"]
+    assert fast.events["dimensions"].to_list()[0] == [{"key": "team", "value": "search, ads"}]
