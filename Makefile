@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit test-integration test-dags lint clean up down test-e2e browser-deps
+.PHONY: install demo test test-unit test-integration test-dags lint clean bench up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -49,6 +49,12 @@ browser-deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+# make bench SIZES=1M FORMATS=csv,ndjson [BENCH_ARGS="--profile --no-incremental"]
+SIZES ?= 1M,10M
+FORMATS ?= csv,ndjson,focus
+bench: install
+	$(PY) -m bench.run --sizes $(SIZES) --formats $(FORMATS) $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check etl contracts dags tests scripts

@@ -1,0 +1,127 @@
+"""One side of one benchmark run, in its own process so its peak RSS is its own.
+
+    python -m bench.child SIDE --src DIR --fmt FMT --work DIR
+
+SIDE is `meterhouse` (etl.pipeline.ingest into the warehouse in --work, then the daily rollup)
+or `baseline` (bench.baseline). Prints one JSON line: counts, quantity total, seconds (work
+only, imports excluded), peak RSS of this process, and per-phase seconds.
+
+Phases of the meterhouse side are timed by wrapping the pipeline's module-level functions
+(etl.pipeline looks them up at call time), so no etl code changes for the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import resource
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PHASES: dict[str, float] = defaultdict(float)
+
+
+def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            PHASES[name] += time.perf_counter() - t
+
+    return wrapper
+
+
+def _instrument() -> None:
+    """Time each step of etl.pipeline.ingest_object and the batch's publish."""
+    import etl.formats.focus as focus
+    import etl.pipeline as p
+    import etl.storage as storage
+    from etl.warehouse import Warehouse
+
+    p.discover = _timed("discover", p.discover)
+    storage.LocalStore.read = _timed("read", storage.LocalStore.read)  # type: ignore[method-assign]
+    p.sha256_hex = _timed("checksum", p.sha256_hex)
+    p.decompress = _timed("decompress+sniff", p.decompress)
+    p.sniff_format = _timed("decompress+sniff", p.sniff_format)
+    for name in ("parse_amberflo_csv", "parse_amberflo_json", "parse_amberflo_ndjson"):
+        setattr(p, name, _timed("parse", getattr(p, name)))
+    p.normalize_meter_records = _timed("normalize", p.normalize_meter_records)
+    focus.parse_focus = _timed("parse_focus", focus.parse_focus)
+    p.validate_events = _timed("validate (pandera)", p.validate_events)
+    # One file per transaction, or (since b9b8bf9) small files committed in groups.
+    for name in ("replace_source_rows", "replace_sources_rows"):
+        if hasattr(Warehouse, name):
+            setattr(Warehouse, name, _timed("load (duckdb)", getattr(Warehouse, name)))
+    Warehouse.publish_lake = _timed("publish_lake", Warehouse.publish_lake)  # type: ignore[method-assign]
+
+
+def run_meterhouse(src: Path, work: Path, *, rollup: bool = True) -> dict[str, Any]:
+    from etl.pipeline import ingest
+    from etl.settings import Settings
+    from etl.warehouse import Warehouse
+
+    settings = Settings(warehouse_path=work / "warehouse.duckdb", lake_path=work / "lake")
+    report = ingest([str(src)], settings)
+    totals = report.totals()
+    wh = Warehouse(settings.warehouse_path, settings.lake_path)
+    if rollup:
+        t = time.perf_counter()
+        with wh.writer() as con:
+            con.execute(
+                """CREATE OR REPLACE TABLE daily_usage AS
+                   SELECT event_date, customer_id, meter_name, unit, count(*) AS events,
+                          sum(quantity) AS quantity
+                   FROM meter_events GROUP BY ALL"""
+            )
+        PHASES["rollup"] += time.perf_counter() - t
+    _, rows = wh.query("SELECT count(*), sum(quantity) FROM meter_events")
+    failed = [f"{f.uri}: {f.error}" for f in report.files if f.error]
+    return {
+        "files": totals["files"],
+        "failed": failed,
+        "rows_in": totals["rows_in"],
+        "events_loaded": totals["events_loaded"],
+        "duplicates": totals["duplicates"],
+        "rejected": totals["rejected"],
+        "stored_events": int(rows[0][0]),
+        "quantity": str(rows[0][1]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.child")
+    parser.add_argument("side", choices=["meterhouse", "baseline"])
+    parser.add_argument("--src", type=Path, required=True)
+    parser.add_argument("--fmt", required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--no-rollup", action="store_true")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.side == "meterhouse":
+        _instrument()
+        started = time.perf_counter()
+        out = run_meterhouse(args.src, args.work, rollup=not args.no_rollup)
+        out["phases"] = dict(PHASES)
+    else:
+        import duckdb  # noqa: F401 - import outside the timed work, as for meterhouse
+
+        from bench.baseline import run_baseline
+
+        started = time.perf_counter()
+        out = run_baseline(args.src, args.fmt, args.work)
+    out["seconds"] = time.perf_counter() - started
+    # ru_maxrss is KiB on Linux: the peak resident set of this process over its whole life.
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write("BENCH_RESULT " + json.dumps(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
