@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -758,6 +759,45 @@ class Warehouse:
 
     # -- publishing --------------------------------------------------------------------
 
+    def _publish_partitions(self, con: Any, days: Sequence[date], base: Path) -> list[Path]:
+        """Write the partitions of `days` with one partitioned COPY into a staging folder beside
+        the lake, then move each file into place (fsync + rename: all or nothing per file)."""
+        if not days:
+            return []
+        staging = self.lake.parent / f".{self.lake.name}-staging-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        written: list[Path] = []
+        try:
+            con.register("publish_days", pl.DataFrame({"event_date": days}, schema={"event_date": pl.Date}).to_arrow())
+            # The target is our own staging folder, never a value from data.
+            copy = (
+                "COPY (SELECT m.* FROM meter_events m JOIN publish_days USING (event_date) "
+                "ORDER BY m.event_date, m.event_time, m.event_id) TO "
+                + _sql_literal(str(staging))
+                + " (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd)"
+            )
+            con.execute(copy)
+            con.unregister("publish_days")
+            for day in days:
+                produced = sorted((staging / f"event_date={day.isoformat()}").glob("*.parquet"))
+                final = base / f"event_date={day.isoformat()}" / "part-0.parquet"
+                if not produced:
+                    # Every event of the day went away: an empty partition, never a deleted file.
+                    empty = con.execute(
+                        "SELECT * EXCLUDE (event_date) FROM meter_events WHERE false"
+                    ).to_arrow_table()
+                    written.append(_write_parquet_atomically(empty, final))
+                    continue
+                final.parent.mkdir(parents=True, exist_ok=True)
+                with open(produced[0], "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(produced[0], final)
+                written.append(final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return written
+
     def publish_lake(
         self, dates: Iterable[date], tables: Iterable[str] = PUBLISHED_TABLES
     ) -> list[Path]:
@@ -774,14 +814,7 @@ class Warehouse:
         with self.writer() as con:
             pending = {r[0] for r in con.execute("SELECT event_date FROM lake_pending").fetchall()}
             days = sorted(set(dates) | pending)
-            for day in days:
-                table = con.execute(
-                    "SELECT * EXCLUDE (event_date) FROM meter_events WHERE event_date = ? "
-                    "ORDER BY event_time, event_id",
-                    [day],
-                ).to_arrow_table()
-                final = base / f"event_date={day.isoformat()}" / "part-0.parquet"
-                written.append(_write_parquet_atomically(table, final))
+            written += self._publish_partitions(con, days, base)
             for name in tables:
                 order = PUBLISHED_TABLES[name]
                 table = con.execute(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table()  # noqa: S608 - names from PUBLISHED_TABLES

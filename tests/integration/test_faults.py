@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from etl.generate import generate_amberflo_exports
@@ -120,8 +121,14 @@ def test_sigkill_while_publishing_the_lake_keeps_the_warehouse_and_hides_the_hal
     proc = _child(crashed.warehouse_path, "kill-in-publish")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -9, err
-    # the half-written file is a hidden temp file: no reader's `*.parquet` glob sees it
-    assert list(crashed.lake_path.rglob("*.parquet")) == []
+    # the half-written file is a hidden temp file: every file a reader's `*.parquet` glob sees
+    # is a complete Parquet file (partitions published before the kill are whole)
+    visible = [p for p in crashed.lake_path.rglob("*.parquet") if not p.name.startswith(".")]
+    with duckdb.connect() as con:
+        for path in visible:
+            con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()
+    assert all(b"half a parquet file" not in p.read_bytes() for p in visible)
+    assert any(p.name.startswith(".") for p in crashed.lake_path.rglob("*.parquet.*"))
     ingest([SOURCE], crashed)
     clean = _clean_run(tmp_path)
     assert warehouse_digest(crashed.warehouse_path) == warehouse_digest(clean.warehouse_path)
@@ -405,17 +412,13 @@ def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
     ingest([SOURCE], settings)
     lake_before = lake_digest(settings.lake_path)
     files_before = sorted(p.relative_to(settings.lake_path) for p in settings.lake_path.rglob("*"))
-    import pyarrow.parquet as pq
+    real_fsync = os.fsync
 
-    real_write = pq.write_table
+    def fsync_disk_full(fd: int) -> None:
+        # A full disk shows when the written partition is flushed, before it replaces the old one.
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    def write_until_full(table: Any, where: Any, **kwargs: Any) -> None:
-        real_write(table, where, **kwargs)
-        with open(where, "r+b") as fh:
-            fh.truncate(10)
-        raise OSError(errno.ENOSPC, "No space left on device", str(where))
-
-    monkeypatch.setattr(pq, "write_table", write_until_full)
+    monkeypatch.setattr(os, "fsync", fsync_disk_full)
     put(s3, "ingest/b.ndjson", ndjson(rec("b1")))
     with pytest.raises(OSError) as failure:
         ingest([SOURCE], settings)
@@ -423,3 +426,13 @@ def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
     # readers still see the previous partition, whole; no temp file is left behind
     assert lake_digest(settings.lake_path) == lake_before
     assert sorted(p.relative_to(settings.lake_path) for p in settings.lake_path.rglob("*")) == files_before
+    # the next run, with space again, publishes what the failed one could not
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    ingest([SOURCE], settings)
+    assert q(settings.warehouse_path, "SELECT count(*) FROM meter_events") == [(3,)]
+    assert sum(1 for _ in settings.lake_path.rglob("event_date=*/*.parquet")) >= 1
+    with duckdb.connect() as con:
+        lake_rows = con.execute(
+            "SELECT count(*) FROM read_parquet(?)", [str(settings.lake_path / "meter_events" / "*" / "*.parquet")]
+        ).fetchone()
+    assert lake_rows == (3,)
