@@ -602,56 +602,51 @@ class Warehouse:
                 older, dates = self._supersede_older_deliveries(con, load)
                 superseded_sources |= older
                 touched[load.source_uri] |= dates
-        events = pl.concat(
-            [
-                load.events.select(EVENT_COLUMNS).with_columns(
-                    pl.lit(order, dtype=pl.Int32).alias("file_order")
-                )
-                for order, load in enumerate(loads)
-            ]
-        ).with_columns(pl.lit(now).alias("ingested_at"))
-        con.register("incoming_events", events.to_arrow())
-        # First copy per event_id wins (file order, then row); an id already stored makes every
-        # incoming copy a duplicate. Stored ids are looked up only within the dedup window
-        # around the incoming event dates (a retry repeats its event time), so the lookup reads
-        # the row groups of those days, not the whole history.
-        window = [self.dedup_window_days, self.dedup_window_days]
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE staged AS
-               WITH span AS (
-                   SELECT min(event_date) - CAST(? AS INTEGER) AS lo, max(event_date) + CAST(? AS INTEGER) AS hi
-                   FROM incoming_events
-               ), stored AS (
-                   SELECT m.event_id, any_value(m.source_uri) AS stored_in
-                   FROM meter_events m, span
-                   WHERE m.event_date BETWEEN span.lo AND span.hi
-                     AND m.event_id IN (SELECT event_id FROM incoming_events)
-                   GROUP BY m.event_id
-               )
-               SELECT i.* EXCLUDE (dimensions), map_from_entries(i.dimensions) AS dimensions,
-                      row_number() OVER w AS copy_no,
-                      coalesce(s.stored_in, first_value(i.source_uri) OVER w) AS duplicate_of,
-                      s.stored_in IS NULL AND row_number() OVER w = 1 AS is_new
-               FROM incoming_events i LEFT JOIN stored s USING (event_id)
-               WINDOW w AS (PARTITION BY i.event_id ORDER BY i.file_order, i.source_row)""",
-            window,
+        # Files in order, rows in order: the first copy of an event_id in this frame is the one
+        # loading them one by one would keep.
+        events = pl.concat([load.events.select(EVENT_COLUMNS) for load in loads]).with_columns(
+            pl.lit(now).alias("ingested_at")
+        )
+        stored = self._stored_ids(con, events)
+        first_uri = events.filter(pl.col("event_id").is_first_distinct()).select(
+            "event_id", pl.col("source_uri").alias("_first_uri")
+        )
+        flagged = events.with_columns(
+            (
+                pl.col("event_id").is_first_distinct()
+                & ~pl.col("event_id").is_in(stored["event_id"].implode())
+            ).alias("_new")
+        )
+        new_rows = flagged.filter(pl.col("_new")).drop("_new")
+        dup_rows = (
+            flagged.filter(~pl.col("_new"))
+            .drop("_new")
+            .join(stored, on="event_id", how="left")
+            .join(first_uri, on="event_id", how="left")
+            .with_columns(pl.coalesce("stored_in", "_first_uri").alias("duplicate_of_uri"))
+            .drop("stored_in", "_first_uri")
         )
         cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
-        con.execute(f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM staged WHERE is_new")  # noqa: S608 - fixed column names
-        con.execute(
-            f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
-            f"SELECT {cols}, duplicate_of FROM staged WHERE NOT is_new"
+        select = ", ".join(
+            "map_from_entries(dimensions)" if c == "dimensions" else c
+            for c in EVENT_COLUMNS + ["ingested_at"]
         )
+        con.register("incoming_new", new_rows.to_arrow())
+        con.execute(f"INSERT INTO meter_events ({cols}) SELECT {select} FROM incoming_new")  # noqa: S608 - fixed column names
+        con.unregister("incoming_new")
+        if dup_rows.height:
+            con.register("incoming_dups", dup_rows.to_arrow())
+            con.execute(
+                f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
+                f"SELECT {select}, duplicate_of_uri FROM incoming_dups"
+            )
+            con.unregister("incoming_dups")
+        loaded_by_uri = dict(new_rows.group_by("source_uri").len().iter_rows())
+        dups_by_uri = dict(dup_rows.group_by("source_uri").len().iter_rows())
         counts = {
-            uri: (int(loaded), int(dups))
-            for uri, loaded, dups in con.execute(
-                "SELECT source_uri, count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) "
-                "FROM staged GROUP BY source_uri"
-            ).fetchall()
+            uri: (int(loaded_by_uri.get(uri, 0)), int(dups_by_uri.get(uri, 0))) for uri in uris
         }
-        for uri, day in con.execute(
-            "SELECT DISTINCT source_uri, event_date FROM staged WHERE is_new"
-        ).fetchall():
+        for uri, day in new_rows.select("source_uri", "event_date").unique().iter_rows():
             touched[uri].add(day)
         # Only after the new rows are in: an id a file still carries stays with that file.
         for uri in uris:
@@ -664,7 +659,6 @@ class Warehouse:
         con.register("incoming_rejects", rejects.to_arrow())
         rcols = ", ".join(REJECT_COLUMNS + ["rejected_at"])
         con.execute(f"INSERT INTO rejected_rows ({rcols}) SELECT {rcols} FROM incoming_rejects")  # noqa: S608
-        con.unregister("incoming_events")
         con.unregister("incoming_rejects")
         results = []
         for load in loads:
@@ -701,6 +695,31 @@ class Warehouse:
             )
         self._mark_lake_pending(con, set().union(*touched.values()))
         return results
+
+    def _stored_ids(self, con: Any, events: pl.DataFrame) -> pl.DataFrame:
+        """Incoming event_ids the warehouse already holds, with the file that holds each.
+
+        Looked up only within the dedup window around the incoming event dates (a retry
+        repeats its event time), so the lookup reads the row groups of those days, not the
+        whole history.
+        """
+        empty = pl.DataFrame(schema={"event_id": pl.String, "stored_in": pl.String})
+        if events.height == 0:
+            return empty
+        lo, hi = events.select(
+            pl.col("event_date").min().alias("lo"), pl.col("event_date").max().alias("hi")
+        ).row(0)
+        con.register("incoming_ids", events.select("event_id").to_arrow())
+        found = con.execute(
+            """SELECT m.event_id, any_value(m.source_uri) AS stored_in
+               FROM meter_events m
+               WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
+                 AND m.event_id IN (SELECT event_id FROM incoming_ids)
+               GROUP BY m.event_id""",
+            [lo, self.dedup_window_days, hi, self.dedup_window_days],
+        ).pl()
+        con.unregister("incoming_ids")
+        return found if found.height else empty
 
     def _mark_lake_pending(self, con: Any, dates: Iterable[date]) -> None:
         days = sorted(set(dates))
@@ -769,10 +788,13 @@ class Warehouse:
         staging.mkdir(parents=True)
         written: list[Path] = []
         try:
-            con.register("publish_days", pl.DataFrame({"event_date": days}, schema={"event_date": pl.Date}).to_arrow())
+            con.register(
+                "publish_days",
+                pl.DataFrame({"event_date": days}, schema={"event_date": pl.Date}).to_arrow(),
+            )
             # The target is our own staging folder, never a value from data.
             copy = (
-                "COPY (SELECT m.* FROM meter_events m JOIN publish_days USING (event_date) "
+                "COPY (SELECT m.* FROM meter_events m JOIN publish_days USING (event_date) "  # noqa: S608 - own staging path
                 "ORDER BY m.event_date, m.event_time, m.event_id) TO "
                 + _sql_literal(str(staging))
                 + " (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd)"
