@@ -346,10 +346,23 @@ def _assert_alive(cfg: StackConfig) -> None:
             ) from None
 
 
+def _restarting(argv: Sequence[str]) -> list[str]:
+    """Run `argv` again when it exits, like compose's `restart: unless-stopped`.
+
+    On SQLite, a backfill created while the scheduler writes can make the scheduler loop fail
+    and exit (Airflow says backfills on SQLite are unsupported under concurrent access); the
+    restarted scheduler picks the runs up. `down` stops the loop with its whole session.
+    """
+    loop = 'while :; do "$@"; echo "exited with $?, restarting in 3s" >&2; sleep 3; done'
+    return ["/bin/bash", "-c", loop, "meterhouse-supervise", *argv]
+
+
 def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        # Like the servers themselves: a port in TIME_WAIT after `make down` is free to use.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -384,7 +397,7 @@ def up(cfg: StackConfig, timeout_s: float = 240) -> ApiClient:
             )
         _init_airflow(env, cfg)
         for name, args in AIRFLOW_COMMANDS.items():
-            _spawn(name, [_venv_bin("airflow"), *args], env, cfg)
+            _spawn(name, _restarting([_venv_bin("airflow"), *args]), env, cfg)
         api = _wait_healthy(cfg, timeout_s)
     except BaseException:
         down(cfg, quiet=True)
@@ -453,11 +466,29 @@ def status(cfg: StackConfig) -> Iterator[str]:
         yield "no stack started from " + str(cfg.home)
 
 
-def run_airflow_cli(cfg: StackConfig, args: Sequence[str]) -> int:
-    """`airflow ARGS` against the stack's metadata DB and settings."""
-    return subprocess.call(
-        [_venv_bin("airflow"), *args], env=_child_env(airflow_env(cfg)), cwd=ROOT
-    )
+def run_airflow_cli(cfg: StackConfig, args: Sequence[str], attempts: int = 6) -> int:
+    """`airflow ARGS` against the stack's metadata DB and settings.
+
+    SQLite lets one writer in at a time and refuses a second one at once ("database is
+    locked") instead of waiting, so `backfill create` fails now and then while the scheduler
+    writes; creating a backfill is one transaction, so it is simply tried again.
+    """
+    argv = [_venv_bin("airflow"), *args]
+    env = _child_env(airflow_env(cfg))
+    if list(args[:2]) != ["backfill", "create"]:
+        return subprocess.call(argv, env=env, cwd=ROOT)
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        locked = "database is locked" in done.stdout + done.stderr
+        if done.returncode == 0 or not locked or attempt == attempts:
+            sys.stdout.write(done.stdout)
+            sys.stderr.write(done.stderr)
+            return done.returncode
+        print(
+            f"metadata DB busy (SQLite), trying again ({attempt}/{attempts - 1})", file=sys.stderr
+        )
+        time.sleep(2 * attempt)
+    return 1
 
 
 def _config_from_env() -> StackConfig:
