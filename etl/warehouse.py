@@ -595,7 +595,11 @@ class Warehouse:
         """
         now = _now()
         uris = [load.source_uri for load in loads]
-        touched: dict[str, set[date]] = {uri: set(self._remove_source(con, uri)) for uri in uris}
+        # One lookup for the group: only files the ledger already knows have rows to remove.
+        known = self._uris_in(con, "SELECT source_uri FROM ingest_ledger", uris)
+        touched: dict[str, set[date]] = {
+            uri: set(self._remove_source(con, uri)) if uri in known else set() for uri in uris
+        }
         superseded_sources: set[str] = set()
         for load in loads:
             if load.focus_line_items is not None:
@@ -649,8 +653,12 @@ class Warehouse:
         for uri, day in new_rows.select("source_uri", "event_date").unique().iter_rows():
             touched[uri].add(day)
         # Only after the new rows are in: an id a file still carries stays with that file.
+        referenced = self._uris_in(
+            con, "SELECT DISTINCT duplicate_of_uri FROM duplicate_events WHERE duplicate_of_uri <> source_uri", uris
+        )
         for uri in uris:
-            touched[uri] |= self._promote_orphaned_duplicates(con, uri)
+            if uri in referenced:
+                touched[uri] |= self._promote_orphaned_duplicates(con, uri)
         for older_uri in sorted(superseded_sources):
             touched[uris[0]] |= self._promote_orphaned_duplicates(con, older_uri)
         rejects = pl.concat([load.rejects.select(REJECT_COLUMNS) for load in loads]).with_columns(
@@ -695,6 +703,13 @@ class Warehouse:
             )
         self._mark_lake_pending(con, set().union(*touched.values()))
         return results
+
+    def _uris_in(self, con: Any, query: str, uris: Sequence[str]) -> set[str]:
+        """Which of `uris` the one-column `query` returns (one round trip for a whole group)."""
+        con.register("group_uris", pl.DataFrame({"uri": list(uris)}, schema={"uri": pl.String}).to_arrow())
+        rows = con.execute(f"SELECT uri FROM group_uris WHERE uri IN ({query})").fetchall()  # noqa: S608 - fixed queries
+        con.unregister("group_uris")
+        return {r[0] for r in rows}
 
     def _stored_ids(self, con: Any, events: pl.DataFrame) -> pl.DataFrame:
         """Incoming event_ids the warehouse already holds, with the file that holds each.
