@@ -556,7 +556,10 @@ def ingest_batch(
     replace billing periods, load on their own.
     """
     warehouse = Warehouse(
-        settings.warehouse_path, settings.lake_path, dedup_window_days=settings.dedup_window_days
+        settings.warehouse_path,
+        settings.lake_path,
+        dedup_window_days=settings.dedup_window_days,
+        memory_limit=settings.duckdb_memory_limit,
     )
     stores: dict[str, ObjectStore] = {}
     reports: list[FileReport] = []

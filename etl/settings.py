@@ -33,6 +33,7 @@ class Settings:
                                 falling back to BillingAccountId) or BillingAccountId
       METERHOUSE_GROUP_ROWS / METERHOUSE_GROUP_FILES  small files committed together per
                                 transaction (default 200000 events / 500 files)
+      METERHOUSE_DUCKDB_MEMORY_LIMIT  DuckDB's memory limit for loads (default 1GB); it spills beyond
       METERHOUSE_DEDUP_WINDOW_DAYS  an event_id already stored for an event date within this many
                                 days is a duplicate (default 31); a retry repeats its event time
       METERHOUSE_FOCUS_DELIVERY_WINDOW  seconds within which FOCUS files of one export belong to
@@ -50,6 +51,7 @@ class Settings:
     dedup_window_days: int = 31
     group_rows: int = 200_000
     group_files: int = 500
+    duckdb_memory_limit: str = "1GB"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -74,4 +76,5 @@ class Settings:
             dedup_window_days=_env_int("METERHOUSE_DEDUP_WINDOW_DAYS", 31),
             group_rows=_env_int("METERHOUSE_GROUP_ROWS", 200_000),
             group_files=_env_int("METERHOUSE_GROUP_FILES", 500),
+            duckdb_memory_limit=os.environ.get("METERHOUSE_DUCKDB_MEMORY_LIMIT", "1GB"),
         )

@@ -250,12 +250,19 @@ class Warehouse:
     """A DuckDB warehouse file plus its Parquet lake. One writer at a time."""
 
     def __init__(
-        self, path: Path, lake: Path, *, lock_timeout_s: float = 600.0, dedup_window_days: int = 31
+        self,
+        path: Path,
+        lake: Path,
+        *,
+        lock_timeout_s: float = 600.0,
+        dedup_window_days: int = 31,
+        memory_limit: str = "1GB",
     ) -> None:
         self.path = Path(path)
         self.lake = Path(lake)
         self.lock_timeout_s = lock_timeout_s
         self.dedup_window_days = dedup_window_days
+        self.memory_limit = memory_limit
         self._con: Any = None
 
     # -- connections -------------------------------------------------------------------
@@ -301,6 +308,8 @@ class Warehouse:
                 try:
                     con = duckdb.connect(str(self.path))
                     con.execute("SET TimeZone = 'UTC'")
+                    # DuckDB spills beyond this instead of caching the warehouse in RAM.
+                    con.execute("SET memory_limit = ?", [self.memory_limit])
                     break
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower() or time.monotonic() > deadline:
