@@ -23,7 +23,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -304,9 +304,18 @@ class _Work:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def fail(self, mask: pl.Series, rule: str, column: str, reasons: pl.Series | str) -> None:
+    def fail(
+        self,
+        mask: pl.Series,
+        rule: str,
+        column: str,
+        reasons: pl.Series | str | Callable[[], pl.Series],
+    ) -> None:
+        """Record `rule` for the rows in `mask`; a callable `reasons` is only built if any fail."""
         if not mask.any():
             return
+        if callable(reasons):
+            reasons = reasons()
         reason = reasons.filter(mask) if isinstance(reasons, pl.Series) else reasons
         frame = pl.DataFrame({"__idx": self.idx.filter(mask)}).with_columns(
             rule=pl.lit(rule), column_name=pl.lit(column), reason=reason
@@ -351,7 +360,7 @@ def _parse_decimal(series: pl.Series, column: str, work: _Work) -> pl.Series:
         bad,
         f"focus.{column}.decimal",
         column,
-        _reasons(
+        lambda: _reasons(
             series,
             f"{column} value ",
             " is not a decimal number (FOCUS Numeric Format, e.g. "
@@ -374,12 +383,22 @@ def _parse_timestamp(series: pl.Series, column: str, work: _Work) -> pl.Series:
         .str.replace(r"(T\d{2}:\d{2})([+-]|$)", "${1}:00${2}")
     )
     has_zone = normal.str.contains(r"[+-]\d{2}:\d{2}$")
-    frame = pl.DataFrame({"t": series}).select(
-        value=pl.when(has_zone)
-        .then(normal)
-        .otherwise(normal + "+00:00")
-        .str.to_datetime(_TIMESTAMP_FORMAT, time_zone="UTC", time_unit="us", strict=False),
-        naive=series.is_not_null() & ~has_zone,
+    # Exports repeat few distinct timestamps (periods, days, hours): the regex chain runs once per
+    # distinct text and the result is joined back in row order.
+    distinct = (
+        pl.DataFrame({"t": series})
+        .unique()
+        .select(
+            "t",
+            value=pl.when(has_zone)
+            .then(normal)
+            .otherwise(normal + "+00:00")
+            .str.to_datetime(_TIMESTAMP_FORMAT, time_zone="UTC", time_unit="us", strict=False),
+            naive=pl.col("t").is_not_null() & ~has_zone,
+        )
+    )
+    frame = pl.DataFrame({"t": series}).join(
+        distinct, on="t", how="left", nulls_equal=True, maintain_order="left"
     )
     value = frame["value"]
     naive = (frame["naive"] & value.is_not_null()).sum()
@@ -390,7 +409,7 @@ def _parse_timestamp(series: pl.Series, column: str, work: _Work) -> pl.Series:
         bad,
         f"focus.{column}.timestamp",
         column,
-        _reasons(
+        lambda: _reasons(
             series,
             f"{column} value ",
             " is not an ISO 8601 date/time (expected e.g. 2024-09-01T00:00:00Z)",
@@ -501,7 +520,7 @@ def _repair_allowed_values(series: pl.Series, column: str, work: _Work) -> pl.Se
         bad,
         f"focus.{column}.allowed_values",
         column,
-        _reasons(
+        lambda: _reasons(
             series,
             f"{column} value ",
             f" is not an allowed FOCUS {work.version} value (allowed: {listed})",
@@ -678,28 +697,96 @@ def _text_expr(name: str) -> pl.Expr:
     return text.fill_null("\x00")
 
 
-def _event_ids(items: pl.DataFrame) -> pl.Series:
-    keyed = items.select(
-        key=pl.concat_str([_text_expr(c) for c in _EVENT_ID_COLUMNS], separator="\x1f")
-    ).with_columns(
-        # Identical rows in one file are distinct charges; their position among equals keeps
-        # them apart and is the same on every re-delivery of the file.
-        ordinal=pl.int_range(pl.len()).over("key")
+def _per_distinct(items: pl.DataFrame, expr: pl.Expr, name: str) -> pl.Series:
+    """`expr` over column `name`, evaluated once per distinct value and joined back in row order.
+
+    For columns whose text form is slow to build per row and whose values repeat a lot: Tags
+    (`list.eval`) and timestamps (`strftime`).
+    """
+    distinct = items.select(pl.col(name).unique()).with_columns(expr.alias("__text"))
+    return (
+        items.select(name)
+        .join(distinct, on=name, how="left", nulls_equal=True, maintain_order="left")
+        .get_column("__text")
     )
-    ids = [
-        "focus:" + hashlib.sha256(f"{key}\x1d{ordinal}".encode()).hexdigest()
-        for key, ordinal in keyed.iter_rows()
+
+
+def _ordinal_among_equals(keys: pl.Series) -> pl.Series:
+    """Per row, how many earlier rows have the same key (0 for the first of each key)."""
+    frame = pl.DataFrame({"key": keys})
+    # A key whose 64-bit hash is unique in the file is certainly unique; only rows whose hash
+    # repeats (true duplicates, or a collision) are counted on the full text.
+    repeated = frame.select(pl.col("key").hash().is_duplicated()).to_series()
+    ordinal = pl.repeat(0, keys.len(), dtype=pl.Int64, eager=True)
+    if repeated.any():
+        among = frame.filter(repeated).select(pl.int_range(pl.len(), dtype=pl.Int64).over("key"))
+        ordinal = ordinal.scatter(repeated.arg_true(), among.to_series())
+    return ordinal
+
+
+def _event_ids(items: pl.DataFrame) -> pl.Series:
+    repeated_text = {
+        c: _per_distinct(items, _text_expr(c), c)
+        for c in _EVENT_ID_COLUMNS
+        if _ALL_DTYPES.get(c) in (KEY_VALUE, FOCUS_DATETIME)
+    }
+    parts = [
+        pl.lit(repeated_text[c]) if c in repeated_text else _text_expr(c) for c in _EVENT_ID_COLUMNS
     ]
+    keys = items.select(key=pl.concat_str(parts, separator="\x1f")).to_series()
+    # Identical rows in one file are distinct charges; their position among equals keeps
+    # them apart and is the same on every re-delivery of the file.
+    ordinal = _ordinal_among_equals(keys)
+    texts = pl.select(
+        pl.concat_str([pl.lit(keys), pl.lit(ordinal).cast(pl.String)], separator="\x1d")
+    ).to_series()
+    ids = ["focus:" + hashlib.sha256(text.encode()).hexdigest() for text in texts.to_list()]
     return pl.Series("event_id", ids, dtype=pl.String)
+
+
+def _dimensions(items: pl.DataFrame) -> pl.Series:
+    """Per row: its tags (minus those shadowed by a context key), then the non-null FOCUS context
+    values in `_CONTEXT_DIMENSIONS` order.
+
+    Built long-form (explode/unpivot, drop, group back) because concatenating struct lists row
+    by row is an order of magnitude slower in polars. `group_by(maintain_order=True)` keeps each
+    row's entries in the order they are stacked: tags in list order, then context keys in order.
+    """
+    rows = items.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
+        pl.col(F.Tags),
+        *[pl.col(c).cast(pl.String).alias(k) for k, c in _CONTEXT_DIMENSIONS],
+    )
+    tags = (
+        rows.select("_row", F.Tags)
+        .filter(pl.col(F.Tags).list.len() > 0)
+        .explode(F.Tags)
+        .select("_row", pl.col(F.Tags).struct.field("key"), pl.col(F.Tags).struct.field("value"))
+        .filter(~pl.col("key").is_in(_CONTEXT_KEYS))
+    )
+    context = (
+        rows.select("_row", *_CONTEXT_KEYS)
+        .unpivot(index="_row", variable_name="key", value_name="value")
+        .drop_nulls("value")
+    )
+    grouped = (
+        pl.concat([tags, context])
+        .group_by("_row", maintain_order=True)
+        .agg(pl.struct("key", "value").alias("dimensions"))
+    )
+    return (
+        rows.select("_row")
+        .join(grouped, on="_row", how="left", maintain_order="left")
+        .get_column("dimensions")
+        .fill_null(pl.lit([], dtype=KEY_VALUE))
+        .cast(KEY_VALUE)
+    )
 
 
 def _events(
     items: pl.DataFrame, customer_from: str, source_format: str, work: _Work
 ) -> pl.DataFrame:
     with_provider = items.with_columns(_provider=pl.coalesce(F.ServiceProviderName, F.ProviderName))
-    context = pl.concat_list(
-        [pl.struct(key=pl.lit(k), value=pl.col(c)) for k, c in _CONTEXT_DIMENSIONS]
-    ).list.eval(pl.element().filter(pl.element().struct.field("value").is_not_null()))
     tags = pl.col(F.Tags).fill_null(pl.lit([], dtype=KEY_VALUE))
     shadowed = (
         with_provider.select(
@@ -714,13 +801,11 @@ def _events(
             f"dimensions: a tag named like a FOCUS context key ({', '.join(_CONTEXT_KEYS)}) is "
             f"shadowed by the context value ({shadowed} rows); line_items.Tags keeps it"
         )
-    own_tags = tags.list.eval(
-        pl.element().filter(~pl.element().struct.field("key").is_in(_CONTEXT_KEYS))
-    )
     consumed = pl.col(F.ConsumedQuantity).is_not_null()
     priced = pl.col(F.PricingQuantity).is_not_null()
     events = with_provider.with_columns(
         event_id=_event_ids(with_provider),
+        dimensions=_dimensions(with_provider),
     ).select(
         "event_id",
         customer_id=pl.coalesce(customer_from, F.BillingAccountId),
@@ -733,7 +818,7 @@ def _events(
         .otherwise(pl.lit(None, dtype=pl.String)),
         event_time=pl.col(F.ChargePeriodStart),
         event_date=pl.col(F.ChargePeriodStart).dt.date(),
-        dimensions=pl.concat_list([own_tags, context]),
+        dimensions="dimensions",
         billed_cost=pl.col(F.BilledCost),
         effective_cost=pl.col(F.EffectiveCost),
         list_cost=pl.col(F.ListCost),
@@ -832,7 +917,7 @@ def parse_focus(
             typed_columns.append(_cast_column(raw[header_of[canonical]], canonical, work))
         else:
             typed_columns.append(
-                pl.Series(canonical, [None] * rows_in, dtype=_ALL_DTYPES[canonical])
+                pl.repeat(None, rows_in, dtype=_ALL_DTYPES[canonical], eager=True).alias(canonical)
             )
     typed = pl.DataFrame(typed_columns)
     typed = _clear_microsoft_placeholders(typed, version, work)
@@ -848,7 +933,7 @@ def parse_focus(
             .to_series()
         )
     else:
-        x_extra = pl.Series([[]] * rows_in, dtype=KEY_VALUE)
+        x_extra = pl.repeat(pl.lit([], dtype=KEY_VALUE), rows_in, eager=True)
     typed = typed.with_columns(x_extra.alias("x_extra"))
 
     cast_failed = (
