@@ -31,14 +31,25 @@ def _expected_events(first: date, last: date) -> int:
     return summarize_exports([(k, d) for k, d in sample_exports() if k in keys]).distinct_event_ids
 
 
+# The browser test (tests/browser, collected first) loads this day through the UI form on the
+# same stack; the assertions here are about the days these tests load, so its files are left out.
+BROWSER_DAY = date(2026, 9, 8)
+
+
+def _browser_keys() -> set[str]:
+    return set(_keys_for(BROWSER_DAY, BROWSER_DAY))
+
+
 def _ledger(stack: LiveStack) -> dict[str, tuple[str, str]]:
     rows = stack.query("SELECT source_key, status, CAST(loaded_at AS VARCHAR) FROM ingest_ledger")
-    return {key: (status, loaded_at) for key, status, loaded_at in rows}
+    skip = _browser_keys()
+    return {key: (status, loaded_at) for key, status, loaded_at in rows if key not in skip}
 
 
 def _events(stack: LiveStack) -> tuple[int, int]:
-    row = stack.query("SELECT count(*), count(DISTINCT event_id) FROM meter_events")[0]
-    return int(row[0]), int(row[1])
+    skip = {f"s3://usage/{key}" for key in _browser_keys()}
+    rows = [r for r in stack.query("SELECT event_id, source_uri FROM meter_events") if r[1] not in skip]
+    return len(rows), len({r[0] for r in rows})
 
 
 SEP = date(2026, 9, 1)
