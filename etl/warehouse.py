@@ -426,15 +426,7 @@ class Warehouse:
         (or earlier in this file), which go to `duplicate_events`. Events that only this file
         held before and no longer carries are replaced by their next stored copy, if any.
         """
-        with self.writer() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                result = self._replace(con, load)
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback_quietly(con)
-                raise
-        return result
+        return self.replace_sources_rows([load])[0]
 
     def replace_sources_rows(self, loads: Sequence[SourceLoad]) -> list[LoadResult]:
         """`replace_source_rows` for a group of files in one transaction (many small files).
@@ -592,9 +584,6 @@ class Warehouse:
                WHERE source_uri = ?""",
             [uri, uri, uri],
         )
-
-    def _replace(self, con: Any, load: SourceLoad) -> LoadResult:
-        return self._replace_group(con, [load])[0]
 
     def _replace_group(self, con: Any, loads: Sequence[SourceLoad]) -> list[LoadResult]:
         """Replace the rows of several files inside the caller's transaction.
