@@ -39,7 +39,7 @@ def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _instrument() -> None:
-    """Time each step of etl.pipeline.ingest_object and the batch's publish."""
+    """Time each step of etl.pipeline's per-file work and the batch's publish."""
     import etl.formats.focus as focus
     import etl.pipeline as p
     import etl.storage as storage

@@ -140,7 +140,7 @@ def store_for(root: str, s3: S3Config | None = None) -> ObjectStore:
     return LocalStore(Path(root))
 
 
-def _root_of(source: str, store: ObjectStore) -> str:
+def _root_of(store: ObjectStore) -> str:
     if isinstance(store, S3Store):
         return f"s3://{store.bucket}"
     assert isinstance(store, LocalStore)
@@ -167,7 +167,7 @@ def discover(
     listed: list[SourceObject] = []
     for source in sources:
         store, prefix = open_source(source, s3)
-        root = _root_of(source, store)
+        root = _root_of(store)
         listed.extend(SourceObject.of(root, info) for info in store.list(prefix))
     if window is not None and not window.unbounded:
         in_scope = [o for o in listed if in_window(o.key, window)]
@@ -414,7 +414,7 @@ def _failed_report(
     log.warning(
         "step=ingest source=%s status=failed retryable=%s error=%s", obj.uri, retryable, message
     )
-    if isinstance(exc, RetryableError) and "locked" in str(exc):
+    if _is_lock(exc):
         raise exc
     written_at = obj.info().last_modified
     touched = warehouse.record_failure(
@@ -515,18 +515,6 @@ def _load_group(
         _loaded_report(item, result) for (item, _), result in zip(loads, results, strict=True)
     )
     return reports
-
-
-def ingest_object(
-    store: ObjectStore, obj: SourceObject, warehouse: Warehouse, settings: Settings
-) -> FileReport:
-    """Read, parse, validate and load one object in one transaction; never raises for bad data."""
-    started = time.monotonic()
-    try:
-        item = _read_and_parse(store, obj, settings)
-    except MeterhouseError as exc:
-        return _failed_report(warehouse, store, obj, exc, checksum=None, fmt=None, started=started)
-    return _load_group(warehouse, {obj.root: store}, [item], settings)[0]
 
 
 def _delivery_key(uri: str) -> str:

@@ -45,6 +45,22 @@ log = logging.getLogger("meterhouse.rollups")
 DEFAULT_ROLLUP_DIMENSIONS = ("team", "project")
 
 _MONEY = "DECIMAL(38, 12)"
+# cost_daily and cost_monthly share their columns after the period key.
+_ROLLUP_COLUMNS = f"""
+        customer_id      VARCHAR NOT NULL,
+        meter_name       VARCHAR NOT NULL,
+        dimensions       MAP(VARCHAR, VARCHAR) NOT NULL,
+        unit             VARCHAR,
+        currency         VARCHAR,
+        quantity         {_MONEY} NOT NULL,
+        event_count      BIGINT NOT NULL,
+        rated_cost       {_MONEY},
+        billed_cost      {_MONEY},
+        effective_cost   {_MONEY},
+        cost             {_MONEY},
+        unrated_events   BIGINT NOT NULL,
+        unrated_quantity {_MONEY}"""
+
 _TABLE_DDL: tuple[str, ...] = (
     f"""CREATE TABLE IF NOT EXISTS rate_card (
         rate_id         VARCHAR NOT NULL,
@@ -99,39 +115,8 @@ _TABLE_DDL: tuple[str, ...] = (
         currency          VARCHAR,
         rate_card_version VARCHAR
     )""",
-    f"""CREATE TABLE IF NOT EXISTS cost_daily (
-        event_date       DATE NOT NULL,
-        customer_id      VARCHAR NOT NULL,
-        meter_name       VARCHAR NOT NULL,
-        dimensions       MAP(VARCHAR, VARCHAR) NOT NULL,
-        unit             VARCHAR,
-        currency         VARCHAR,
-        quantity         {_MONEY} NOT NULL,
-        event_count      BIGINT NOT NULL,
-        rated_cost       {_MONEY},
-        billed_cost      {_MONEY},
-        effective_cost   {_MONEY},
-        cost             {_MONEY},
-        unrated_events   BIGINT NOT NULL,
-        unrated_quantity {_MONEY}
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS cost_monthly (
-        month            DATE NOT NULL,
-        customer_id      VARCHAR NOT NULL,
-        meter_name       VARCHAR NOT NULL,
-        dimensions       MAP(VARCHAR, VARCHAR) NOT NULL,
-        unit             VARCHAR,
-        currency         VARCHAR,
-        quantity         {_MONEY} NOT NULL,
-        event_count      BIGINT NOT NULL,
-        rated_cost       {_MONEY},
-        billed_cost      {_MONEY},
-        effective_cost   {_MONEY},
-        cost             {_MONEY},
-        unrated_events   BIGINT NOT NULL,
-        unrated_quantity {_MONEY},
-        days             BIGINT NOT NULL
-    )""",
+    f"CREATE TABLE IF NOT EXISTS cost_daily (event_date DATE NOT NULL, {_ROLLUP_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS cost_monthly (month DATE NOT NULL, {_ROLLUP_COLUMNS}, days BIGINT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS rollup_state (
         event_date        DATE NOT NULL,
         meter_name        VARCHAR NOT NULL,

@@ -17,30 +17,34 @@ from typing import Any
 
 import polars as pl
 
-from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
+from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS, MeterEvent
 from etl.errors import RetryableError
 
 log = logging.getLogger(__name__)
 
-_EVENT_COLUMNS_DDL = """
-    event_id        VARCHAR NOT NULL,
-    customer_id     VARCHAR NOT NULL,
-    meter_name      VARCHAR NOT NULL,
-    quantity        DECIMAL(38, 12) NOT NULL,
-    unit            VARCHAR,
-    event_time      TIMESTAMPTZ NOT NULL,
-    event_date      DATE NOT NULL,
-    dimensions      MAP(VARCHAR, VARCHAR) NOT NULL,
-    billed_cost     DECIMAL(38, 12),
-    effective_cost  DECIMAL(38, 12),
-    list_cost       DECIMAL(38, 12),
-    contracted_cost DECIMAL(38, 12),
-    currency        VARCHAR,
-    source_format   VARCHAR NOT NULL,
-    source_uri      VARCHAR NOT NULL,
-    source_row      BIGINT NOT NULL,
-    ingested_at     TIMESTAMPTZ NOT NULL
-"""
+def _duck_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ"
+    if dtype == pl.Date:
+        return "DATE"
+    if isinstance(dtype, pl.List):
+        return "MAP(VARCHAR, VARCHAR)"
+    if dtype == pl.Int64:
+        return "BIGINT"
+    return "VARCHAR"
+
+
+# The canonical event columns as the MeterEvent contract defines them (types and nullability),
+# plus the load's timestamp.
+_EVENT_COLUMNS_DDL = ",\n".join(
+    [
+        f"    {name} {_duck_type(column.dtype.type)}{'' if column.nullable else ' NOT NULL'}"
+        for name, column in MeterEvent.to_schema().columns.items()
+    ]
+    + ["    ingested_at TIMESTAMPTZ NOT NULL"]
+)
 
 SCHEMA_DDL: tuple[str, ...] = (
     # Event dates whose lake partition must be rewritten: filled in the same transaction as
@@ -81,18 +85,6 @@ SCHEMA_DDL: tuple[str, ...] = (
         loaded_at       TIMESTAMPTZ NOT NULL
     )""",
 )
-
-
-def _duck_type(dtype: pl.DataType) -> str:
-    if isinstance(dtype, pl.Decimal):
-        return f"DECIMAL({dtype.precision}, {dtype.scale})"
-    if isinstance(dtype, pl.Datetime):
-        return "TIMESTAMPTZ"
-    if isinstance(dtype, pl.List):
-        return "MAP(VARCHAR, VARCHAR)"
-    if dtype == pl.Int64:
-        return "BIGINT"
-    return "VARCHAR"
 
 
 def _focus_ddl() -> str:
