@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit test-integration test-dags lint clean bench up down test-e2e browser-deps
+.PHONY: install demo test test-unit test-integration test-dags lint clean bench bench-small-files up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -55,6 +55,11 @@ SIZES ?= 1M,10M
 FORMATS ?= csv,ndjson,focus
 bench: install
 	$(PY) -m bench.run --sizes $(SIZES) --formats $(FORMATS) $(BENCH_ARGS)
+
+# 10,000 small files through usage_ingest on its own embedded stack (free ports, bench/.cache/).
+# make bench-small-files SMALL_FILES_ARGS="--files 2000 --format csv"
+bench-small-files: install
+	$(PY) -m bench.small_files $(SMALL_FILES_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check etl contracts dags tests scripts

@@ -7,13 +7,16 @@ the other files of the batch.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -26,7 +29,8 @@ from etl.errors import (
     SourceChanged,
 )
 from etl.formats.amberflo import parse_amberflo_csv, parse_amberflo_json, parse_amberflo_ndjson
-from etl.formats.detect import SourceFormat, decompress, sniff_format
+from etl.formats.detect import SourceFormat, sniff_format
+from etl.formats.stream import DecompressedStream, record_chunks
 from etl.intervals import DateWindow, in_window, ingest_window, late_days_from_env
 from etl.normalize import normalize_meter_records
 from etl.settings import Settings
@@ -40,7 +44,7 @@ from etl.storage import (
     sha256_hex,
     split_s3_uri,
 )
-from etl.warehouse import EMPTY, ERROR, LOADED, LoadResult, SourceLoad, Warehouse
+from etl.warehouse import EMPTY, ERROR, LOADED, Chunk, LoadResult, SourceLoad, Warehouse
 
 log = logging.getLogger("meterhouse.pipeline")
 
@@ -224,9 +228,8 @@ def plan_batches(
 # -- parse + normalize + validate ---------------------------------------------------------
 
 
-def parse_source(data: bytes, uri: str, written_at: datetime, settings: Settings) -> ParsedSource:
-    """Bytes of one object -> canonical events and rejects (format detected by content)."""
-    raw, _ = decompress(data, uri, settings.max_object_bytes)
+def parse_source(raw: bytes, uri: str, written_at: datetime, settings: Settings) -> ParsedSource:
+    """Decompressed bytes of one object -> canonical events and rejects (format by content)."""
     fmt = sniff_format(raw, uri)
     if fmt is None:
         return ParsedSource(
@@ -329,41 +332,147 @@ class _Parsed:
     started: float
 
 
-def _read_and_parse(store: ObjectStore, obj: SourceObject, settings: Settings) -> _Parsed:
+@dataclass
+class _Streaming:
+    """A CSV/NDJSON object larger than one chunk: read on demand, loaded chunk by chunk."""
+
+    obj: SourceObject
+    checksum: str
+    source_format: SourceFormat
+    stream: DecompressedStream
+    first: bytes
+    started: float
+    spool: BinaryIO | None
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
+
+def _read_and_parse(
+    store: ObjectStore, obj: SourceObject, settings: Settings
+) -> _Parsed | _Streaming:
+    """Read an object and parse it whole, or, for a CSV/NDJSON export larger than
+    METERHOUSE_CHUNK_BYTES once decompressed, open it for loading chunk by chunk.
+
+    Objects over the chunk size are downloaded to a spool file first (never into memory).
+    """
     started = time.monotonic()
     info = obj.info()
-    data = store.read(info)
-    checksum = sha256_hex(data)
+    spool: BinaryIO | None = None
+    raw: BinaryIO
+    if obj.size <= settings.chunk_bytes:
+        data = store.read(info)
+        checksum = sha256_hex(data)
+        raw = io.BytesIO(data)
+    else:
+        spool = tempfile.TemporaryFile(dir=settings.spool_dir)  # noqa: SIM115 - closed by the loader
+        try:
+            store.read_into(info, spool)
+            checksum = _sha256_of(spool)
+        except BaseException:
+            spool.close()
+            raise
+        raw = spool
+    try:
+        stream = DecompressedStream(raw, obj.uri, settings.max_object_bytes)
+        first = stream.read_upto(settings.chunk_bytes)
+        more = stream.read_upto(1)
+        fmt = sniff_format(first, obj.uri) if more else None
+        if more and fmt in ("amberflo_csv", "amberflo_ndjson"):
+            assert fmt is not None
+            return _Streaming(obj, checksum, fmt, stream, first + more, started, spool)
+        whole = first + more + stream.read_rest() if more else first
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+    if spool is not None:
+        spool.close()
     return _Parsed(
-        obj, checksum, parse_source(data, obj.uri, info.last_modified, settings), started
+        obj, checksum, parse_source(whole, obj.uri, info.last_modified, settings), started
     )
 
 
+def _sha256_of(handle: BinaryIO) -> str:
+    handle.seek(0)
+    digest = hashlib.sha256()
+    while block := handle.read(8 * 1024 * 1024):
+        digest.update(block)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _parse_chunks(item: _Streaming, settings: Settings) -> Iterator[Chunk]:
+    """Parse, normalize and validate a streaming object chunk by chunk (source rows numbered
+    as in one piece); raises ContractViolation at the end when too many rows were rejected."""
+    uri, fmt = item.obj.uri, item.source_format
+    csv = fmt == "amberflo_csv"
+    parser = parse_amberflo_csv if csv else parse_amberflo_ndjson
+    written_at = item.obj.info().last_modified
+    offset = rows_in = 0
+    rules: dict[str, int] = {}
+    for data in record_chunks(item.stream, item.first, csv=csv, chunk_bytes=settings.chunk_bytes):
+        batch = parser(data, uri)
+        shift = pl.col("source_row") + offset
+        records = batch.records.with_columns(shift)
+        # A CSV row is numbered among data rows, an NDJSON row by its line.
+        offset += batch.rows_in if csv else data.count(b"\n")
+        normalized = normalize_meter_records(
+            records, source_uri=uri, source_format=fmt, written_at=written_at
+        )
+        events, contract_rejects = validate_events(normalized.events, uri)
+        rejects = pl.concat(
+            [batch.rejects.with_columns(shift), normalized.rejects, contract_rejects]
+        ).sort("source_row", nulls_last=True)
+        for rule, count in rejects.group_by("rule").len().iter_rows():
+            rules[rule] = rules.get(rule, 0) + count
+        rows_in += batch.rows_in
+        log.info(
+            "step=chunk source=%s rows_so_far=%d chunk_rows=%d chunk_bytes=%d",
+            uri,
+            rows_in,
+            batch.rows_in,
+            len(data),
+        )
+        yield Chunk(batch.rows_in, events, rejects)
+    problem = _over_threshold(item.obj, rows_in, rules, settings)
+    if problem is not None:
+        raise problem
+
+
 def _over_threshold(
-    obj: SourceObject, rows_in: int, rejects: pl.DataFrame, settings: Settings
+    obj: SourceObject, rows_in: int, rules: dict[str, int], settings: Settings
 ) -> ContractViolation | None:
-    if not rows_in or rejects.height / rows_in <= settings.reject_threshold:
+    """A file fails when more than METERHOUSE_REJECT_THRESHOLD of its rows are rejected
+    (`rules`: rejected rows per rule)."""
+    rejected = sum(rules.values())
+    if not rows_in or rejected / rows_in <= settings.reject_threshold:
         return None
-    top = rejects.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).head(3)
-    reasons = "; ".join(f"{r['rule']} x{r['len']}" for r in top.iter_rows(named=True))
+    top = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    reasons = "; ".join(f"{rule} x{count}" for rule, count in top)
     return ContractViolation(
-        f"{obj.uri}: {rejects.height} of {rows_in} rows rejected "
-        f"({rejects.height / rows_in:.0%}), over the reject threshold of "
+        f"{obj.uri}: {rejected} of {rows_in} rows rejected "
+        f"({rejected / rows_in:.0%}), over the reject threshold of "
         f"{settings.reject_threshold:.0%} (METERHOUSE_REJECT_THRESHOLD); most common: {reasons}. "
         "Fix the export and upload it again"
     )
 
 
 def _source_load(
-    item: _Parsed, events: pl.DataFrame, rejects: pl.DataFrame, settings: Settings
+    obj: SourceObject,
+    checksum: str,
+    parsed: ParsedSource,
+    events: pl.DataFrame,
+    rejects: pl.DataFrame,
+    settings: Settings,
 ) -> SourceLoad:
-    obj, parsed = item.obj, item.parsed
     return SourceLoad(
         source_uri=obj.uri,
         source_key=obj.key,
         etag=obj.etag,
         size_bytes=obj.size,
-        checksum_sha256=item.checksum,
+        checksum_sha256=checksum,
         last_modified=obj.info().last_modified,
         source_format=parsed.source_format,
         rows_in=parsed.rows_in,
@@ -375,11 +484,11 @@ def _source_load(
     )
 
 
-def _loaded_report(item: _Parsed, result: LoadResult) -> FileReport:
+def _loaded_report(fmt: str | None, started: float, result: LoadResult) -> FileReport:
     log.info(
         "step=ingest source=%s format=%s rows_in=%d loaded=%d duplicates=%d rejected=%d",
         result.source_uri,
-        item.parsed.source_format,
+        fmt,
         result.rows_in,
         result.events_loaded,
         result.duplicates,
@@ -388,12 +497,12 @@ def _loaded_report(item: _Parsed, result: LoadResult) -> FileReport:
     return FileReport(
         result.source_uri,
         result.status,
-        item.parsed.source_format,
+        fmt,
         result.rows_in,
         result.events_loaded,
         result.duplicates,
         result.rejected,
-        seconds=round(time.monotonic() - item.started, 3),
+        seconds=round(time.monotonic() - started, 3),
         touched_dates=tuple(sorted(d.isoformat() for d in result.touched_dates)),
     )
 
@@ -495,11 +604,13 @@ def _load_group(
     loads: list[tuple[_Parsed, SourceLoad]] = []
     for item, (events, contract_rejects) in zip(group, split, strict=True):
         rejects = pl.concat([item.parsed.rejects, contract_rejects])
-        problem = _over_threshold(item.obj, item.parsed.rows_in, rejects, settings)
+        rules = dict(rejects.group_by("rule").len().iter_rows())
+        problem = _over_threshold(item.obj, item.parsed.rows_in, rules, settings)
         if problem is not None:
             reports.append(_fail_item(warehouse, stores, item, problem))
         else:
-            loads.append((item, _source_load(item, events, rejects, settings)))
+            load = _source_load(item.obj, item.checksum, item.parsed, events, rejects, settings)
+            loads.append((item, load))
     if not loads:
         return reports
     try:
@@ -512,9 +623,36 @@ def _load_group(
             ]
         return reports + [_fail_item(warehouse, stores, loads[0][0], exc)]
     reports.extend(
-        _loaded_report(item, result) for (item, _), result in zip(loads, results, strict=True)
+        _loaded_report(item.parsed.source_format, item.started, result)
+        for (item, _), result in zip(loads, results, strict=True)
     )
     return reports
+
+
+def _load_streaming(
+    warehouse: Warehouse, store: ObjectStore, item: _Streaming, settings: Settings
+) -> FileReport:
+    """Load a large CSV/NDJSON object chunk by chunk in one transaction (bounded memory)."""
+    obj = item.obj
+    nothing = ParsedSource(
+        item.source_format, 0, pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
+    )
+    meta = _source_load(obj, item.checksum, nothing, nothing.events, nothing.rejects, settings)
+    try:
+        result = warehouse.replace_source_chunks(meta, _parse_chunks(item, settings))
+    except MeterhouseError as exc:
+        return _failed_report(
+            warehouse,
+            store,
+            obj,
+            exc,
+            checksum=item.checksum,
+            fmt=item.source_format,
+            started=item.started,
+        )
+    finally:
+        item.close()
+    return _loaded_report(item.source_format, item.started, result)
 
 
 def _delivery_key(uri: str) -> str:
@@ -572,6 +710,10 @@ def ingest_batch(
                         warehouse, store, obj, exc, checksum=None, fmt=None, started=started
                     )
                 )
+                continue
+            if isinstance(item, _Streaming):
+                flush()
+                reports.append(_load_streaming(warehouse, store, item, settings))
                 continue
             if item.parsed.focus_line_items is not None:
                 flush()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from etl.errors import FormatError, RetryableError, SourceChanged, TerminalError
 
@@ -19,6 +21,7 @@ FAILED_REQUESTS_PREFIX = "failed-requests/"
 # Whole reads of one object (request + body) before a dropped body counts as a retryable error.
 BODY_READ_ATTEMPTS = 4
 BODY_READ_BACKOFF_S = 0.25
+STREAM_BLOCK = 8 * 1024 * 1024
 
 log = logging.getLogger("meterhouse.storage")
 
@@ -83,7 +86,16 @@ class ObjectStore(Protocol):
 
     def read(self, info: ObjectInfo) -> bytes: ...
 
+    def read_into(self, info: ObjectInfo, sink: BinaryIO) -> None: ...
+
     def write(self, key: str, data: bytes) -> str: ...
+
+
+def _check_size(info: ObjectInfo, read: int) -> None:
+    if read != info.size:
+        raise SourceChanged(
+            f"{info.uri} changed size while being read ({info.size} -> {read} bytes)"
+        )
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -141,14 +153,23 @@ class S3Store:
             raise RetryableError(f"listing s3://{self.bucket}/{prefix} failed: {exc}") from exc
 
     def read(self, info: ObjectInfo) -> bytes:
+        sink = io.BytesIO()
+        self.read_into(info, sink)
+        return sink.getvalue()
+
+    def read_into(self, info: ObjectInfo, sink: BinaryIO) -> None:
+        """Stream the listed version of the object into `sink` (from its start), block by block."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         for attempt in range(1, BODY_READ_ATTEMPTS + 1):
+            sink.seek(0)
+            sink.truncate()
             try:
                 # IfMatch pins the version we listed: a new upload during the read is detected,
                 # never half-loaded.
                 resp = self.client.get_object(Bucket=self.bucket, Key=info.key, IfMatch=info.etag)
-                data: bytes = resp["Body"].read()
+                for block in resp["Body"].iter_chunks(STREAM_BLOCK):
+                    sink.write(block)
                 break
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
@@ -174,11 +195,7 @@ class S3Store:
                     exc,
                 )
                 time.sleep(BODY_READ_BACKOFF_S * 2 ** (attempt - 1))
-        if len(data) != info.size:
-            raise SourceChanged(
-                f"{info.uri} changed size while being read ({info.size} -> {len(data)} bytes)"
-            )
-        return data
+        _check_size(info, sink.tell())
 
     def write(self, key: str, data: bytes) -> str:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
@@ -226,16 +243,19 @@ class LocalStore:
             )
 
     def read(self, info: ObjectInfo) -> bytes:
-        path = self._path(info.key)
+        sink = io.BytesIO()
+        self.read_into(info, sink)
+        return sink.getvalue()
+
+    def read_into(self, info: ObjectInfo, sink: BinaryIO) -> None:
+        sink.seek(0)
+        sink.truncate()
         try:
-            data = path.read_bytes()
+            with open(self._path(info.key), "rb") as source:
+                shutil.copyfileobj(source, sink, STREAM_BLOCK)
         except FileNotFoundError as exc:
             raise SourceChanged(f"{info.uri} was deleted after it was listed") from exc
-        if len(data) != info.size:
-            raise SourceChanged(
-                f"{info.uri} changed size while being read ({info.size} -> {len(data)} bytes)"
-            )
-        return data
+        _check_size(info, sink.tell())
 
     def write(self, key: str, data: bytes) -> str:
         path = self._path(key)

@@ -22,6 +22,7 @@ from etl.errors import RetryableError
 
 log = logging.getLogger(__name__)
 
+
 def _duck_type(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Decimal):
         return f"DECIMAL({dtype.precision}, {dtype.scale})"
@@ -212,6 +213,15 @@ class SourceLoad:
     focus_line_items: pl.DataFrame | None = None
     delivery_key: str | None = None
     delivery_window_s: int = 3600
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One slice of a large file: its rows read, valid events and rejects."""
+
+    rows_in: int
+    events: pl.DataFrame
+    rejects: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -577,6 +587,38 @@ class Warehouse:
             [uri, uri, uri],
         )
 
+    def replace_source_chunks(self, load: SourceLoad, chunks: Iterable[Chunk]) -> LoadResult:
+        """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk.
+
+        All chunks share one transaction: the file is still all-or-nothing, and an event_id
+        carried by an earlier chunk makes later copies duplicates, exactly as in one piece.
+        An exception raised by `chunks` (a bad gzip tail, too many rejects) rolls it all back.
+        """
+        uri = load.source_uri
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                now = _now()
+                known = self._uris_in(con, "SELECT source_uri FROM ingest_ledger", [uri])
+                touched = {uri: set(self._remove_source(con, uri)) if known else set()}
+                rows_in = loaded = duplicates = rejected = 0
+                for chunk in chunks:
+                    new, dups, dates = self._insert_events(con, chunk.events, now)
+                    self._insert_rejects(con, chunk.rejects, now)
+                    rows_in += chunk.rows_in
+                    loaded += new.get(uri, 0)
+                    duplicates += dups.get(uri, 0)
+                    rejected += chunk.rejects.height
+                    touched[uri] |= dates.get(uri, set())
+                result = self._finish_sources(
+                    con, [load], {uri: (rows_in, loaded, duplicates, rejected)}, touched, set(), now
+                )[0]
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback_quietly(con)
+                raise
+        return result
+
     def _replace_group(self, con: Any, loads: Sequence[SourceLoad]) -> list[LoadResult]:
         """Replace the rows of several files inside the caller's transaction.
 
@@ -596,11 +638,32 @@ class Warehouse:
                 older, dates = self._supersede_older_deliveries(con, load)
                 superseded_sources |= older
                 touched[load.source_uri] |= dates
-        # Files in order, rows in order: the first copy of an event_id in this frame is the one
-        # loading them one by one would keep.
-        events = pl.concat([load.events.select(EVENT_COLUMNS) for load in loads]).with_columns(
-            pl.lit(now).alias("ingested_at")
+        new, dups, dates_by_uri = self._insert_events(
+            con, pl.concat([load.events.select(EVENT_COLUMNS) for load in loads]), now
         )
+        for uri, days in dates_by_uri.items():
+            touched[uri] |= days
+        self._insert_rejects(
+            con, pl.concat([load.rejects.select(REJECT_COLUMNS) for load in loads]), now
+        )
+        counts = {
+            load.source_uri: (
+                load.rows_in,
+                new.get(load.source_uri, 0),
+                dups.get(load.source_uri, 0),
+                load.rejects.height,
+            )
+            for load in loads
+        }
+        return self._finish_sources(con, loads, counts, touched, superseded_sources, now)
+
+    def _insert_events(
+        self, con: Any, events: pl.DataFrame, now: datetime
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, set[date]]]:
+        """Insert events in order: the first copy of an event_id not already stored goes to
+        meter_events, every other copy to duplicate_events. Returns, per source file, the
+        events loaded, the duplicates and the event dates loaded."""
+        events = events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
         stored = self._stored_ids(con, events)
         first_uri = events.filter(pl.col("event_id").is_first_distinct()).select(
             "event_id", pl.col("source_uri").alias("_first_uri")
@@ -635,37 +698,58 @@ class Warehouse:
                 f"SELECT {select}, duplicate_of_uri FROM incoming_dups"
             )
             con.unregister("incoming_dups")
-        loaded_by_uri = dict(new_rows.group_by("source_uri").len().iter_rows())
-        dups_by_uri = dict(dup_rows.group_by("source_uri").len().iter_rows())
-        counts = {
-            uri: (int(loaded_by_uri.get(uri, 0)), int(dups_by_uri.get(uri, 0))) for uri in uris
-        }
+        dates: dict[str, set[date]] = {}
         for uri, day in new_rows.select("source_uri", "event_date").unique().iter_rows():
-            touched[uri].add(day)
+            dates.setdefault(uri, set()).add(day)
+        return (
+            dict(new_rows.group_by("source_uri").len().iter_rows()),
+            dict(dup_rows.group_by("source_uri").len().iter_rows()),
+            dates,
+        )
+
+    def _insert_rejects(self, con: Any, rejects: pl.DataFrame, now: datetime) -> None:
+        if not rejects.height:
+            return
+        con.register(
+            "incoming_rejects",
+            rejects.select(REJECT_COLUMNS)
+            .with_columns(pl.lit(now).alias("rejected_at"))
+            .to_arrow(),
+        )
+        rcols = ", ".join(REJECT_COLUMNS + ["rejected_at"])
+        con.execute(f"INSERT INTO rejected_rows ({rcols}) SELECT {rcols} FROM incoming_rejects")  # noqa: S608
+        con.unregister("incoming_rejects")
+
+    def _finish_sources(
+        self,
+        con: Any,
+        loads: Sequence[SourceLoad],
+        counts: dict[str, tuple[int, int, int, int]],
+        touched: dict[str, set[date]],
+        superseded_sources: set[str],
+        now: datetime,
+    ) -> list[LoadResult]:
+        """After the files' rows are in: promote orphaned copies, write FOCUS line items and
+        the ledger rows (rows_in, loaded, duplicates, rejected per file), mark the lake."""
+        uris = [load.source_uri for load in loads]
         # Only after the new rows are in: an id a file still carries stays with that file.
         referenced = self._uris_in(
-            con, "SELECT DISTINCT duplicate_of_uri FROM duplicate_events WHERE duplicate_of_uri <> source_uri", uris
+            con,
+            "SELECT DISTINCT duplicate_of_uri FROM duplicate_events WHERE duplicate_of_uri <> source_uri",
+            uris,
         )
         for uri in uris:
             if uri in referenced:
                 touched[uri] |= self._promote_orphaned_duplicates(con, uri)
         for older_uri in sorted(superseded_sources):
             touched[uris[0]] |= self._promote_orphaned_duplicates(con, older_uri)
-        rejects = pl.concat([load.rejects.select(REJECT_COLUMNS) for load in loads]).with_columns(
-            pl.lit(now).alias("rejected_at")
-        )
-        con.register("incoming_rejects", rejects.to_arrow())
-        rcols = ", ".join(REJECT_COLUMNS + ["rejected_at"])
-        con.execute(f"INSERT INTO rejected_rows ({rcols}) SELECT {rcols} FROM incoming_rejects")  # noqa: S608
-        con.unregister("incoming_rejects")
         results = []
         for load in loads:
             uri = load.source_uri
             if load.focus_line_items is not None:
                 self._insert_focus_line_items(con, load, now)
-            loaded, duplicates = counts.get(uri, (0, 0))
-            rejected = load.rejects.height
-            status = LOADED if load.rows_in else EMPTY
+            rows_in, loaded, duplicates, rejected = counts[uri]
+            status = LOADED if rows_in else EMPTY
             self._upsert_ledger(
                 con,
                 source_uri=uri,
@@ -676,19 +760,19 @@ class Warehouse:
                 last_modified=load.last_modified,
                 source_format=load.source_format,
                 status=status,
-                rows_in=load.rows_in,
+                rows_in=rows_in,
                 loaded=loaded,
                 duplicates=duplicates,
                 rejected=rejected,
                 error=None,
             )
-            if loaded + duplicates + rejected != load.rows_in:
+            if loaded + duplicates + rejected != rows_in:
                 raise AssertionError(
-                    f"{uri}: rows_in={load.rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
+                    f"{uri}: rows_in={rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
                 )
             results.append(
                 LoadResult(
-                    uri, status, load.rows_in, loaded, duplicates, rejected, frozenset(touched[uri])
+                    uri, status, rows_in, loaded, duplicates, rejected, frozenset(touched[uri])
                 )
             )
         self._mark_lake_pending(con, set().union(*touched.values()))
@@ -696,7 +780,9 @@ class Warehouse:
 
     def _uris_in(self, con: Any, query: str, uris: Sequence[str]) -> set[str]:
         """Which of `uris` the one-column `query` returns (one round trip for a whole group)."""
-        con.register("group_uris", pl.DataFrame({"uri": list(uris)}, schema={"uri": pl.String}).to_arrow())
+        con.register(
+            "group_uris", pl.DataFrame({"uri": list(uris)}, schema={"uri": pl.String}).to_arrow()
+        )
         rows = con.execute(f"SELECT uri FROM group_uris WHERE uri IN ({query})").fetchall()  # noqa: S608 - fixed queries
         con.unregister("group_uris")
         return {r[0] for r in rows}

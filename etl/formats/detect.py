@@ -1,10 +1,7 @@
-"""Decompression and format detection by content: Amberflo's own keys carry no extension."""
+"""Format detection by content: Amberflo's own keys carry no extension."""
 
 from __future__ import annotations
 
-import gzip
-import io
-import zlib
 from typing import Literal
 
 from etl.errors import FormatError
@@ -16,37 +13,6 @@ SourceFormat = Literal[
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 UTF8_BOM = b"\xef\xbb\xbf"
-_CHUNK = 1024 * 1024
-
-
-def decompress(data: bytes, uri: str, max_bytes: int) -> tuple[bytes, bool]:
-    """Gunzip `data` when it starts with the gzip magic bytes, whatever the key says.
-
-    Reading stops at `max_bytes` of output, so a decompression bomb fails fast instead of
-    filling memory.
-    """
-    if not data.startswith(GZIP_MAGIC):
-        if len(data) > max_bytes:
-            raise FormatError(
-                f"{uri}: object is {len(data)} bytes, over the limit of {max_bytes} "
-                "(METERHOUSE_MAX_OBJECT_BYTES); split the export or raise the limit"
-            )
-        return data, False
-    out = io.BytesIO()
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-            while chunk := gz.read(_CHUNK):
-                out.write(chunk)
-                if out.tell() > max_bytes:
-                    raise FormatError(
-                        f"{uri}: gzip expands beyond {max_bytes} bytes (METERHOUSE_MAX_OBJECT_BYTES); "
-                        "refusing it as a possible decompression bomb; split the export or raise the limit"
-                    )
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise FormatError(
-            f"{uri}: gzip data is truncated or corrupt ({exc}); re-upload the complete file"
-        ) from exc
-    return out.getvalue(), True
 
 
 def strip_bom(data: bytes) -> bytes:
@@ -68,13 +34,7 @@ def sniff_format(data: bytes, uri: str) -> SourceFormat | None:
     Raises FormatError for anything that is not a supported export.
     """
     from etl.formats.amberflo import AMBERFLO_CSV_REQUIRED
-
-    try:
-        from etl.formats.focus import is_focus_header
-    except ImportError:  # TEMP until focus lands
-
-        def is_focus_header(cols):  # type: ignore
-            return "BilledCost" in cols
+    from etl.formats.focus import is_focus_header
 
     if data.startswith(PARQUET_MAGIC):
         return "focus_parquet"

@@ -7,7 +7,8 @@ import gzip
 import pytest
 
 from etl.errors import FormatError, TerminalError
-from etl.formats.detect import decompress, first_line, sniff_format, strip_bom
+from etl.formats.detect import first_line, sniff_format, strip_bom
+from etl.formats.stream import decompress
 
 AMBERFLO_HEADER = b"customerId,meterApiName,meterValue,meterTimeInMillis"
 UNKNOWN = (

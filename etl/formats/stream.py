@@ -1,0 +1,138 @@
+"""Reading an export as a stream: gunzip on the fly, cut into chunks at record boundaries.
+
+A large export is never held whole in memory. Its decompressed bytes are read block by block
+and cut into chunks of about `chunk_bytes` that end on a record boundary: after a newline for
+NDJSON, after a newline outside any quoted field for CSV (RFC 4180 quotes pair up, so a
+newline ends a record exactly when the quotes before it are balanced). Every CSV chunk after
+the first gets the header line in front, so each chunk parses on its own.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from etl.errors import FormatError
+from etl.formats.detect import GZIP_MAGIC, UTF8_BOM
+
+_BLOCK = 8 * 1024 * 1024
+
+
+class DecompressedStream:
+    """The decompressed bytes of an object (gzip by its magic bytes), at most `max_bytes`."""
+
+    def __init__(self, raw: BinaryIO, uri: str, max_bytes: int) -> None:
+        self.uri = uri
+        self.max_bytes = max_bytes
+        self.total = 0
+        head = raw.read(2)
+        size = raw.seek(0, 2)
+        raw.seek(0)
+        self.gzipped = head == GZIP_MAGIC
+        if not self.gzipped and size > max_bytes:
+            raise FormatError(
+                f"{uri}: object is {size} bytes, over the limit of {max_bytes} "
+                "(METERHOUSE_MAX_OBJECT_BYTES); split the export or raise the limit"
+            )
+        self._raw = raw
+        self._reader: BinaryIO = gzip.GzipFile(fileobj=raw) if self.gzipped else raw  # type: ignore[assignment]
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes; b"" at the end."""
+        try:
+            data = self._reader.read(size)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            raise FormatError(
+                f"{self.uri}: gzip data is truncated or corrupt ({exc}); re-upload the complete file"
+            ) from exc
+        self.total += len(data)
+        if self.total > self.max_bytes:
+            raise FormatError(
+                f"{self.uri}: gzip expands beyond {self.max_bytes} bytes (METERHOUSE_MAX_OBJECT_BYTES); "
+                "refusing it as a possible decompression bomb; split the export or raise the limit"
+            )
+        return data
+
+    def read_upto(self, size: int) -> bytes:
+        """Exactly `size` bytes unless the stream ends first."""
+        parts: list[bytes] = []
+        wanted = size
+        while wanted > 0:
+            block = self.read(min(wanted, _BLOCK))
+            if not block:
+                break
+            parts.append(block)
+            wanted -= len(block)
+        return b"".join(parts)
+
+    def read_rest(self) -> bytes:
+        parts = []
+        while block := self.read(_BLOCK):
+            parts.append(block)
+        return b"".join(parts)
+
+
+def decompress(data: bytes, uri: str, max_bytes: int) -> tuple[bytes, bool]:
+    """Gunzip `data` when it starts with the gzip magic bytes, whatever the key says.
+
+    Reading stops at `max_bytes` of output, so a decompression bomb fails fast instead of
+    filling memory.
+    """
+    stream = DecompressedStream(io.BytesIO(data), uri, max_bytes)
+    return stream.read_rest(), stream.gzipped
+
+
+def _csv_boundary(buf: bytes) -> int:
+    """Index just past the last newline of `buf` that ends a CSV record, or 0 when none does.
+
+    `buf` starts at a record boundary, so a newline ends a record when the quotes before it
+    are balanced (an escaped quote is a pair and keeps the balance).
+    """
+    quotes = buf.count(b'"')
+    end = len(buf)
+    while (nl := buf.rfind(b"\n", 0, end)) >= 0:
+        if (quotes - buf.count(b'"', nl)) % 2 == 0:
+            return nl + 1
+        end = nl
+    return 0
+
+
+def record_chunks(
+    stream: DecompressedStream, first: bytes, *, csv: bool, chunk_bytes: int
+) -> Iterator[bytes]:
+    """Chunks of whole records of about `chunk_bytes`; `first` is what was read already.
+
+    CSV chunks after the first start with the header line. A record longer than
+    `chunk_bytes` makes its chunk longer: nothing is ever split inside a record.
+    """
+    header = b""
+    pending = first
+    is_first = True
+    at_end = False
+    while True:
+        if not at_end and len(pending) < chunk_bytes:
+            block = stream.read_upto(chunk_bytes - len(pending))
+            at_end = not block
+            pending += block
+            continue
+        if at_end:
+            if is_first or pending:
+                yield pending if is_first else header + pending
+            return
+        cut = _csv_boundary(pending) if csv else pending.rfind(b"\n") + 1
+        if cut == 0:
+            # No record ends inside what was read: read on.
+            block = stream.read_upto(chunk_bytes)
+            at_end = not block
+            pending += block
+            continue
+        chunk, pending = pending[:cut], pending[cut:]
+        if is_first and csv:
+            # The first chunk ends on a record boundary, so it holds the whole header line.
+            body = chunk[len(UTF8_BOM) :] if chunk.startswith(UTF8_BOM) else chunk
+            header = body[: _csv_boundary(body[: body.find(b"\n") + 1]) or len(body)]
+        yield chunk if is_first else header + chunk
+        is_first = False

@@ -1,0 +1,108 @@
+"""record_chunks: large exports cut into chunks of whole records, never inside one."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from etl.errors import FormatError
+from etl.formats.stream import DecompressedStream, record_chunks
+
+
+def _chunks(data: bytes, *, csv_: bool, chunk_bytes: int, gz: bool = False) -> list[bytes]:
+    raw = gzip.compress(data) if gz else data
+    stream = DecompressedStream(io.BytesIO(raw), "s3://b/k", max_bytes=10**9)
+    first = stream.read_upto(chunk_bytes)
+    return list(record_chunks(stream, first, csv=csv_, chunk_bytes=chunk_bytes))
+
+
+def _rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode(), newline="")))
+
+
+cell = st.text(alphabet='ab,"\n\r x', max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.lists(cell, min_size=3, max_size=3), max_size=30),
+    chunk_bytes=st.integers(1, 64),
+    gz=st.booleans(),
+)
+def test_csv_chunks_hold_whole_records_and_add_up_to_the_file(
+    rows: list[list[str]], chunk_bytes: int, gz: bool
+) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["h1", "h2", "h3"])
+    writer.writerows(rows)
+    data = out.getvalue().encode()
+    header = b"h1,h2,h3\r\n"
+
+    chunks = _chunks(data, csv_=True, chunk_bytes=chunk_bytes, gz=gz)
+
+    assert chunks[0].startswith(header)
+    assert all(c.startswith(header) for c in chunks)
+    assert header + b"".join(c[len(header) :] for c in chunks) == data
+    parsed = [row for c in chunks for row in _rows(c)[1:]]
+    assert parsed == _rows(data)[1:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet='ab{}" \n', max_size=12), max_size=30),
+    chunk_bytes=st.integers(1, 64),
+)
+def test_ndjson_chunks_end_on_line_ends_and_add_up_to_the_file(
+    lines: list[str], chunk_bytes: int
+) -> None:
+    data = "\n".join(lines).encode()
+
+    chunks = _chunks(data, csv_=False, chunk_bytes=chunk_bytes)
+
+    assert b"".join(chunks) == data
+    assert all(c.endswith(b"\n") for c in chunks[:-1])
+
+
+def test_a_record_longer_than_a_chunk_stays_whole() -> None:
+    data = b'{"a": 1}\n{"b": "' + b"x" * 1000 + b'"}\n{"c": 3}\n'
+
+    chunks = _chunks(data, csv_=False, chunk_bytes=16)
+
+    assert b"".join(chunks) == data
+    assert chunks[0] == b'{"a": 1}\n'
+    assert any(b'{"b": "' + b"x" * 1000 + b'"}\n' in c for c in chunks)
+
+
+def test_csv_chunks_after_the_first_get_the_header_but_not_the_bom() -> None:
+    data = b"\xef\xbb\xbfa,b\n1,2\n3,4\n5,6\n"
+
+    chunks = _chunks(data, csv_=True, chunk_bytes=12)
+
+    assert chunks[0].startswith(b"\xef\xbb\xbfa,b\n")
+    assert all(c.startswith(b"a,b\n") for c in chunks[1:])
+    assert len(chunks) > 1
+
+
+def test_a_truncated_gzip_fails_when_the_stream_reaches_the_cut() -> None:
+    raw = gzip.compress(b"".join(b'{"n": %d}\n' % i for i in range(5000)))[:-40]
+    stream = DecompressedStream(io.BytesIO(raw), "s3://b/cut.gz", max_bytes=10**9)
+    first = stream.read_upto(1024)
+    chunks = record_chunks(stream, first, csv=False, chunk_bytes=1024)
+
+    assert next(chunks).startswith(b'{"n": 0}\n')
+    with pytest.raises(FormatError, match=r"^s3://b/cut.gz: gzip data is truncated or corrupt"):
+        list(chunks)
+
+
+def test_a_bomb_fails_as_soon_as_the_stream_passes_the_limit() -> None:
+    bomb = gzip.compress(b"\n" * 100_000)
+    stream = DecompressedStream(io.BytesIO(bomb), "s3://b/bomb.gz", max_bytes=50_000)
+
+    with pytest.raises(FormatError, match="gzip expands beyond 50000 bytes"):
+        list(record_chunks(stream, stream.read_upto(1024), csv=False, chunk_bytes=1024))
