@@ -41,24 +41,25 @@ def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def _instrument() -> None:
     """Time each step of etl.pipeline's per-file work and the batch's publish."""
     import etl.formats.focus as focus
+    import etl.formats.stream as stream
     import etl.pipeline as p
     import etl.storage as storage
     from etl.warehouse import Warehouse
 
     p.discover = _timed("discover", p.discover)
-    storage.LocalStore.read = _timed("read", storage.LocalStore.read)  # type: ignore[method-assign]
+    storage.LocalStore.read_into = _timed("read", storage.LocalStore.read_into)  # type: ignore[method-assign]
     p.sha256_hex = _timed("checksum", p.sha256_hex)
-    p.decompress = _timed("decompress+sniff", p.decompress)
+    p._sha256_of = _timed("checksum", p._sha256_of)
+    stream.DecompressedStream.read = _timed("decompress+sniff", stream.DecompressedStream.read)  # type: ignore[method-assign]
     p.sniff_format = _timed("decompress+sniff", p.sniff_format)
     for name in ("parse_amberflo_csv", "parse_amberflo_json", "parse_amberflo_ndjson"):
         setattr(p, name, _timed("parse", getattr(p, name)))
     p.normalize_meter_records = _timed("normalize", p.normalize_meter_records)
     focus.parse_focus = _timed("parse_focus", focus.parse_focus)
     p.validate_events = _timed("validate (pandera)", p.validate_events)
-    # One file per transaction, or (since b9b8bf9) small files committed in groups.
-    for name in ("replace_source_rows", "replace_sources_rows"):
-        if hasattr(Warehouse, name):
-            setattr(Warehouse, name, _timed("load (duckdb)", getattr(Warehouse, name)))
+    # The warehouse steps of a load (whole files and chunks alike; commits are not timed).
+    for name in ("_remove_source", "_insert_events", "_insert_rejects", "_finish_sources"):
+        setattr(Warehouse, name, _timed("load (duckdb)", getattr(Warehouse, name)))
     Warehouse.publish_lake = _timed("publish_lake", Warehouse.publish_lake)  # type: ignore[method-assign]
 
 
@@ -67,7 +68,8 @@ def run_meterhouse(src: Path, work: Path, *, rollup: bool = True) -> dict[str, A
     from etl.settings import Settings
     from etl.warehouse import Warehouse
 
-    settings = Settings(warehouse_path=work / "warehouse.duckdb", lake_path=work / "lake")
+    # The documented METERHOUSE_* variables apply (chunk size, memory limit, ...).
+    settings = Settings.from_env(work / "warehouse.duckdb")
     report = ingest([str(src)], settings)
     totals = report.totals()
     wh = Warehouse(settings.warehouse_path, settings.lake_path)

@@ -412,7 +412,14 @@ def _parse_chunks(item: _Streaming, settings: Settings) -> Iterator[Chunk]:
     written_at = item.obj.info().last_modified
     offset = rows_in = 0
     rules: dict[str, int] = {}
-    for data in record_chunks(item.stream, item.first, csv=csv, chunk_bytes=settings.chunk_bytes):
+    first, item.first = item.first, b""
+    # Memory follows rows, not bytes: size chunks to METERHOUSE_CHUNK_ROWS at the average
+    # line length of the first bytes read.
+    per_row = len(first) / max(1, first.count(b"\n"))
+    chunk_bytes = min(settings.chunk_bytes, max(64 * 1024, int(settings.chunk_rows * per_row)))
+    chunks = record_chunks(item.stream, first, csv=csv, chunk_bytes=chunk_bytes)
+    del first
+    for data in chunks:
         batch = parser(data, uri)
         shift = pl.col("source_row") + offset
         records = batch.records.with_columns(shift)
@@ -435,7 +442,11 @@ def _parse_chunks(item: _Streaming, settings: Settings) -> Iterator[Chunk]:
             batch.rows_in,
             len(data),
         )
-        yield Chunk(batch.rows_in, events, rejects)
+        chunk = Chunk(batch.rows_in, events, rejects)
+        # Only the chunk stays alive while the warehouse loads it.
+        del data, batch, records, normalized, events, contract_rejects, rejects
+        yield chunk
+        del chunk
     problem = _over_threshold(item.obj, rows_in, rules, settings)
     if problem is not None:
         raise problem

@@ -88,6 +88,28 @@ SCHEMA_DDL: tuple[str, ...] = (
 )
 
 
+# The ledger columns a load or a failure writes (the rest keep their defaults or counters).
+LEDGER_UPSERT_SCHEMA = pl.Schema(
+    {
+        "source_uri": pl.String(),
+        "source_key": pl.String(),
+        "etag": pl.String(),
+        "size_bytes": pl.Int64(),
+        "checksum_sha256": pl.String(),
+        "last_modified": pl.Datetime("us", "UTC"),
+        "source_format": pl.String(),
+        "status": pl.String(),
+        "rows_in": pl.Int64(),
+        "events_loaded": pl.Int64(),
+        "duplicates": pl.Int64(),
+        "rejected": pl.Int64(),
+        "error": pl.String(),
+        "first_seen_at": pl.Datetime("us", "UTC"),
+        "loaded_at": pl.Datetime("us", "UTC"),
+    }
+)
+
+
 def _focus_ddl() -> str:
     from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
 
@@ -397,19 +419,23 @@ class Warehouse:
                 )
                 self._upsert_ledger(
                     con,
-                    source_uri=source_uri,
-                    source_key=source_key,
-                    etag=etag,
-                    size_bytes=size_bytes,
-                    checksum=checksum_sha256,
-                    last_modified=last_modified,
-                    source_format=source_format,
-                    status=ERROR if retryable else FAILED,
-                    rows_in=0,
-                    loaded=0,
-                    duplicates=0,
-                    rejected=0,
-                    error=error,
+                    [
+                        {
+                            "source_uri": source_uri,
+                            "source_key": source_key,
+                            "etag": etag,
+                            "size_bytes": size_bytes,
+                            "checksum_sha256": checksum_sha256,
+                            "last_modified": last_modified,
+                            "source_format": source_format,
+                            "status": ERROR if retryable else FAILED,
+                            "rows_in": 0,
+                            "events_loaded": 0,
+                            "duplicates": 0,
+                            "rejected": 0,
+                            "error": error,
+                        }
+                    ],
                 )
                 self._mark_lake_pending(con, touched)
                 con.execute("COMMIT")
@@ -744,27 +770,29 @@ class Warehouse:
         for older_uri in sorted(superseded_sources):
             touched[uris[0]] |= self._promote_orphaned_duplicates(con, older_uri)
         results = []
+        ledger_rows = []
         for load in loads:
             uri = load.source_uri
             if load.focus_line_items is not None:
                 self._insert_focus_line_items(con, load, now)
             rows_in, loaded, duplicates, rejected = counts[uri]
             status = LOADED if rows_in else EMPTY
-            self._upsert_ledger(
-                con,
-                source_uri=uri,
-                source_key=load.source_key,
-                etag=load.etag,
-                size_bytes=load.size_bytes,
-                checksum=load.checksum_sha256,
-                last_modified=load.last_modified,
-                source_format=load.source_format,
-                status=status,
-                rows_in=rows_in,
-                loaded=loaded,
-                duplicates=duplicates,
-                rejected=rejected,
-                error=None,
+            ledger_rows.append(
+                {
+                    "source_uri": uri,
+                    "source_key": load.source_key,
+                    "etag": load.etag,
+                    "size_bytes": load.size_bytes,
+                    "checksum_sha256": load.checksum_sha256,
+                    "last_modified": load.last_modified,
+                    "source_format": load.source_format,
+                    "status": status,
+                    "rows_in": rows_in,
+                    "events_loaded": loaded,
+                    "duplicates": duplicates,
+                    "rejected": rejected,
+                    "error": None,
+                }
             )
             if loaded + duplicates + rejected != rows_in:
                 raise AssertionError(
@@ -775,6 +803,7 @@ class Warehouse:
                     uri, status, rows_in, loaded, duplicates, rejected, frozenset(touched[uri])
                 )
             )
+        self._upsert_ledger(con, ledger_rows)
         self._mark_lake_pending(con, set().union(*touched.values()))
         return results
 
@@ -817,55 +846,33 @@ class Warehouse:
         if days:
             con.execute("INSERT OR IGNORE INTO lake_pending SELECT unnest(?::DATE[])", [days])
 
-    def _upsert_ledger(
-        self,
-        con: Any,
-        *,
-        source_uri: str,
-        source_key: str,
-        etag: str,
-        size_bytes: int,
-        checksum: str | None,
-        last_modified: datetime,
-        source_format: str | None,
-        status: str,
-        rows_in: int,
-        loaded: int,
-        duplicates: int,
-        rejected: int,
-        error: str | None,
-    ) -> None:
+    def _upsert_ledger(self, con: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or update the ledger rows of several files in one statement.
+
+        Each row: source_uri, source_key, etag, size_bytes, checksum_sha256, last_modified,
+        source_format, status, rows_in, events_loaded, duplicates, rejected, error.
+        """
+        if not rows:
+            return
         now = _now()
+        frame = pl.DataFrame(
+            [{**row, "first_seen_at": now, "loaded_at": now} for row in rows],
+            schema=LEDGER_UPSERT_SCHEMA,
+        )
+        con.register("incoming_ledger", frame.to_arrow())
+        cols = ", ".join(LEDGER_UPSERT_SCHEMA)
         con.execute(
-            """INSERT INTO ingest_ledger (source_uri, source_key, etag, size_bytes, checksum_sha256, last_modified,
-                   source_format, status, rows_in, events_loaded, duplicates, rejected, error, attempts,
-                   first_seen_at, loaded_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+            f"""INSERT INTO ingest_ledger ({cols}, attempts)
+               SELECT {cols}, 1 FROM incoming_ledger
                ON CONFLICT (source_uri) DO UPDATE SET
                    source_key = excluded.source_key, etag = excluded.etag, size_bytes = excluded.size_bytes,
                    checksum_sha256 = excluded.checksum_sha256, last_modified = excluded.last_modified,
                    source_format = excluded.source_format, status = excluded.status, rows_in = excluded.rows_in,
                    events_loaded = excluded.events_loaded, duplicates = excluded.duplicates,
                    rejected = excluded.rejected, error = excluded.error,
-                   attempts = ingest_ledger.attempts + 1, loaded_at = excluded.loaded_at""",
-            [
-                source_uri,
-                source_key,
-                etag,
-                size_bytes,
-                checksum,
-                last_modified,
-                source_format,
-                status,
-                rows_in,
-                loaded,
-                duplicates,
-                rejected,
-                error,
-                now,
-                now,
-            ],
+                   attempts = ingest_ledger.attempts + 1, loaded_at = excluded.loaded_at"""  # noqa: S608 - fixed column names
         )
+        con.unregister("incoming_ledger")
 
     # -- publishing --------------------------------------------------------------------
 

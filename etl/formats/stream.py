@@ -100,6 +100,10 @@ def _csv_boundary(buf: bytes) -> int:
     return 0
 
 
+def _boundary(buf: bytes, csv: bool) -> int:
+    return _csv_boundary(buf) if csv else buf.rfind(b"\n") + 1
+
+
 def record_chunks(
     stream: DecompressedStream, first: bytes, *, csv: bool, chunk_bytes: int
 ) -> Iterator[bytes]:
@@ -109,7 +113,7 @@ def record_chunks(
     `chunk_bytes` makes its chunk longer: nothing is ever split inside a record.
     """
     header = b""
-    pending = first
+    pending, first = first, b""  # hold the bytes once
     is_first = True
     at_end = False
     while True:
@@ -122,7 +126,9 @@ def record_chunks(
             if is_first or pending:
                 yield pending if is_first else header + pending
             return
-        cut = _csv_boundary(pending) if csv else pending.rfind(b"\n") + 1
+        # The last record boundary within the chunk size, else (a record longer than a
+        # chunk) the last one read so far.
+        cut = _boundary(pending[:chunk_bytes], csv) or _boundary(pending, csv)
         if cut == 0:
             # No record ends inside what was read: read on.
             block = stream.read_upto(chunk_bytes)

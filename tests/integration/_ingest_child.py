@@ -33,11 +33,14 @@ def main() -> None:
         calls = {"n": 0}
         original = wh.Warehouse._upsert_ledger
 
-        def upsert_then_die(self: Any, con: Any, **kwargs: Any) -> None:
+        def upsert_then_die(self: Any, con: Any, rows: Any) -> None:
             calls["n"] += 1
             if calls["n"] == target:
                 _kill()
-            original(self, con, **kwargs)
+            original(self, con, rows)
+
+        # Small groups: several commits happen before the kill (one ledger write per group).
+        os.environ["METERHOUSE_GROUP_FILES"] = "2"
 
         wh.Warehouse._upsert_ledger = upsert_then_die  # type: ignore[method-assign]
     elif mode == "kill-in-publish":

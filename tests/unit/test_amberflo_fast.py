@@ -109,3 +109,24 @@ def test_quoted_csv_fields_take_the_fast_path_and_read_the_same() -> None:
     assert_frame_equal(fast.events, exact.events)
     assert fast.events["event_id"].to_list() == ["u,1", "u2", "u3"]
     assert fast.events["dimensions"].to_list()[0] == [{"key": "team", "value": "search, ads"}]
+
+
+@pytest.mark.parametrize("lead", [b"\n", b"\r\n", b"  \n\n"])
+def test_ndjson_leading_blank_lines_keep_their_line_numbers(lead: bytes) -> None:
+    body = lead + b'{"customerId": "c", "meterApiName": "m", "meterValue": 1, "meterTimeInMillis": 1790000000000, "uniqueId": "u"}\n'
+
+    batch = amberflo.parse_amberflo_ndjson(body, URI)
+
+    assert batch.records["source_row"].to_list() == [lead.count(b"\n") + 1]
+
+
+@pytest.mark.parametrize(
+    ("value", "fast"),
+    [("123456789012345", True), ("1234567890123456", False), ("0.123456789012345", False)],
+)
+def test_numbers_a_float_cannot_hold_take_the_exact_reader(value: str, fast: bool) -> None:
+    record = '{"customerId": "c", "meterApiName": "m", "meterValue": VALUE, "meterTimeInMillis": 1790000000000, "uniqueId": "u"}\n'
+    body = record.replace("VALUE", value).encode()
+
+    assert (amberflo._fast_json(body, URI, lines=True) is not None) is fast
+    assert amberflo.parse_amberflo_ndjson(body, URI).records["meterValue"].to_list() == [value]
