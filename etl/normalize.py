@@ -25,6 +25,9 @@ from etl.formats.detect import SourceFormat
 R: Any = AmberfloRecord
 E: Any = MeterEvent
 
+# The columns `with_source` adds: which file a raw record came from, and when it was written.
+SOURCE_URI, SOURCE_FORMAT, WRITTEN_AT = "_source_uri", "_source_format", "_written_at"
+
 # Epoch milliseconds before 2000-01-01 are almost always seconds or garbage.
 MIN_EVENT_MS = 946_684_800_000
 # An event may be stamped a little after its file was written (clock skew), not days after.
@@ -97,10 +100,11 @@ def quoted(column: str) -> pl.Expr:
     return pl.lit("'") + pl.col(column).str.slice(0, 60) + pl.lit("'")
 
 
-def _reason_rules(newer_than: datetime) -> list[tuple[str, str, pl.Expr, pl.Expr]]:
+def _reason_rules() -> list[tuple[str, str, pl.Expr, pl.Expr]]:
     """(rule, column, failing-condition, reason) in the order they are reported."""
     value, ms = pl.col(R.meterValue), pl.col("_ms")
-    limit_ms = int((newer_than + MAX_FUTURE_SKEW).timestamp() * 1000)
+    # Per row: its file's write time plus the allowed skew, in epoch milliseconds.
+    limit_ms = pl.col(WRITTEN_AT).dt.epoch("ms") + int(MAX_FUTURE_SKEW.total_seconds() * 1000)
     return [
         (
             "amberflo.customerId.required",
@@ -198,12 +202,29 @@ def _reason_rules(newer_than: datetime) -> list[tuple[str, str, pl.Expr, pl.Expr
 def normalize_meter_records(
     records: pl.DataFrame, *, source_uri: str, source_format: SourceFormat, written_at: datetime
 ) -> Normalized:
-    """Turn raw Amberflo records into canonical meter events.
+    """Turn raw Amberflo records of one file into canonical meter events.
 
     `written_at` is the object's last-modified time: events stamped more than a day after it
     are rejected. Using the object's own time (not the clock) keeps re-runs identical.
     Each row fails on the first rule it breaks, so a reject names one specific reason.
     """
+    return normalize_sources(with_source(records, source_uri, source_format, written_at))
+
+
+def with_source(
+    records: pl.DataFrame, source_uri: str, source_format: SourceFormat, written_at: datetime
+) -> pl.DataFrame:
+    """Raw records plus the file they came from, as `normalize_sources` takes them."""
+    return records.with_columns(
+        pl.lit(source_uri, dtype=pl.String).alias(SOURCE_URI),
+        pl.lit(source_format, dtype=pl.String).alias(SOURCE_FORMAT),
+        pl.lit(written_at.astimezone(UTC), dtype=pl.Datetime("us", "UTC")).alias(WRITTEN_AT),
+    )
+
+
+def normalize_sources(records: pl.DataFrame) -> Normalized:
+    """`normalize_meter_records` for the records of many files at once (one vectorized pass
+    instead of one per small file); each row carries its file in the `with_source` columns."""
     work = records.lazy().with_columns(
         pl.col(R.customerId).str.strip_chars().replace("", None).alias("_customer"),
         pl.col(R.meterApiName).str.strip_chars().replace("", None).alias("_meter"),
@@ -216,7 +237,7 @@ def normalize_meter_records(
         pl.col(R.meterTimeInMillis).str.strip_chars().cast(pl.Int64, strict=False).alias("_ms"),
         pl.col(R.uniqueId).str.strip_chars().replace("", None).alias("_unique"),
     )
-    rules = _reason_rules(written_at.astimezone(UTC))
+    rules = _reason_rules()
     rule_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
     column_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
     reason_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
@@ -232,7 +253,7 @@ def normalize_meter_records(
     rejects = (
         checked.filter(pl.col("rule").is_not_null())
         .select(
-            pl.lit(source_uri).alias("source_uri"),
+            pl.col(SOURCE_URI).alias("source_uri"),
             pl.col(R.source_row),
             pl.col("column_name"),
             pl.col("rule"),
@@ -278,8 +299,8 @@ def normalize_meter_records(
             pl.lit(None, dtype=EVENT_SCHEMA[E.list_cost]).alias(E.list_cost),
             pl.lit(None, dtype=EVENT_SCHEMA[E.contracted_cost]).alias(E.contracted_cost),
             pl.lit(None, dtype=pl.Utf8).alias(E.currency),
-            pl.lit(source_format).alias(E.source_format),
-            pl.lit(source_uri).alias(E.source_uri),
+            pl.col(SOURCE_FORMAT).alias(E.source_format),
+            pl.col(SOURCE_URI).alias(E.source_uri),
             pl.col(R.source_row).alias(E.source_row),
         )
         .cast(EVENT_SCHEMA)

@@ -13,7 +13,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,7 +32,7 @@ from etl.formats.amberflo import parse_amberflo_csv, parse_amberflo_json, parse_
 from etl.formats.detect import SourceFormat, sniff_format
 from etl.formats.stream import DecompressedStream, record_chunks
 from etl.intervals import DateWindow, in_window, ingest_window, late_days_from_env
-from etl.normalize import normalize_meter_records
+from etl.normalize import SOURCE_URI, normalize_meter_records, normalize_sources, with_source
 from etl.settings import Settings
 from etl.storage import (
     LocalStore,
@@ -126,11 +126,16 @@ class BatchReport:
 
 @dataclass(frozen=True)
 class ParsedSource:
+    """A parsed file. Amberflo files arrive as raw `records` (with their file, see
+    etl.normalize.with_source) that `normalize_parsed` turns into events for a whole group of
+    files at once; FOCUS files arrive normalized."""
+
     source_format: SourceFormat | None
     rows_in: int
     events: pl.DataFrame
     rejects: pl.DataFrame
     focus_line_items: pl.DataFrame | None = None
+    records: pl.DataFrame | None = None
 
 
 # -- stores -----------------------------------------------------------------------------
@@ -262,11 +267,43 @@ def parse_source(raw: bytes, uri: str, written_at: datetime, settings: Settings)
         "amberflo_csv": parse_amberflo_csv,
     }[fmt]
     batch = parser(raw, uri)
-    normalized = normalize_meter_records(
-        batch.records, source_uri=uri, source_format=fmt, written_at=written_at
+    return ParsedSource(
+        fmt,
+        batch.rows_in,
+        pl.DataFrame(schema=EVENT_SCHEMA),
+        batch.rejects,
+        records=with_source(batch.records, uri, fmt, written_at),
     )
-    rejects = pl.concat([batch.rejects, normalized.rejects]).sort("source_row", nulls_last=True)
-    return ParsedSource(fmt, batch.rows_in, normalized.events, rejects)
+
+
+def normalize_parsed(parsed: Sequence[ParsedSource]) -> list[ParsedSource]:
+    """Normalize the raw records of many parsed files in one vectorized pass; each file gets
+    its events and its rejects (read rejects first, in row order)."""
+    raw = [p.records for p in parsed if p.records is not None]
+    if not raw:
+        return list(parsed)
+    normalized = normalize_sources(pl.concat(raw) if len(raw) > 1 else raw[0])
+    events = normalized.events.partition_by("source_uri", as_dict=True)
+    rejects = normalized.rejects.partition_by("source_uri", as_dict=True)
+    out = []
+    for p in parsed:
+        if p.records is None:
+            out.append(p)
+            continue
+        uri = (p.records.get_column(SOURCE_URI)[0],) if p.records.height else None
+        out.append(
+            replace(
+                p,
+                events=events.get(uri, normalized.events.clear()) if uri else p.events,
+                rejects=pl.concat([p.rejects, rejects.get(uri, normalized.rejects.clear())]).sort(
+                    "source_row", nulls_last=True
+                )
+                if uri
+                else p.rejects,
+                records=None,
+            )
+        )
+    return out
 
 
 def validate_events(events: pl.DataFrame, uri: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -590,6 +627,10 @@ def _load_group(
     transaction fails, each file is loaded on its own, so one bad file never takes the others
     down with it.
     """
+    group = [
+        replace(item, parsed=parsed)
+        for item, parsed in zip(group, normalize_parsed([i.parsed for i in group]), strict=True)
+    ]
     if len(group) > 1:
         try:
             good_all, bad_all = validate_events(
@@ -736,8 +777,9 @@ def ingest_batch(
                 flush()
         flush()
         touched = {date.fromisoformat(d) for r in reports for d in r.touched_dates}
-        # The lake follows the warehouse: rewrite every partition this batch's files touched.
-        warehouse.publish_lake(touched)
+        # The lake follows the warehouse: every partition this batch's loads marked pending
+        # (in their own transactions) gets its new rows, or is rewritten if it lost some.
+        warehouse.publish_lake([])
     return BatchReport(reports, sorted(d.isoformat() for d in touched))
 
 

@@ -51,7 +51,7 @@ class Settings:
     lake_path: Path
     reject_threshold: float = 0.5
     max_object_bytes: int = 4 * 1024**3
-    batch_files: int = 500
+    batch_files: int = 2000
     batch_bytes: int = 512 * 1024**2
     focus_customer_from: str = "SubAccountId"
     focus_delivery_window_s: int = 3600
@@ -79,7 +79,7 @@ class Settings:
             lake_path=lake,
             reject_threshold=_env_float("METERHOUSE_REJECT_THRESHOLD", 0.5),
             max_object_bytes=_env_int("METERHOUSE_MAX_OBJECT_BYTES", 4 * 1024**3),
-            batch_files=_env_int("METERHOUSE_BATCH_FILES", 500),
+            batch_files=_env_int("METERHOUSE_BATCH_FILES", 2000),
             batch_bytes=_env_int("METERHOUSE_BATCH_BYTES", 512 * 1024**2),
             focus_customer_from=os.environ.get("METERHOUSE_FOCUS_CUSTOMER_FROM", "SubAccountId"),
             focus_delivery_window_s=_env_int("METERHOUSE_FOCUS_DELIVERY_WINDOW", 3600),

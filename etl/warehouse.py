@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,14 @@ _EVENT_COLUMNS_DDL = ",\n".join(
 )
 
 SCHEMA_DDL: tuple[str, ...] = (
-    # Event dates whose lake partition must be rewritten: filled in the same transaction as
-    # the load that touched them, emptied only after the partition file is in place, so a
-    # crash between the two is repaired by the next publish.
+    # Event dates whose lake partition must be published: filled in the same transaction as
+    # the load that touched them, emptied only after the files are in place, so a crash
+    # between the two is repaired by the next publish. A day whose rows were only added since
+    # `appended_since` gets one more part file; a day that lost or changed rows (`rewrite`)
+    # has its files written anew.
     "CREATE TABLE IF NOT EXISTS lake_pending (event_date DATE PRIMARY KEY)",
+    "ALTER TABLE lake_pending ADD COLUMN IF NOT EXISTS rewrite BOOLEAN DEFAULT true",
+    "ALTER TABLE lake_pending ADD COLUMN IF NOT EXISTS appended_since TIMESTAMPTZ",
     f"CREATE TABLE IF NOT EXISTS meter_events ({_EVENT_COLUMNS_DDL})",
     # Copies of an event_id already stored (a retry re-sent in another file, or twice in one
     # file). Kept whole so that, if the stored copy's file is replaced without it, the next
@@ -146,6 +150,25 @@ def _write_parquet_atomically(table: Any, final: Path) -> Path:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return final
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _partition_files(base: Path, day: date) -> list[tuple[int, Path]]:
+    """The part files of a day's partition with the first ingest time (epoch µs) each holds:
+    `part-0` from the beginning, `part-<µs>` from that time on, in order."""
+    out = []
+    for path in (base / f"event_date={day.isoformat()}").glob("part-*.parquet"):
+        stamp = path.stem.removeprefix("part-")
+        if stamp.isdigit():
+            out.append((int(stamp), path))
+    return sorted(out)
+
+
+def _date_frame(days: Sequence[date]) -> pl.DataFrame:
+    return pl.DataFrame({"event_date": days}, schema={"event_date": pl.Date})
 
 
 def _write_text_atomically(text: str, final: Path) -> None:
@@ -437,7 +460,7 @@ class Warehouse:
                         }
                     ],
                 )
-                self._mark_lake_pending(con, touched)
+                self._mark_lake_pending(con, rewrite=touched)
                 con.execute("COMMIT")
             except BaseException:
                 _rollback_quietly(con)
@@ -626,7 +649,8 @@ class Warehouse:
             try:
                 now = _now()
                 known = self._uris_in(con, "SELECT source_uri FROM ingest_ledger", [uri])
-                touched = {uri: set(self._remove_source(con, uri)) if known else set()}
+                removed = set(self._remove_source(con, uri)) if known else set()
+                touched = {uri: set(removed)}
                 rows_in = loaded = duplicates = rejected = 0
                 for chunk in chunks:
                     new, dups, dates = self._insert_events(con, chunk.events, now)
@@ -637,7 +661,13 @@ class Warehouse:
                     rejected += chunk.rejects.height
                     touched[uri] |= dates.get(uri, set())
                 result = self._finish_sources(
-                    con, [load], {uri: (rows_in, loaded, duplicates, rejected)}, touched, set(), now
+                    con,
+                    [load],
+                    {uri: (rows_in, loaded, duplicates, rejected)},
+                    touched,
+                    removed,
+                    set(),
+                    now,
                 )[0]
                 con.execute("COMMIT")
             except BaseException:
@@ -664,6 +694,9 @@ class Warehouse:
                 older, dates = self._supersede_older_deliveries(con, load)
                 superseded_sources |= older
                 touched[load.source_uri] |= dates
+        # Days that lost rows (a replaced file, a superseded delivery) are rewritten in the
+        # lake; days that only gain rows get a part file more.
+        rewrite = set().union(*touched.values())
         new, dups, dates_by_uri = self._insert_events(
             con, pl.concat([load.events.select(EVENT_COLUMNS) for load in loads]), now
         )
@@ -681,7 +714,7 @@ class Warehouse:
             )
             for load in loads
         }
-        return self._finish_sources(con, loads, counts, touched, superseded_sources, now)
+        return self._finish_sources(con, loads, counts, touched, rewrite, superseded_sources, now)
 
     def _insert_events(
         self, con: Any, events: pl.DataFrame, now: datetime
@@ -752,6 +785,7 @@ class Warehouse:
         loads: Sequence[SourceLoad],
         counts: dict[str, tuple[int, int, int, int]],
         touched: dict[str, set[date]],
+        rewrite: set[date],
         superseded_sources: set[str],
         now: datetime,
     ) -> list[LoadResult]:
@@ -766,9 +800,13 @@ class Warehouse:
         )
         for uri in uris:
             if uri in referenced:
-                touched[uri] |= self._promote_orphaned_duplicates(con, uri)
+                promoted = self._promote_orphaned_duplicates(con, uri)
+                touched[uri] |= promoted
+                rewrite |= promoted
         for older_uri in sorted(superseded_sources):
-            touched[uris[0]] |= self._promote_orphaned_duplicates(con, older_uri)
+            promoted = self._promote_orphaned_duplicates(con, older_uri)
+            touched[uris[0]] |= promoted
+            rewrite |= promoted
         results = []
         ledger_rows = []
         for load in loads:
@@ -804,7 +842,8 @@ class Warehouse:
                 )
             )
         self._upsert_ledger(con, ledger_rows)
-        self._mark_lake_pending(con, set().union(*touched.values()))
+        added = set().union(*touched.values()) - rewrite
+        self._mark_lake_pending(con, rewrite=rewrite, appended=added, since=now)
         return results
 
     def _uris_in(self, con: Any, query: str, uris: Sequence[str]) -> set[str]:
@@ -841,10 +880,32 @@ class Warehouse:
         con.unregister("incoming_ids")
         return found if found.height else empty
 
-    def _mark_lake_pending(self, con: Any, dates: Iterable[date]) -> None:
-        days = sorted(set(dates))
+    def _mark_lake_pending(
+        self,
+        con: Any,
+        *,
+        rewrite: Iterable[date] = (),
+        appended: Iterable[date] = (),
+        since: datetime | None = None,
+    ) -> None:
+        """Record which lake partitions the next publish must write: `rewrite` days anew,
+        `appended` days only their rows ingested at or after `since`."""
+        days = sorted(set(rewrite))
         if days:
-            con.execute("INSERT OR IGNORE INTO lake_pending SELECT unnest(?::DATE[])", [days])
+            con.execute(
+                """INSERT INTO lake_pending (event_date, rewrite) SELECT unnest(?::DATE[]), true
+                   ON CONFLICT (event_date) DO UPDATE SET rewrite = true""",
+                [days],
+            )
+        added = sorted(set(appended))
+        if added:
+            con.execute(
+                """INSERT INTO lake_pending (event_date, rewrite, appended_since)
+                   SELECT unnest(?::DATE[]), false, ?::TIMESTAMPTZ
+                   ON CONFLICT (event_date) DO UPDATE SET appended_since =
+                     least(coalesce(lake_pending.appended_since, excluded.appended_since), excluded.appended_since)""",
+                [added, since],
+            )
 
     def _upsert_ledger(self, con: Any, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or update the ledger rows of several files in one statement.
@@ -876,65 +937,152 @@ class Warehouse:
 
     # -- publishing --------------------------------------------------------------------
 
-    def _publish_partitions(self, con: Any, days: Sequence[date], base: Path) -> list[Path]:
-        """Write the partitions of `days` with one partitioned COPY into a staging folder beside
-        the lake, then move each file into place (fsync + rename: all or nothing per file)."""
-        if not days:
-            return []
+    def _copy_partitions(self, con: Any, select: str, params: list[Any]) -> Path:
+        """One partitioned COPY of `select` (rows with their event_date) into a fresh staging
+        folder beside the lake; returns the folder (the caller moves files out, then drops it)."""
         staging = self.lake.parent / f".{self.lake.name}-staging-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
+        # The target is our own staging folder, never a value from data.
+        con.execute(
+            f"COPY ({select} ORDER BY m.event_date, m.event_time, m.event_id) TO "  # noqa: S608 - own staging path, fixed SQL
+            + _sql_literal(str(staging))
+            + " (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd)",
+            params,
+        )
+        return staging
+
+    def _place(self, staging: Path, day: date, final: Path) -> Path | None:
+        """Move the file the COPY wrote for `day` to `final` (fsync + rename), if it wrote one."""
+        produced = sorted((staging / f"event_date={day.isoformat()}").glob("*.parquet"))
+        if not produced:
+            return None
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with open(produced[0], "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(produced[0], final)
+        return final
+
+    def _empty_partition(self, con: Any, final: Path) -> Path:
+        # Every row of the file's range went away: an empty file, never a deleted one.
+        empty = con.execute(
+            "SELECT * EXCLUDE (event_date) FROM meter_events WHERE false"
+        ).to_arrow_table()
+        return _write_parquet_atomically(empty, final)
+
+    def _already_published(
+        self, con: Any, files: dict[date, list[tuple[int, Path]]], appended: dict[date, datetime]
+    ) -> set[date]:
+        """Appended days whose newest lake file already holds rows ingested since the append
+        (a publish interrupted after writing it): rewritten instead, so no row appears twice."""
+        last = {str(files[d][-1][1]): d for d in appended if files[d]}
+        if not last:
+            return set()
+        rows = con.execute(
+            "SELECT filename, max(ingested_at) FROM read_parquet(?::VARCHAR[], filename = true) "
+            "GROUP BY filename",
+            [list(last)],
+        ).fetchall()
+        return {
+            last[name]
+            for name, newest in rows
+            if newest is not None and newest >= appended[last[name]]
+        }
+
+    def _publish_partitions(
+        self, con: Any, rewrite: Sequence[date], appended: dict[date, datetime], base: Path
+    ) -> list[Path]:
+        """Write the lake partitions of `rewrite` days anew and add one part file to each
+        `appended` day, with one partitioned COPY per kind into a staging folder, each file
+        then moved into place (fsync + rename: all or nothing per file).
+
+        A partition is `part-0.parquet` plus one `part-<µs>.parquet` per load that only added
+        rows to the day; part-<t> holds the rows ingested from t until the next file's t, so
+        a day is rewritten file by file and a reader never sees a row twice.
+        """
         written: list[Path] = []
+        files = {day: _partition_files(base, day) for day in {*rewrite, *appended}}
+        rewrite = sorted({*rewrite, *self._already_published(con, files, appended)})
+        # Days the lake does not hold yet are written whole, like rewritten ones.
+        whole = sorted(d for d in {*rewrite, *appended} if d in rewrite or not files[d])
+        single = [d for d in whole if len(files[d]) <= 1]
+        split = [d for d in whole if len(files[d]) > 1]
+        add = sorted(d for d in appended if d not in rewrite and files[d])
         try:
-            con.register(
-                "publish_days",
-                pl.DataFrame({"event_date": days}, schema={"event_date": pl.Date}).to_arrow(),
-            )
-            # The target is our own staging folder, never a value from data.
-            copy = (
-                "COPY (SELECT m.* FROM meter_events m JOIN publish_days USING (event_date) "  # noqa: S608 - own staging path
-                "ORDER BY m.event_date, m.event_time, m.event_id) TO "
-                + _sql_literal(str(staging))
-                + " (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd)"
-            )
-            con.execute(copy)
-            con.unregister("publish_days")
-            for day in days:
-                produced = sorted((staging / f"event_date={day.isoformat()}").glob("*.parquet"))
-                final = base / f"event_date={day.isoformat()}" / "part-0.parquet"
-                if not produced:
-                    # Every event of the day went away: an empty partition, never a deleted file.
-                    empty = con.execute(
-                        "SELECT * EXCLUDE (event_date) FROM meter_events WHERE false"
-                    ).to_arrow_table()
-                    written.append(_write_parquet_atomically(empty, final))
-                    continue
-                final.parent.mkdir(parents=True, exist_ok=True)
-                with open(produced[0], "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(produced[0], final)
-                written.append(final)
+            if single:
+                con.register("publish_days", _date_frame(single).to_arrow())
+                staging = self._copy_partitions(
+                    con, "SELECT m.* FROM meter_events m JOIN publish_days USING (event_date)", []
+                )
+                con.unregister("publish_days")
+                for day in single:
+                    final = base / f"event_date={day.isoformat()}" / "part-0.parquet"
+                    written.append(
+                        self._place(staging, day, final) or self._empty_partition(con, final)
+                    )
+            for day in split:
+                stamps = [stamp for stamp, _ in files[day]]
+                for i, (stamp, final) in enumerate(files[day]):
+                    upper = stamps[i + 1] if i + 1 < len(stamps) else None
+                    staging = self._copy_partitions(
+                        con,
+                        "SELECT m.* FROM meter_events m WHERE m.event_date = ? "
+                        "AND epoch_us(m.ingested_at) >= ? AND (? IS NULL OR epoch_us(m.ingested_at) < ?)",
+                        [day, stamp, upper, upper],
+                    )
+                    written.append(
+                        self._place(staging, day, final) or self._empty_partition(con, final)
+                    )
+            if add:
+                frame = pl.DataFrame(
+                    {"event_date": add, "since": [appended[d] for d in add]},
+                    schema={"event_date": pl.Date, "since": pl.Datetime("us", "UTC")},
+                )
+                con.register("publish_appends", frame.to_arrow())
+                staging = self._copy_partitions(
+                    con,
+                    "SELECT m.* FROM meter_events m JOIN publish_appends p "
+                    "ON m.event_date = p.event_date AND m.ingested_at >= p.since",
+                    [],
+                )
+                con.unregister("publish_appends")
+                for day in add:
+                    final = (
+                        base
+                        / f"event_date={day.isoformat()}"
+                        / f"part-{_epoch_us(appended[day])}.parquet"
+                    )
+                    placed = self._place(staging, day, final)
+                    if placed is not None:
+                        written.append(placed)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(
+                self.lake.parent / f".{self.lake.name}-staging-{os.getpid()}", ignore_errors=True
+            )
         return written
 
     def publish_lake(
         self, dates: Iterable[date], tables: Iterable[str] = PUBLISHED_TABLES
     ) -> list[Path]:
-        """Publish the read path: rewrite the lake partitions of `dates` (plus any a crashed
-        run left pending) and the small tables.
+        """Publish the read path: the lake partitions loads marked pending (new part files
+        for days that only gained rows, whole partitions for days that lost some), the
+        partitions of `dates` rewritten whole, and the small tables.
 
         Every file is written to a hidden temp file, fsynced and renamed into place, so a
         reader sees the old file or the new one, never half of one. Files are replaced, never
-        deleted (a day whose events all went away gets an empty partition), so a query that
-        already listed a file can always open it.
+        deleted (a day whose events all went away gets empty files), so a query that already
+        listed a file can always open it.
         """
         written: list[Path] = []
         base = self.lake / "meter_events"
         with self.writer() as con:
-            pending = {r[0] for r in con.execute("SELECT event_date FROM lake_pending").fetchall()}
-            days = sorted(set(dates) | pending)
-            written += self._publish_partitions(con, days, base)
+            pending = con.execute(
+                "SELECT event_date, rewrite, appended_since FROM lake_pending"
+            ).fetchall()
+            rewrite = {d for d, whole, _ in pending if whole} | set(dates)
+            appended = {d: since for d, whole, since in pending if not whole and d not in rewrite}
+            days = sorted(rewrite | set(appended))
+            written += self._publish_partitions(con, sorted(rewrite), appended, base)
             for name in tables:
                 order = PUBLISHED_TABLES[name]
                 table = con.execute(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table()  # noqa: S608 - names from PUBLISHED_TABLES

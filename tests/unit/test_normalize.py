@@ -436,3 +436,38 @@ def test_a_unit_dimension_overrides_the_suffix() -> None:
     assert out.events["unit"].to_list() == ["GPU-Hours", "Widgets", "Hours"]
     # the unit dimension stays a dimension
     assert out.events["dimensions"][0].to_list() == dims(team="a", unit="GPU-Hours")
+
+
+def test_normalizing_many_files_at_once_equals_one_by_one() -> None:
+    import datetime as dt
+    import gzip
+
+    from polars.testing import assert_frame_equal
+
+    from etl.formats.detect import sniff_format
+    from etl.generate import generate_amberflo_exports
+    from etl.pipeline import normalize_parsed, parse_source
+    from etl.settings import Settings
+
+    settings = Settings.from_env("/nonexistent/warehouse.duckdb")
+    exports = generate_amberflo_exports(start=dt.date(2026, 5, 1), days=2, customers=12, seed=5)
+    # One file written long ago: its events are "more than a day after the file was written".
+    written = [
+        dt.datetime(2026, 4, 1, tzinfo=dt.UTC) if i == 3 else dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+        for i in range(len(exports))
+    ]
+    parsed = []
+    for (key, data), when in zip(exports, written, strict=True):
+        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        assert sniff_format(raw, key) is not None
+        parsed.append(parse_source(raw, f"s3://usage/{key}", when, settings))
+
+    together = normalize_parsed(parsed)
+    alone = [normalize_parsed([p])[0] for p in parsed]
+
+    assert sum(p.events.height for p in together) > 100
+    assert together[3].rejects.height == together[3].rows_in > 0  # the file written long ago
+    for a, b in zip(together, alone, strict=True):
+        assert a.records is None and b.records is None
+        assert_frame_equal(a.events, b.events)
+        assert_frame_equal(a.rejects, b.rejects)
