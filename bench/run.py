@@ -200,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="meterhouse only (peak RSS and incremental cost at sizes the baseline cannot hold)",
+    )
     parser.add_argument("--profile", action="store_true", help="also py-spy the meterhouse side")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
@@ -223,14 +228,22 @@ def main(argv: list[str] | None = None) -> int:
             src = write_exports(spec, args.cache)
             print(f"exports {spec.key()}: {time.perf_counter() - t:.1f}s ({src})", flush=True)
             runs = args.cache / "runs" / f"{human(size)}-{fmt}"
-            base = run_side("baseline", src, fmt, runs / "baseline")
-            print(f"  baseline   {base['seconds']:.1f}s {base['peak_rss_mib']:.0f} MiB", flush=True)
+            base = None
+            if not args.no_baseline:
+                base = run_side("baseline", src, fmt, runs / "baseline")
+                print(
+                    f"  baseline   {base['seconds']:.1f}s {base['peak_rss_mib']:.0f} MiB",
+                    flush=True,
+                )
             mh = run_side("meterhouse", src, fmt, runs / "meterhouse")
             print(f"  meterhouse {mh['seconds']:.1f}s {mh['peak_rss_mib']:.0f} MiB", flush=True)
-            problems += compare(size, fmt, base, mh)
-            ratio = f"{mh['seconds'] / base['seconds']:.2f}x"
-            rss_ratio = f"{mh['peak_rss_mib'] / base['peak_rss_mib']:.2f}x"
-            table.append(_row(human(size), fmt, "baseline (DuckDB SQL)", base, "", ""))
+            if base is not None:
+                problems += compare(size, fmt, base, mh)
+                ratio = f"{mh['seconds'] / base['seconds']:.2f}x"
+                rss_ratio = f"{mh['peak_rss_mib'] / base['peak_rss_mib']:.2f}x"
+                table.append(_row(human(size), fmt, "baseline (DuckDB SQL)", base, "", ""))
+            else:
+                ratio = rss_ratio = "(no baseline)"
             table.append(_row(human(size), fmt, "meterhouse", mh, ratio, rss_ratio))
             phases = mh["phases"]
             phase_lines.append(f"\n{human(size)} {fmt}: meterhouse {mh['seconds']:.1f}s")
@@ -238,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             phase_lines.append("|---|---:|---:|")
             for name, secs in sorted(phases.items(), key=lambda kv: -kv[1]):
                 phase_lines.append(f"| {name} | {secs:.1f} | {100 * secs / mh['seconds']:.1f}% |")
-            phase_lines.append(
-                f"baseline {base['seconds']:.1f}s: "
-                + ", ".join(f"{k}={v:.1f}s" for k, v in base["phases"].items())
-            )
+            if base is not None:
+                phase_lines.append(
+                    f"baseline {base['seconds']:.1f}s: "
+                    + ", ".join(f"{k}={v:.1f}s" for k, v in base["phases"].items())
+                )
             share = phases.get("validate (pandera)", 0.0) / mh["seconds"]
             phase_lines.append(f"pandera share: {100 * share:.1f}% (target <= 20%)")
             entry: dict[str, Any] = {

@@ -38,7 +38,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from etl.generate_focus import generate_focus_exports
 
         # FOCUS exports land under the same ingest/ prefix as meter records: one landing to sense.
-        focus = [(f"ingest/{key}", data) for key, data in generate_focus_exports(start=start, days=args.days, seed=args.seed)]
+        focus = [
+            (f"ingest/{key}", data)
+            for key, data in generate_focus_exports(start=start, days=args.days, seed=args.seed)
+        ]
     store, prefix = open_target(args.out)
     for key, data in exports + focus:
         store.write(f"{prefix}{key}", data)
@@ -272,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rc = sub.add_parser("rate-card", help="load or show the rate card (docs/rating.md)")
     rc_sub = rc.add_subparsers(dest="rate_card_command", required=True)
-    rl = rc_sub.add_parser("load", help="validate and load a rate card (CSV or YAML) from s3:// or a local path")
+    rl = rc_sub.add_parser(
+        "load", help="validate and load a rate card (CSV or YAML) from s3:// or a local path"
+    )
     rl.add_argument("file")
     rl.add_argument("--warehouse")
     rl.set_defaults(func=cmd_rate_card_load)
@@ -281,11 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--format", choices=["table", "csv", "json"], default="table")
     rs.set_defaults(func=cmd_rate_card_show)
 
-    r = sub.add_parser("rollup", help="rate events and rebuild cost_daily / cost_monthly for changed days")
+    r = sub.add_parser(
+        "rollup", help="rate events and rebuild cost_daily / cost_monthly for changed days"
+    )
     r.add_argument("--from", dest="from_date", help="also re-rate from this day (YYYY-MM-DD)")
     r.add_argument("--to", dest="to_date", help="... to this day, inclusive (default: --from)")
     r.add_argument(
-        "--rerate", action="store_true", help="also re-rate the period the last loaded rate card changed"
+        "--rerate",
+        action="store_true",
+        help="also re-rate the period the last loaded rate card changed",
     )
     r.add_argument("--warehouse")
     r.set_defaults(func=cmd_rollup)

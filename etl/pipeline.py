@@ -241,26 +241,7 @@ def parse_source(raw: bytes, uri: str, written_at: datetime, settings: Settings)
             None, 0, pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
         )
     if fmt in ("focus_csv", "focus_parquet"):
-        from etl.formats.focus import parse_focus
-
-        result = parse_focus(
-            raw,
-            uri,
-            kind="csv" if fmt == "focus_csv" else "parquet",
-            customer_from=settings.focus_customer_from,
-        )
-        for note in result.normalizations:
-            log.info(
-                "step=normalize source=%s focus_version=%s note=%s", uri, result.focus_version, note
-            )
-        for warning in result.warnings:
-            log.warning(
-                "step=validate source=%s focus_version=%s warning=%s",
-                uri,
-                result.focus_version,
-                warning,
-            )
-        return ParsedSource(fmt, result.rows_in, result.events, result.rejects, result.line_items)
+        return _parse_focus(raw, uri, fmt, settings)
     parser = {
         "amberflo_json": parse_amberflo_json,
         "amberflo_ndjson": parse_amberflo_ndjson,
@@ -274,6 +255,29 @@ def parse_source(raw: bytes, uri: str, written_at: datetime, settings: Settings)
         batch.rejects,
         records=with_source(batch.records, uri, fmt, written_at),
     )
+
+
+def _parse_focus(raw: bytes, uri: str, fmt: SourceFormat, settings: Settings) -> ParsedSource:
+    from etl.formats.focus import parse_focus
+
+    result = parse_focus(
+        raw,
+        uri,
+        kind="csv" if fmt == "focus_csv" else "parquet",
+        customer_from=settings.focus_customer_from,
+    )
+    for note in result.normalizations:
+        log.info(
+            "step=normalize source=%s focus_version=%s note=%s", uri, result.focus_version, note
+        )
+    for warning in result.warnings:
+        log.warning(
+            "step=validate source=%s focus_version=%s warning=%s",
+            uri,
+            result.focus_version,
+            warning,
+        )
+    return ParsedSource(fmt, result.rows_in, result.events, result.rejects, result.line_items)
 
 
 def normalize_parsed(parsed: Sequence[ParsedSource]) -> list[ParsedSource]:
@@ -403,9 +407,15 @@ def _read_and_parse(
         checksum = sha256_hex(data)
         raw = io.BytesIO(data)
     else:
-        spool = tempfile.TemporaryFile(dir=settings.spool_dir)  # noqa: SIM115 - closed by the loader
+        # A local file is read in place; an object is downloaded to a spool file first.
+        spool = (
+            store.open(info)
+            if isinstance(store, LocalStore)
+            else tempfile.TemporaryFile(dir=settings.spool_dir)  # noqa: SIM115 - closed by the loader
+        )
         try:
-            store.read_into(info, spool)
+            if not isinstance(store, LocalStore):
+                store.read_into(info, spool)
             checksum = _sha256_of(spool)
         except BaseException:
             spool.close()
@@ -416,7 +426,7 @@ def _read_and_parse(
         first = stream.read_upto(settings.chunk_bytes)
         more = stream.read_upto(1)
         fmt = sniff_format(first, obj.uri) if more else None
-        if more and fmt in ("amberflo_csv", "amberflo_ndjson"):
+        if more and fmt in ("amberflo_csv", "amberflo_ndjson", "focus_csv"):
             assert fmt is not None
             return _Streaming(obj, checksum, fmt, stream, first + more, started, spool)
         whole = first + more + stream.read_rest() if more else first
@@ -440,13 +450,39 @@ def _sha256_of(handle: BinaryIO) -> str:
     return digest.hexdigest()
 
 
+def _parse_chunk(
+    data: bytes, item: _Streaming, offset: int, settings: Settings
+) -> tuple[ParsedSource, pl.DataFrame]:
+    """One chunk parsed and normalized, rows numbered from `offset`; also the read rejects."""
+    uri, fmt = item.obj.uri, item.source_format
+    shift = pl.col("source_row") + offset
+    if fmt == "focus_csv":
+        focus = _parse_focus(data, uri, fmt, settings)
+        assert focus.focus_line_items is not None
+        parsed = replace(
+            focus,
+            events=focus.events.with_columns(shift),
+            rejects=focus.rejects.with_columns(shift),
+            focus_line_items=focus.focus_line_items.with_columns(shift),
+        )
+        return parsed, parsed.rejects.clear()
+    parser = parse_amberflo_csv if fmt == "amberflo_csv" else parse_amberflo_ndjson
+    batch = parser(data, uri)
+    normalized = normalize_meter_records(
+        batch.records.with_columns(shift),
+        source_uri=uri,
+        source_format=fmt,
+        written_at=item.obj.info().last_modified,
+    )
+    parsed = ParsedSource(fmt, batch.rows_in, normalized.events, normalized.rejects)
+    return parsed, batch.rejects.with_columns(shift)
+
+
 def _parse_chunks(item: _Streaming, settings: Settings) -> Iterator[Chunk]:
     """Parse, normalize and validate a streaming object chunk by chunk (source rows numbered
     as in one piece); raises ContractViolation at the end when too many rows were rejected."""
-    uri, fmt = item.obj.uri, item.source_format
-    csv = fmt == "amberflo_csv"
-    parser = parse_amberflo_csv if csv else parse_amberflo_ndjson
-    written_at = item.obj.info().last_modified
+    uri = item.obj.uri
+    csv = item.source_format != "amberflo_ndjson"
     offset = rows_in = 0
     rules: dict[str, int] = {}
     first, item.first = item.first, b""
@@ -457,31 +493,26 @@ def _parse_chunks(item: _Streaming, settings: Settings) -> Iterator[Chunk]:
     chunks = record_chunks(item.stream, first, csv=csv, chunk_bytes=chunk_bytes)
     del first
     for data in chunks:
-        batch = parser(data, uri)
-        shift = pl.col("source_row") + offset
-        records = batch.records.with_columns(shift)
+        parsed, read_rejects = _parse_chunk(data, item, offset, settings)
         # A CSV row is numbered among data rows, an NDJSON row by its line.
-        offset += batch.rows_in if csv else data.count(b"\n")
-        normalized = normalize_meter_records(
-            records, source_uri=uri, source_format=fmt, written_at=written_at
+        offset += parsed.rows_in if csv else data.count(b"\n")
+        events, contract_rejects = validate_events(parsed.events, uri)
+        rejects = pl.concat([read_rejects, parsed.rejects, contract_rejects]).sort(
+            "source_row", nulls_last=True
         )
-        events, contract_rejects = validate_events(normalized.events, uri)
-        rejects = pl.concat(
-            [batch.rejects.with_columns(shift), normalized.rejects, contract_rejects]
-        ).sort("source_row", nulls_last=True)
         for rule, count in rejects.group_by("rule").len().iter_rows():
             rules[rule] = rules.get(rule, 0) + count
-        rows_in += batch.rows_in
+        rows_in += parsed.rows_in
         log.info(
             "step=chunk source=%s rows_so_far=%d chunk_rows=%d chunk_bytes=%d",
             uri,
             rows_in,
-            batch.rows_in,
+            parsed.rows_in,
             len(data),
         )
-        chunk = Chunk(batch.rows_in, events, rejects)
+        chunk = Chunk(parsed.rows_in, events, rejects, parsed.focus_line_items)
         # Only the chunk stays alive while the warehouse loads it.
-        del data, batch, records, normalized, events, contract_rejects, rejects
+        del data, parsed, read_rejects, events, contract_rejects, rejects
         yield chunk
         del chunk
     problem = _over_threshold(item.obj, rows_in, rules, settings)
@@ -687,7 +718,11 @@ def _load_streaming(
     """Load a large CSV/NDJSON object chunk by chunk in one transaction (bounded memory)."""
     obj = item.obj
     nothing = ParsedSource(
-        item.source_format, 0, pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
+        item.source_format,
+        0,
+        pl.DataFrame(schema=EVENT_SCHEMA),
+        pl.DataFrame(schema=REJECT_SCHEMA),
+        _no_line_items() if item.source_format == "focus_csv" else None,
     )
     meta = _source_load(obj, item.checksum, nothing, nothing.events, nothing.rejects, settings)
     try:
@@ -705,6 +740,12 @@ def _load_streaming(
     finally:
         item.close()
     return _loaded_report(item.source_format, item.started, result)
+
+
+def _no_line_items() -> pl.DataFrame:
+    from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
+
+    return pl.DataFrame(schema=FOCUS_LINE_ITEM_SCHEMA)
 
 
 def _delivery_key(uri: str) -> str:

@@ -36,7 +36,7 @@ class Settings:
       METERHOUSE_CHUNK_BYTES    a CSV/NDJSON export larger than this once decompressed (default
                                 64 MiB) streams through in chunks inside one transaction, so memory
                                 does not grow with the file
-      METERHOUSE_CHUNK_ROWS     about how many rows such a chunk holds (default 250000; a chunk is
+      METERHOUSE_CHUNK_ROWS     about how many rows such a chunk holds (default 200000; a chunk is
                                 never larger than METERHOUSE_CHUNK_BYTES)
       METERHOUSE_SPOOL_DIR      where objects over METERHOUSE_CHUNK_BYTES are downloaded to while
                                 they load (default: the system temp folder)
@@ -60,7 +60,7 @@ class Settings:
     group_files: int = 500
     duckdb_memory_limit: str = "1GB"
     chunk_bytes: int = 64 * 1024**2
-    chunk_rows: int = 250_000
+    chunk_rows: int = 200_000
     spool_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -88,7 +88,7 @@ class Settings:
             group_files=_env_int("METERHOUSE_GROUP_FILES", 500),
             duckdb_memory_limit=os.environ.get("METERHOUSE_DUCKDB_MEMORY_LIMIT", "1GB"),
             chunk_bytes=_env_int("METERHOUSE_CHUNK_BYTES", 64 * 1024**2),
-            chunk_rows=_env_int("METERHOUSE_CHUNK_ROWS", 250_000),
+            chunk_rows=_env_int("METERHOUSE_CHUNK_ROWS", 200_000),
             spool_dir=Path(os.environ["METERHOUSE_SPOOL_DIR"])
             if os.environ.get("METERHOUSE_SPOOL_DIR")
             else None,

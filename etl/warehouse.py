@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -267,6 +267,7 @@ class Chunk:
     rows_in: int
     events: pl.DataFrame
     rejects: pl.DataFrame
+    focus_line_items: pl.DataFrame | None = None  # FOCUS files: the chunk's line items
 
 
 @dataclass(frozen=True)
@@ -652,8 +653,19 @@ class Warehouse:
                 removed = set(self._remove_source(con, uri)) if known else set()
                 touched = {uri: set(removed)}
                 rows_in = loaded = duplicates = rejected = 0
+                superseded: set[str] = set()
                 for chunk in chunks:
+                    if chunk.focus_line_items is not None:
+                        part = replace(
+                            load, events=chunk.events, focus_line_items=chunk.focus_line_items
+                        )
+                        older, lost = self._supersede_older_deliveries(con, part)
+                        superseded |= older
+                        removed |= lost
+                        touched[uri] |= lost
                     new, dups, dates = self._insert_events(con, chunk.events, now)
+                    if chunk.focus_line_items is not None:
+                        self._insert_focus_line_items(con, part, now)
                     self._insert_rejects(con, chunk.rejects, now)
                     rows_in += chunk.rows_in
                     loaded += new.get(uri, 0)
@@ -666,7 +678,7 @@ class Warehouse:
                     {uri: (rows_in, loaded, duplicates, rejected)},
                     touched,
                     removed,
-                    set(),
+                    superseded,
                     now,
                 )[0]
                 con.execute("COMMIT")

@@ -180,6 +180,8 @@ _LONG_RUN = b"0" * 16
 
 def _has_long_number(body: bytes) -> bool:
     return _LONG_RUN in body.translate(_DIGITS)
+
+
 _QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
 _SCALAR_TYPES = (pl.String, pl.Int64, pl.Boolean, pl.Null)
 
@@ -187,7 +189,11 @@ _SCALAR_TYPES = (pl.String, pl.Int64, pl.Boolean, pl.Null)
 def _raw_frame(base: pl.DataFrame, dims: pl.Series) -> pl.DataFrame:
     return base.select(
         *[
-            (pl.col(name).cast(pl.String) if name in base.columns else pl.lit(None, dtype=pl.String)).alias(name)
+            (
+                pl.col(name).cast(pl.String)
+                if name in base.columns
+                else pl.lit(None, dtype=pl.String)
+            ).alias(name)
             for name in AMBERFLO_FIELDS
         ],
         pl.lit(dims).alias(A.dimensions),
@@ -206,7 +212,9 @@ def _kv_series(frame: pl.DataFrame, pairs: list[tuple[str, pl.Expr]]) -> tuple[p
     rows = frame.height
     if not pairs or rows == 0:
         return pl.Series(A.dimensions, [[]] * rows, dtype=DIMENSIONS), 0
-    wide = frame.select([expr.cast(pl.String).alias(key) for key, expr in pairs]).with_row_index("_row")
+    wide = frame.select([expr.cast(pl.String).alias(key) for key, expr in pairs]).with_row_index(
+        "_row"
+    )
     long = wide.unpivot(index="_row", variable_name="key", value_name="value").drop_nulls("value")
     longest = long.select(pl.col("value").str.len_chars().max()).item() or 0
     grouped = (
@@ -232,14 +240,17 @@ def _json_dimension_pairs(frame: pl.DataFrame) -> list[tuple[str, pl.Expr]] | No
         return None
     fields = dtype.fields
     if len(fields) > MAX_DIMENSIONS or any(
-        not f.name or len(f.name) > MAX_DIMENSION_KEY or not isinstance(f.dtype, _SCALAR_TYPES) for f in fields
+        not f.name or len(f.name) > MAX_DIMENSION_KEY or not isinstance(f.dtype, _SCALAR_TYPES)
+        for f in fields
     ):
         return None
     dims = pl.col("dimensions")
     return [(f.name, pl.when(dims.is_not_null()).then(dims.struct.field(f.name))) for f in fields]
 
 
-def _finish_fast(frame: pl.DataFrame, pairs: list[tuple[str, pl.Expr]], uri: str) -> RawBatch | None:
+def _finish_fast(
+    frame: pl.DataFrame, pairs: list[tuple[str, pl.Expr]], uri: str
+) -> RawBatch | None:
     dims, longest = _kv_series(frame, pairs)
     if longest > MAX_DIMENSION_VALUE:
         return None
@@ -255,9 +266,13 @@ def _fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
     overrides = {name: pl.String for name in AMBERFLO_FIELDS}
     try:
         if lines:
-            frame = pl.read_ndjson(io.BytesIO(body), infer_schema_length=None, schema_overrides=overrides)
+            frame = pl.read_ndjson(
+                io.BytesIO(body), infer_schema_length=None, schema_overrides=overrides
+            )
         else:
-            frame = pl.read_json(io.BytesIO(body), infer_schema_length=None, schema_overrides=overrides)
+            frame = pl.read_json(
+                io.BytesIO(body), infer_schema_length=None, schema_overrides=overrides
+            )
     except Exception:  # any reader complaint: the exact reader explains it row by row
         return None
     present = [name for name in AMBERFLO_FIELDS if name in frame.columns]
@@ -265,9 +280,10 @@ def _fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
         return None
     # The String override renders an object or array as JSON text; the exact reader rejects
     # those values by name, so leave such files to it.
-    if present and frame.select(
-        pl.any_horizontal(pl.col(present).str.contains(r"^\s*[\[{]")).any()
-    ).item():
+    if (
+        present
+        and frame.select(pl.any_horizontal(pl.col(present).str.contains(r"^\s*[\[{]")).any()).item()
+    ):
         return None
     pairs = _json_dimension_pairs(frame)
     return None if pairs is None else _finish_fast(frame, pairs, uri)
@@ -280,7 +296,9 @@ def _fast_csv(data: bytes, uri: str) -> RawBatch | None:
     if re.search(rb"\n[ \t\r]*\n", body.strip()) or b"\r" in body.replace(b"\r\n", b""):
         return None
     try:
-        frame = pl.read_csv(io.BytesIO(body), infer_schema=False, raise_if_empty=False, empty_string_is_null=False)
+        frame = pl.read_csv(
+            io.BytesIO(body), infer_schema=False, raise_if_empty=False, empty_string_is_null=False
+        )
     except Exception:  # ragged (long) rows, invalid UTF-8: the exact reader explains them
         return None
     header = [c.strip() for c in frame.columns]
@@ -297,7 +315,11 @@ def _fast_csv(data: bytes, uri: str) -> RawBatch | None:
     if len(dim_columns) > MAX_DIMENSIONS or any(len(c) > MAX_DIMENSION_KEY for c in dim_columns):
         return None
     frame = frame.with_columns(
-        [pl.col(name).str.strip_chars().replace("", None) for name in AMBERFLO_FIELDS if name in frame.columns]
+        [
+            pl.col(name).str.strip_chars().replace("", None)
+            for name in AMBERFLO_FIELDS
+            if name in frame.columns
+        ]
     )
     return _finish_fast(frame, [(c, pl.col(c).replace("", None)) for c in dim_columns], uri)
 

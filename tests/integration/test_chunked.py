@@ -101,11 +101,13 @@ def _exports() -> list[tuple[str, bytes]]:
     return files + generated
 
 
-def _load(s3: Any, root: Path, chunk_bytes: int | None) -> tuple[Settings, Any]:
+def _load(
+    s3: Any, root: Path, chunk_bytes: int | None, prefix: str = "ingest/"
+) -> tuple[Settings, Any]:
     settings = Settings.from_env(root / "warehouse.duckdb")
     if chunk_bytes is not None:
         settings = dataclasses.replace(settings, chunk_bytes=chunk_bytes, spool_dir=root)
-    return settings, ingest([f"s3://{BUCKET}/ingest/"], settings)
+    return settings, ingest([f"s3://{BUCKET}/{prefix}"], settings)
 
 
 def test_chunked_load_equals_whole_load(
@@ -205,3 +207,75 @@ def test_a_gzip_cut_after_many_chunks_fails_the_file_and_loads_none_of_it(
     assert file.status == "failed"
     assert file.error is not None and "gzip data is truncated or corrupt" in file.error
     assert q(settings.warehouse_path, "SELECT count(*) FROM meter_events") == [(0,)]
+
+
+def test_chunked_focus_csv_load_equals_whole_load(
+    s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from etl.generate_focus import generate_focus_exports
+
+    exports = generate_focus_exports(start=dt.date(2026, 9, 1), days=45, seed=5)
+    csvs = [(k, d) for k, d in exports if ".csv" in k]
+    assert len(csvs) >= 2
+    for key, body in csvs:
+        put(s3, key, body)
+
+    whole_settings, whole = _load(s3, tmp_path / "whole", None, "focus/")
+    with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
+        chunked_settings, chunked = _load(s3, tmp_path / "chunked", 20_000, "focus/")
+
+    chunk_lines = [m for m in caplog.messages if m.startswith("step=chunk ")]
+    for key, _ in csvs:
+        assert sum(f"/{key} " in line for line in chunk_lines) >= 3, key
+
+    assert all(f.status == "loaded" for f in whole.files)
+    assert {f.uri: dataclasses.replace(f, seconds=0) for f in chunked.files} == {
+        f.uri: dataclasses.replace(f, seconds=0) for f in whole.files
+    }
+    assert warehouse_digest(chunked_settings.warehouse_path) == warehouse_digest(
+        whole_settings.warehouse_path
+    )
+    items = q(
+        chunked_settings.warehouse_path,
+        "SELECT count(*), count(DISTINCT source_row) FROM focus_line_items",
+    )
+    assert items[0][0] > 1000
+
+
+def test_chunked_focus_redelivery_replaces_the_older_delivery(s3: Any, tmp_path: Path) -> None:
+    import time
+
+    from etl.generate_focus import generate_focus_exports
+
+    first = generate_focus_exports(start=dt.date(2026, 9, 1), days=30, seed=5)
+    second = generate_focus_exports(start=dt.date(2026, 9, 1), days=30, seed=6)
+    key, body = next(
+        (k, d) for k, d in first if k.startswith("focus/aws/") and k.endswith(".csv.gz")
+    )
+    folder = key.rsplit("/", 1)[0]
+    settings = Settings.from_env(tmp_path / "warehouse.duckdb")
+    settings = dataclasses.replace(
+        settings, chunk_bytes=20_000, spool_dir=tmp_path, focus_delivery_window_s=0
+    )
+    put(s3, f"{folder}/delivery-1.csv.gz", body)
+    ingest([f"s3://{BUCKET}/focus/"], settings)
+    time.sleep(1.1)  # S3 last-modified times have whole seconds
+    put(s3, f"{folder}/delivery-2.csv.gz", next(d for k, d in second if k == key))
+    ingest([f"s3://{BUCKET}/focus/"], settings)
+
+    assert q(
+        settings.warehouse_path, "SELECT DISTINCT split_part(source_uri, '/', -1) FROM meter_events"
+    ) == [("delivery-2.csv.gz",)]
+    ledger = {
+        r[0].rsplit("/", 1)[1]: r[1:]
+        for r in q(
+            settings.warehouse_path,
+            "SELECT source_uri, rows_in, events_loaded, superseded FROM ingest_ledger",
+        )
+    }
+    rows_first = ledger["delivery-1.csv.gz"][0]
+    assert ledger["delivery-1.csv.gz"] == (rows_first, 0, rows_first)
+    assert ledger["delivery-2.csv.gz"][1] == ledger["delivery-2.csv.gz"][0] > 0
+    assert q(settings.warehouse_path, "SELECT count(*) FROM focus_line_items") == [
+        (ledger["delivery-2.csv.gz"][0],)
+    ]
