@@ -97,6 +97,13 @@ def run_meterhouse(src: Path, work: Path, *, rollup: bool = True) -> dict[str, A
     }
 
 
+def _peak_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
     parser.add_argument("side", choices=["meterhouse", "baseline"])
@@ -119,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         out = run_baseline(args.src, args.fmt, args.work)
     out["seconds"] = time.perf_counter() - started
-    # ru_maxrss is KiB on Linux: the peak resident set of this process over its whole life.
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: the peak resident set of this process's own memory. (ru_maxrss would also carry
+    # the parent's peak across fork + exec, e.g. after the parent wrote the exports.)
+    out["peak_rss_mib"] = _peak_rss_kib() / 1024
     sys.stdout.write("BENCH_RESULT " + json.dumps(out) + "\n")
     return 0
 

@@ -23,6 +23,7 @@ import polars as pl
 from contracts.meter_event import EVENT_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA, MeterEvent
 from etl.errors import (
     ContractViolation,
+    FormatError,
     IngestFailed,
     MeterhouseError,
     RetryableError,
@@ -429,7 +430,11 @@ def _read_and_parse(
         if more and fmt in ("amberflo_csv", "amberflo_ndjson", "focus_csv"):
             assert fmt is not None
             return _Streaming(obj, checksum, fmt, stream, first + more, started, spool)
-        whole = first + more + stream.read_rest() if more else first
+        whole = (
+            first + more + _read_whole_rest(stream, len(first) + 1, fmt, settings)
+            if more
+            else first
+        )
     except BaseException:
         if spool is not None:
             spool.close()
@@ -439,6 +444,21 @@ def _read_and_parse(
     return _Parsed(
         obj, checksum, parse_source(whole, obj.uri, info.last_modified, settings), started
     )
+
+
+def _read_whole_rest(
+    stream: DecompressedStream, read: int, fmt: SourceFormat | None, settings: Settings
+) -> bytes:
+    """The rest of an object that is parsed whole (JSON array, FOCUS Parquet), refused
+    beyond METERHOUSE_MAX_WHOLE_BYTES instead of exhausting memory."""
+    rest = stream.read_upto(settings.max_whole_bytes - read + 1)
+    if read + len(rest) > settings.max_whole_bytes:
+        raise FormatError(
+            f"{stream.uri}: {fmt} objects are read whole into memory and this one "
+            f"is over {settings.max_whole_bytes} bytes (METERHOUSE_MAX_WHOLE_BYTES); export it as "
+            "NDJSON or CSV (which stream in chunks), split it, or raise the limit"
+        )
+    return rest
 
 
 def _sha256_of(handle: BinaryIO) -> str:

@@ -27,7 +27,11 @@ class Settings:
       METERHOUSE_WAREHOUSE      DuckDB file (default ./data/warehouse.duckdb)
       METERHOUSE_LAKE           Parquet lake folder (default: `lake/` beside the DuckDB file)
       METERHOUSE_REJECT_THRESHOLD  fraction of rejected rows above which a file fails (default 0.5)
-      METERHOUSE_MAX_OBJECT_BYTES  largest decompressed object accepted (default 4 GiB)
+      METERHOUSE_MAX_OBJECT_BYTES  largest decompressed object accepted (default 64 GiB); CSV and
+                                NDJSON stream through in chunks, so this guards the disk and
+                                against gzip bombs, not memory
+      METERHOUSE_MAX_WHOLE_BYTES   largest decompressed JSON array or FOCUS Parquet object, which
+                                are read whole into memory (default 4 GiB)
       METERHOUSE_BATCH_FILES / METERHOUSE_BATCH_BYTES  batch sizes for Airflow task mapping
       METERHOUSE_FOCUS_CUSTOMER_FROM  FOCUS column that names the customer: SubAccountId (default,
                                 falling back to BillingAccountId) or BillingAccountId
@@ -50,7 +54,8 @@ class Settings:
     warehouse_path: Path
     lake_path: Path
     reject_threshold: float = 0.5
-    max_object_bytes: int = 4 * 1024**3
+    max_object_bytes: int = 64 * 1024**3
+    max_whole_bytes: int = 4 * 1024**3
     batch_files: int = 2000
     batch_bytes: int = 512 * 1024**2
     focus_customer_from: str = "SubAccountId"
@@ -78,7 +83,8 @@ class Settings:
             warehouse_path=wh,
             lake_path=lake,
             reject_threshold=_env_float("METERHOUSE_REJECT_THRESHOLD", 0.5),
-            max_object_bytes=_env_int("METERHOUSE_MAX_OBJECT_BYTES", 4 * 1024**3),
+            max_object_bytes=_env_int("METERHOUSE_MAX_OBJECT_BYTES", 64 * 1024**3),
+            max_whole_bytes=_env_int("METERHOUSE_MAX_WHOLE_BYTES", 4 * 1024**3),
             batch_files=_env_int("METERHOUSE_BATCH_FILES", 2000),
             batch_bytes=_env_int("METERHOUSE_BATCH_BYTES", 512 * 1024**2),
             focus_customer_from=os.environ.get("METERHOUSE_FOCUS_CUSTOMER_FROM", "SubAccountId"),

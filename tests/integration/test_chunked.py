@@ -279,3 +279,27 @@ def test_chunked_focus_redelivery_replaces_the_older_delivery(s3: Any, tmp_path:
     assert q(settings.warehouse_path, "SELECT count(*) FROM focus_line_items") == [
         (ledger["delivery-2.csv.gz"][0],)
     ]
+
+
+def test_a_json_array_is_read_whole_up_to_its_own_limit(s3: Any, tmp_path: Path) -> None:
+    body = json.dumps([rec(f"j{i}") for i in range(300)]).encode()
+    put(s3, "ingest/array.json", body)
+    settings = dataclasses.replace(
+        Settings.from_env(tmp_path / "a" / "warehouse.duckdb"), chunk_bytes=1000
+    )
+
+    [loaded] = ingest([f"s3://{BUCKET}/ingest/"], settings).files
+    assert (loaded.status, loaded.events_loaded) == ("loaded", 300)
+
+    limited = dataclasses.replace(
+        Settings.from_env(tmp_path / "b" / "warehouse.duckdb"),
+        chunk_bytes=1000,
+        max_whole_bytes=len(body) - 1,
+    )
+    [refused] = ingest([f"s3://{BUCKET}/ingest/"], limited).files
+    assert refused.status == "failed"
+    assert refused.error == (
+        f"s3://{BUCKET}/ingest/array.json: amberflo_json objects are read whole into memory and "
+        f"this one is over {len(body) - 1} bytes (METERHOUSE_MAX_WHOLE_BYTES); export it as NDJSON "
+        "or CSV (which stream in chunks), split it, or raise the limit"
+    )
