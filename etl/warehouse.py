@@ -92,6 +92,9 @@ SCHEMA_DDL: tuple[str, ...] = (
 )
 
 
+# Private tables a large file's chunks are staged in (dropped once it is loaded or fails).
+STAGE_PREFIX = "_meterhouse_stage_"
+
 # The ledger columns a load or a failure writes (the rest keep their defaults or counters).
 LEDGER_UPSERT_SCHEMA = pl.Schema(
     {
@@ -368,6 +371,7 @@ class Warehouse:
             try:
                 for ddl in (*SCHEMA_DDL, _focus_ddl()):
                     con.execute(ddl)
+                self._drop_stages(con)
                 self._con = con
                 yield con
             finally:
@@ -603,7 +607,9 @@ class Warehouse:
         log.info("step=supersede source=%s older_files=%d", load.source_uri, len(sources))
         return sources, dates
 
-    def _insert_focus_line_items(self, con: Any, load: SourceLoad, now: datetime) -> None:
+    def _insert_focus_line_items(
+        self, con: Any, load: SourceLoad, now: datetime, table: str = "focus_line_items"
+    ) -> None:
         from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
 
         assert load.focus_line_items is not None
@@ -623,7 +629,7 @@ class Warehouse:
         columns = ", ".join(f'"{n}"' for n in names)
         # Only rows that became events (or duplicates) are kept: rejected rows live in rejected_rows.
         con.execute(
-            f"INSERT INTO focus_line_items ({columns}) SELECT {select} FROM incoming_focus "  # noqa: S608 - names from the schema constant
+            f"INSERT INTO {table} ({columns}) SELECT {select} FROM incoming_focus "  # noqa: S608 - names from the schema constant
             "WHERE event_id IS NOT NULL"
         )
         con.unregister("incoming_focus")
@@ -640,52 +646,118 @@ class Warehouse:
     def replace_source_chunks(self, load: SourceLoad, chunks: Iterable[Chunk]) -> LoadResult:
         """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk.
 
-        All chunks share one transaction: the file is still all-or-nothing, and an event_id
-        carried by an earlier chunk makes later copies duplicates, exactly as in one piece.
-        An exception raised by `chunks` (a bad gzip tail, too many rejects) rolls it all back.
+        Each chunk is deduplicated (against the warehouse and the chunks before it, exactly as
+        in one piece) and committed into private staging tables, so neither this process nor
+        DuckDB holds the whole file; then one transaction replaces the file's rows with the
+        staged ones. The file is still all-or-nothing: an exception raised by `chunks` (a bad
+        gzip tail, too many rejects) leaves the warehouse as it was.
         """
         uri = load.source_uri
         with self.writer() as con:
-            con.execute("BEGIN TRANSACTION")
+            stage = self._create_stage(con)
             try:
                 now = _now()
-                known = self._uris_in(con, "SELECT source_uri FROM ingest_ledger", [uri])
-                removed = set(self._remove_source(con, uri)) if known else set()
-                touched = {uri: set(removed)}
                 rows_in = loaded = duplicates = rejected = 0
-                superseded: set[str] = set()
                 for chunk in chunks:
-                    if chunk.focus_line_items is not None:
-                        part = replace(
-                            load, events=chunk.events, focus_line_items=chunk.focus_line_items
+                    con.execute("BEGIN TRANSACTION")
+                    try:
+                        new, dups, _ = self._insert_events(
+                            con, chunk.events, now, stage=stage, uri=uri
                         )
-                        older, lost = self._supersede_older_deliveries(con, part)
-                        superseded |= older
-                        removed |= lost
-                        touched[uri] |= lost
-                    new, dups, dates = self._insert_events(con, chunk.events, now)
-                    if chunk.focus_line_items is not None:
-                        self._insert_focus_line_items(con, part, now)
-                    self._insert_rejects(con, chunk.rejects, now)
+                        self._insert_rejects(con, chunk.rejects, now, table=f"{stage}_rejects")
+                        if chunk.focus_line_items is not None:
+                            part = replace(
+                                load, events=chunk.events, focus_line_items=chunk.focus_line_items
+                            )
+                            self._insert_focus_line_items(con, part, now, table=f"{stage}_focus")
+                        con.execute("COMMIT")
+                    except BaseException:
+                        _rollback_quietly(con)
+                        raise
                     rows_in += chunk.rows_in
                     loaded += new.get(uri, 0)
                     duplicates += dups.get(uri, 0)
                     rejected += chunk.rejects.height
-                    touched[uri] |= dates.get(uri, set())
-                result = self._finish_sources(
-                    con,
-                    [load],
-                    {uri: (rows_in, loaded, duplicates, rejected)},
-                    touched,
-                    removed,
-                    superseded,
-                    now,
-                )[0]
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback_quietly(con)
-                raise
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    result = self._merge_stage(
+                        con, load, stage, (rows_in, loaded, duplicates, rejected), now
+                    )
+                    con.execute("COMMIT")
+                except BaseException:
+                    _rollback_quietly(con)
+                    raise
+            finally:
+                self._drop_stages(con)
         return result
+
+    def _create_stage(self, con: Any) -> str:
+        """Private tables holding a large file's rows until they replace its old ones."""
+        self._drop_stages(con)
+        stage = f"{STAGE_PREFIX}{os.getpid()}"
+        con.execute(
+            f"CREATE TABLE {stage} AS SELECT * FROM duplicate_events LIMIT 0"  # noqa: S608 - own name
+        )  # nullable duplicate_of_uri: null marks the stored copy
+        con.execute(f"CREATE TABLE {stage}_rejects AS SELECT * FROM rejected_rows LIMIT 0")  # noqa: S608
+        con.execute(f"CREATE TABLE {stage}_focus AS SELECT * FROM focus_line_items LIMIT 0")  # noqa: S608
+        return stage
+
+    def _drop_stages(self, con: Any) -> None:
+        # Also those a killed load left behind: only the writer (this lock holder) stages.
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, ?)",
+            [STAGE_PREFIX],
+        ).fetchall():
+            con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def _merge_stage(
+        self,
+        con: Any,
+        load: SourceLoad,
+        stage: str,
+        counts: tuple[int, int, int, int],
+        now: datetime,
+    ) -> LoadResult:
+        """Inside the caller's transaction: the staged rows replace the file's old rows, with
+        one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
+        uri = load.source_uri
+        known = self._uris_in(con, "SELECT source_uri FROM ingest_ledger", [uri])
+        removed = set(self._remove_source(con, uri)) if known else set()
+        superseded: set[str] = set()
+        if load.focus_line_items is not None:
+            periods = con.execute(
+                f'SELECT DISTINCT "BillingAccountId", "BillingPeriodStart" FROM {stage}_focus'  # noqa: S608 - own name
+            ).pl()
+            older, lost = self._supersede_older_deliveries(
+                con, replace(load, focus_line_items=periods)
+            )
+            superseded |= older
+            removed |= lost
+        cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
+        con.execute(
+            f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
+        )
+        con.execute(
+            f"INSERT INTO duplicate_events SELECT * FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
+        )
+        con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
+        con.execute(f"INSERT INTO focus_line_items SELECT * FROM {stage}_focus")  # noqa: S608
+        added = {
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT event_date FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
+            ).fetchall()
+        }
+        touched = {uri: removed | added}
+        return self._finish_sources(
+            con,
+            [replace(load, focus_line_items=None)],
+            {uri: counts},
+            touched,
+            removed,
+            superseded,
+            now,
+        )[0]
 
     def _replace_group(self, con: Any, loads: Sequence[SourceLoad]) -> list[LoadResult]:
         """Replace the rows of several files inside the caller's transaction.
@@ -729,13 +801,22 @@ class Warehouse:
         return self._finish_sources(con, loads, counts, touched, rewrite, superseded_sources, now)
 
     def _insert_events(
-        self, con: Any, events: pl.DataFrame, now: datetime
+        self,
+        con: Any,
+        events: pl.DataFrame,
+        now: datetime,
+        *,
+        stage: str | None = None,
+        uri: str | None = None,
     ) -> tuple[dict[str, int], dict[str, int], dict[str, set[date]]]:
         """Insert events in order: the first copy of an event_id not already stored goes to
         meter_events, every other copy to duplicate_events. Returns, per source file, the
-        events loaded, the duplicates and the event dates loaded."""
+        events loaded, the duplicates and the event dates loaded.
+
+        With a `stage` (a large file `uri` loading chunk by chunk), both go to the staging
+        table instead, and "already stored" means in another file or staged before."""
         events = events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
-        stored = self._stored_ids(con, events)
+        stored = self._stored_ids(con, events, stage=stage, uri=uri)
         first_uri = events.filter(pl.col("event_id").is_first_distinct()).select(
             "event_id", pl.col("source_uri").alias("_first_uri")
         )
@@ -760,12 +841,17 @@ class Warehouse:
             for c in EVENT_COLUMNS + ["ingested_at"]
         )
         con.register("incoming_new", new_rows.to_arrow())
-        con.execute(f"INSERT INTO meter_events ({cols}) SELECT {select} FROM incoming_new")  # noqa: S608 - fixed column names
+        if stage is None:
+            con.execute(f"INSERT INTO meter_events ({cols}) SELECT {select} FROM incoming_new")  # noqa: S608 - fixed column names
+        else:
+            con.execute(
+                f"INSERT INTO {stage} ({cols}, duplicate_of_uri) SELECT {select}, NULL FROM incoming_new"  # noqa: S608 - own name
+            )
         con.unregister("incoming_new")
         if dup_rows.height:
             con.register("incoming_dups", dup_rows.to_arrow())
             con.execute(
-                f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
+                f"INSERT INTO {stage or 'duplicate_events'} ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
                 f"SELECT {select}, duplicate_of_uri FROM incoming_dups"
             )
             con.unregister("incoming_dups")
@@ -778,7 +864,9 @@ class Warehouse:
             dates,
         )
 
-    def _insert_rejects(self, con: Any, rejects: pl.DataFrame, now: datetime) -> None:
+    def _insert_rejects(
+        self, con: Any, rejects: pl.DataFrame, now: datetime, table: str = "rejected_rows"
+    ) -> None:
         if not rejects.height:
             return
         con.register(
@@ -788,7 +876,7 @@ class Warehouse:
             .to_arrow(),
         )
         rcols = ", ".join(REJECT_COLUMNS + ["rejected_at"])
-        con.execute(f"INSERT INTO rejected_rows ({rcols}) SELECT {rcols} FROM incoming_rejects")  # noqa: S608
+        con.execute(f"INSERT INTO {table} ({rcols}) SELECT {rcols} FROM incoming_rejects")  # noqa: S608
         con.unregister("incoming_rejects")
 
     def _finish_sources(
@@ -867,12 +955,15 @@ class Warehouse:
         con.unregister("group_uris")
         return {r[0] for r in rows}
 
-    def _stored_ids(self, con: Any, events: pl.DataFrame) -> pl.DataFrame:
+    def _stored_ids(
+        self, con: Any, events: pl.DataFrame, *, stage: str | None = None, uri: str | None = None
+    ) -> pl.DataFrame:
         """Incoming event_ids the warehouse already holds, with the file that holds each.
 
         Looked up only within the dedup window around the incoming event dates (a retry
         repeats its event time), so the lookup reads the row groups of those days, not the
-        whole history.
+        whole history. With a `stage`, the rows `uri` still has in the warehouse do not count
+        (they are about to be replaced) and its staged stored copies do.
         """
         empty = pl.DataFrame(schema={"event_id": pl.String, "stored_in": pl.String})
         if events.height == 0:
@@ -881,13 +972,21 @@ class Warehouse:
             pl.col("event_date").min().alias("lo"), pl.col("event_date").max().alias("hi")
         ).row(0)
         con.register("incoming_ids", events.select("event_id").to_arrow())
+        staged = (
+            f"""UNION ALL SELECT s.event_id, s.source_uri FROM {stage} s
+                WHERE s.duplicate_of_uri IS NULL AND s.event_id IN (SELECT event_id FROM incoming_ids)"""  # noqa: S608 - own name
+            if stage
+            else ""
+        )
         found = con.execute(
-            """SELECT m.event_id, any_value(m.source_uri) AS stored_in
-               FROM meter_events m
-               WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
-                 AND m.event_id IN (SELECT event_id FROM incoming_ids)
-               GROUP BY m.event_id""",
-            [lo, self.dedup_window_days, hi, self.dedup_window_days],
+            f"""SELECT event_id, any_value(source_uri) AS stored_in FROM (
+                 SELECT m.event_id, m.source_uri FROM meter_events m
+                 WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
+                   AND m.event_id IN (SELECT event_id FROM incoming_ids)
+                   AND m.source_uri IS DISTINCT FROM ?
+                 {staged})
+               GROUP BY event_id""",  # noqa: S608 - fixed SQL and own names
+            [lo, self.dedup_window_days, hi, self.dedup_window_days, uri],
         ).pl()
         con.unregister("incoming_ids")
         return found if found.height else empty

@@ -193,6 +193,11 @@ def test_too_many_rejects_in_later_chunks_fail_the_file_and_load_none_of_it(
         settings.warehouse_path,
         "SELECT status FROM ingest_ledger WHERE source_uri LIKE '%mostly-bad%'",
     ) == [("failed",)]
+    # the chunks it staged went with it
+    assert q(
+        settings.warehouse_path,
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%stage%'",
+    ) == [(0,)]
 
 
 def test_a_gzip_cut_after_many_chunks_fails_the_file_and_loads_none_of_it(
