@@ -258,7 +258,9 @@ def parse_source(raw: bytes, uri: str, written_at: datetime, settings: Settings)
     )
 
 
-def _parse_focus(raw: bytes, uri: str, fmt: SourceFormat, settings: Settings) -> ParsedSource:
+def _parse_focus(
+    raw: bytes, uri: str, fmt: SourceFormat, settings: Settings, seen: Any = None
+) -> ParsedSource:
     from etl.formats.focus import parse_focus
 
     result = parse_focus(
@@ -266,6 +268,7 @@ def _parse_focus(raw: bytes, uri: str, fmt: SourceFormat, settings: Settings) ->
         uri,
         kind="csv" if fmt == "focus_csv" else "parquet",
         customer_from=settings.focus_customer_from,
+        seen=seen,
     )
     for note in result.normalizations:
         log.info(
@@ -471,13 +474,13 @@ def _sha256_of(handle: BinaryIO) -> str:
 
 
 def _parse_chunk(
-    data: bytes, item: _Streaming, offset: int, settings: Settings
+    data: bytes, item: _Streaming, offset: int, settings: Settings, seen: Any
 ) -> tuple[ParsedSource, pl.DataFrame]:
     """One chunk parsed and normalized, rows numbered from `offset`; also the read rejects."""
     uri, fmt = item.obj.uri, item.source_format
     shift = pl.col("source_row") + offset
     if fmt == "focus_csv":
-        focus = _parse_focus(data, uri, fmt, settings)
+        focus = _parse_focus(data, uri, fmt, settings, seen)
         assert focus.focus_line_items is not None
         parsed = replace(
             focus,
@@ -512,8 +515,13 @@ def _parse_chunks(item: _Streaming, settings: Settings) -> Iterator[Chunk]:
     chunk_bytes = min(settings.chunk_bytes, max(64 * 1024, int(settings.chunk_rows * per_row)))
     chunks = record_chunks(item.stream, first, csv=csv, chunk_bytes=chunk_bytes)
     del first
+    seen = None
+    if item.source_format == "focus_csv":
+        from etl.formats.focus import RowKeyCounts
+
+        seen = RowKeyCounts()
     for data in chunks:
-        parsed, read_rejects = _parse_chunk(data, item, offset, settings)
+        parsed, read_rejects = _parse_chunk(data, item, offset, settings, seen)
         # A CSV row is numbered among data rows, an NDJSON row by its line.
         offset += parsed.rows_in if csv else data.count(b"\n")
         events, contract_rejects = validate_events(parsed.events, uri)

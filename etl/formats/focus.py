@@ -724,7 +724,31 @@ def _ordinal_among_equals(keys: pl.Series) -> pl.Series:
     return ordinal
 
 
-def _event_ids(items: pl.DataFrame) -> pl.Series:
+class RowKeyCounts:
+    """How many rows of each content key earlier chunks of the same file held, so that
+    identical rows keep their file-wide position among equals when a file is read in chunks.
+    Keys are kept as 64-bit hashes (16 bytes per distinct row seen)."""
+
+    def __init__(self) -> None:
+        self.counts = pl.DataFrame(schema={"h": pl.UInt64, "n": pl.Int64})
+
+    def offsets(self, keys: pl.Series) -> pl.Series:
+        """Per row, how many earlier chunks' rows had its key; then counts this chunk's rows."""
+        hashes = pl.DataFrame({"h": keys.hash()})
+        before = (
+            hashes.join(self.counts, on="h", how="left", maintain_order="left")
+            .get_column("n")
+            .fill_null(0)
+        )
+        self.counts = (
+            pl.concat([self.counts, hashes.group_by("h").agg(pl.len().cast(pl.Int64).alias("n"))])
+            .group_by("h")
+            .agg(pl.col("n").sum())
+        )
+        return before
+
+
+def _event_ids(items: pl.DataFrame, seen: RowKeyCounts | None = None) -> pl.Series:
     repeated_text = {
         c: _per_distinct(items, _text_expr(c), c)
         for c in _EVENT_ID_COLUMNS
@@ -737,6 +761,8 @@ def _event_ids(items: pl.DataFrame) -> pl.Series:
     # Identical rows in one file are distinct charges; their position among equals keeps
     # them apart and is the same on every re-delivery of the file.
     ordinal = _ordinal_among_equals(keys)
+    if seen is not None:
+        ordinal = ordinal + seen.offsets(keys)
     texts = pl.select(
         pl.concat_str([pl.lit(keys), pl.lit(ordinal).cast(pl.String)], separator="\x1d")
     ).to_series()
@@ -784,7 +810,11 @@ def _dimensions(items: pl.DataFrame) -> pl.Series:
 
 
 def _events(
-    items: pl.DataFrame, customer_from: str, source_format: str, work: _Work
+    items: pl.DataFrame,
+    customer_from: str,
+    source_format: str,
+    work: _Work,
+    seen: RowKeyCounts | None = None,
 ) -> pl.DataFrame:
     with_provider = items.with_columns(_provider=pl.coalesce(F.ServiceProviderName, F.ProviderName))
     tags = pl.col(F.Tags).fill_null(pl.lit([], dtype=KEY_VALUE))
@@ -804,7 +834,7 @@ def _events(
     consumed = pl.col(F.ConsumedQuantity).is_not_null()
     priced = pl.col(F.PricingQuantity).is_not_null()
     events = with_provider.with_columns(
-        event_id=_event_ids(with_provider),
+        event_id=_event_ids(with_provider, seen),
         dimensions=_dimensions(with_provider),
     ).select(
         "event_id",
@@ -842,6 +872,7 @@ def parse_focus(
     *,
     kind: Literal["csv", "parquet"],
     customer_from: str = "SubAccountId",
+    seen: RowKeyCounts | None = None,
 ) -> FocusParseResult:
     """Parse one FOCUS 1.0-1.3 export (already gunzipped) into line items, events and rejects.
 
@@ -856,7 +887,9 @@ def parse_focus(
     context keys (provider, billing_account_id, sub_account_id, service_category, service_name,
     region_id, resource_id, charge_category, charge_class, pricing_category, sku_id), which win
     over a tag of the same name. `event_id` is a SHA-256 of the row's FOCUS content (never of
-    the file name or position), so a re-delivered row keeps its id.
+    the file name or position), so a re-delivered row keeps its id; identical rows are told
+    apart by their position among equals, counted across chunks through `seen` when a file is
+    parsed in chunks.
     """
     primary = _CANONICAL_BY_LOWER.get(customer_from.lower())
     if primary is None or _ALL_DTYPES[primary] != pl.String:
@@ -965,7 +998,7 @@ def parse_focus(
         .cast(pl.Schema(FOCUS_LINE_ITEM_SCHEMA))
     )
     source_format = "focus_csv" if kind == "csv" else "focus_parquet"
-    events = _events(line_items, primary, source_format, work)
+    events = _events(line_items, primary, source_format, work, seen)
 
     log.info(
         "step=parse_focus source=%s focus_version=%s rows_in=%d rows_out=%d rejected=%d "

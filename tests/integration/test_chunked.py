@@ -308,3 +308,29 @@ def test_a_json_array_is_read_whole_up_to_its_own_limit(s3: Any, tmp_path: Path)
         f"this one is over {len(body) - 1} bytes (METERHOUSE_MAX_WHOLE_BYTES); export it as NDJSON "
         "or CSV (which stream in chunks), split it, or raise the limit"
     )
+
+
+def test_identical_focus_rows_in_different_chunks_stay_distinct_charges(
+    s3: Any, tmp_path: Path
+) -> None:
+    from etl.generate_focus import generate_focus_exports
+
+    key, body = next(
+        (k, d)
+        for k, d in generate_focus_exports(start=dt.date(2026, 9, 1), days=5, seed=5)
+        if k.endswith(".csv.gz")
+    )
+    text = gzip.decompress(body)
+    header, _, rows = text.partition(b"\n")
+    # the same charges three times over: identical rows, far apart in the file
+    put(s3, "focus/x/BILLING_PERIOD=2026-09/repeated.csv", header + b"\n" + rows * 3)
+
+    whole_settings, whole = _load(s3, tmp_path / "whole", None, "focus/")
+    chunked_settings, chunked = _load(s3, tmp_path / "chunked", 5_000, "focus/")
+
+    [w], [c] = whole.files, chunked.files
+    assert (w.status, w.duplicates, w.rejected) == ("loaded", 0, 0)
+    assert dataclasses.replace(c, seconds=0) == dataclasses.replace(w, seconds=0)
+    assert warehouse_digest(chunked_settings.warehouse_path) == warehouse_digest(
+        whole_settings.warehouse_path
+    )
