@@ -52,6 +52,16 @@ CSV_HEADER = (
 )
 
 
+def row_hashes(first: int, seed: int) -> str:
+    """The body of the `mixed` CTE: two deterministic pseudo-random hashes (h1, h2) per source
+    row `src` of `idx`, from which every field of a generated row is derived."""
+    return f"""
+        SELECT i, src,
+               ((((src + {first}) * 2654435761 + {seed} * 97531) % 4294967291) * 1103515245 + 12345) % 2147483648 AS h1,
+               ((((src + {first}) * 2246822519 + {seed} * 3266489917) % 4294967291) * 1103515245 + 54321) % 2147483648 AS h2
+        FROM idx"""
+
+
 @dataclass(frozen=True)
 class ExportSpec:
     """What to write: `events` rows in files of `file_events`, ids starting at `first_id`."""
@@ -80,11 +90,7 @@ def _rows_sql(spec: ExportSpec, lo: int, hi: int) -> str:
         SELECT i, CASE WHEN i % 100 = 50 THEN (CASE WHEN i >= 150001 THEN i - 150001 ELSE i - 1 END)
                        ELSE i END AS src
         FROM range({lo}, {hi}) t(i)
-    ), mixed AS (
-        SELECT i, src,
-               ((((src + {first}) * 2654435761 + {seed} * 97531) % 4294967291) * 1103515245 + 12345) % 2147483648 AS h1,
-               ((((src + {first}) * 2246822519 + {seed} * 3266489917) % 4294967291) * 1103515245 + 54321) % 2147483648 AS h2
-        FROM idx
+    ), mixed AS ({row_hashes(first, seed)}
     ), rec AS (
         SELECT i, src, h1, h2,
                {meters}[1 + (h1 % 10)] AS meter,

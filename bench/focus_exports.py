@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.exports import MS_PER_DAY, START_MS, ExportSpec
+from bench.exports import MS_PER_DAY, START_MS, ExportSpec, row_hashes
 
 SERVICES = (
     # ServiceName, ServiceCategory, SkuId, meter (ChargeDescription prefix), unit, price
@@ -51,11 +51,7 @@ def copy_focus(con: Any, spec: ExportSpec, lo: int, hi: int, path: Any) -> None:
       WITH idx AS (
         SELECT i, CASE WHEN i % 100 = 50 AND i >= 150001 THEN i - 150001 ELSE i END AS src
         FROM range({lo}, {hi}) t(i)
-      ), mixed AS (
-        SELECT i, src,
-               ((((src + {first}) * 2654435761 + {seed} * 97531) % 4294967291) * 1103515245 + 12345) % 2147483648 AS h1,
-               ((((src + {first}) * 2246822519 + {seed} * 3266489917) % 4294967291) * 1103515245 + 54321) % 2147483648 AS h2
-        FROM idx
+      ), mixed AS ({row_hashes(first, seed)}
       ), rec AS (
         SELECT i, src, h1, h2, 1 + h1 % {len(SERVICES)} AS s,
                ((h2 % 2400000) / 1000.0 + 0.001)::DECIMAL(18, 3) AS qty,

@@ -295,19 +295,16 @@ def normalize_parsed(parsed: Sequence[ParsedSource]) -> list[ParsedSource]:
     rejects = normalized.rejects.partition_by("source_uri", as_dict=True)
     out = []
     for p in parsed:
-        if p.records is None:
-            out.append(p)
+        if p.records is None or not p.records.height:
+            out.append(replace(p, records=None))
             continue
-        uri = (p.records.get_column(SOURCE_URI)[0],) if p.records.height else None
+        uri = (p.records.get_column(SOURCE_URI)[0],)
+        mine = pl.concat([p.rejects, rejects.get(uri, normalized.rejects.clear())])
         out.append(
             replace(
                 p,
-                events=events.get(uri, normalized.events.clear()) if uri else p.events,
-                rejects=pl.concat([p.rejects, rejects.get(uri, normalized.rejects.clear())]).sort(
-                    "source_row", nulls_last=True
-                )
-                if uri
-                else p.rejects,
+                events=events.get(uri, normalized.events.clear()),
+                rejects=mine.sort("source_row", nulls_last=True),
                 records=None,
             )
         )
@@ -848,7 +845,7 @@ def ingest_batch(
         touched = {date.fromisoformat(d) for r in reports for d in r.touched_dates}
         # The lake follows the warehouse: every partition this batch's loads marked pending
         # (in their own transactions) gets its new rows, or is rewritten if it lost some.
-        warehouse.publish_lake([])
+        warehouse.publish_lake()
     return BatchReport(reports, sorted(d.isoformat() for d in touched))
 
 
@@ -874,7 +871,7 @@ def publish_pending(settings: Settings) -> None:
     if settings.warehouse_path.exists():
         warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
         with warehouse.writer():
-            warehouse.publish_lake([])
+            warehouse.publish_lake()
 
 
 # -- entry points for orchestrators (plain dicts in and out, so they travel through XCom) ---

@@ -779,7 +779,7 @@ def publish_rollups(
         table = con.execute(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table()  # noqa: S608 - fixed names
         _write_parquet_atomically(table, lake / name / "part-0.parquet")
     # An empty day list publishes no meter_events partition: only views.sql is rewritten.
-    warehouse.publish_lake([], tables=[])
+    warehouse.publish_lake(tables=[])
 
 
 # -- entry points for the CLI and the DAG (plain values in and out, XCom-friendly) ------------

@@ -1048,10 +1048,15 @@ class Warehouse:
 
     # -- publishing --------------------------------------------------------------------
 
+    @property
+    def _staging(self) -> Path:
+        """The folder beside the lake that partitioned COPYs write to before files move in."""
+        return self.lake.parent / f".{self.lake.name}-staging-{os.getpid()}"
+
     def _copy_partitions(self, con: Any, select: str, params: list[Any]) -> Path:
         """One partitioned COPY of `select` (rows with their event_date) into a fresh staging
         folder beside the lake; returns the folder (the caller moves files out, then drops it)."""
-        staging = self.lake.parent / f".{self.lake.name}-staging-{os.getpid()}"
+        staging = self._staging
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         # The target is our own staging folder, never a value from data.
@@ -1167,17 +1172,13 @@ class Warehouse:
                     if placed is not None:
                         written.append(placed)
         finally:
-            shutil.rmtree(
-                self.lake.parent / f".{self.lake.name}-staging-{os.getpid()}", ignore_errors=True
-            )
+            shutil.rmtree(self._staging, ignore_errors=True)
         return written
 
-    def publish_lake(
-        self, dates: Iterable[date], tables: Iterable[str] = PUBLISHED_TABLES
-    ) -> list[Path]:
+    def publish_lake(self, tables: Iterable[str] = PUBLISHED_TABLES) -> list[Path]:
         """Publish the read path: the lake partitions loads marked pending (new part files
-        for days that only gained rows, whole partitions for days that lost some), the
-        partitions of `dates` rewritten whole, and the small tables.
+        for days that only gained rows, whole partitions for days that lost some) and the
+        small tables.
 
         Every file is written to a hidden temp file, fsynced and renamed into place, so a
         reader sees the old file or the new one, never half of one. Files are replaced, never
@@ -1190,9 +1191,9 @@ class Warehouse:
             pending = con.execute(
                 "SELECT event_date, rewrite, appended_since FROM lake_pending"
             ).fetchall()
-            rewrite = {d for d, whole, _ in pending if whole} | set(dates)
-            appended = {d: since for d, whole, since in pending if not whole and d not in rewrite}
-            days = sorted(rewrite | set(appended))
+            rewrite = {d for d, whole, _ in pending if whole}
+            appended = {d: since for d, whole, since in pending if not whole}
+            days = sorted(d for d, _, _ in pending)
             written += self._publish_partitions(con, sorted(rewrite), appended, base)
             for name in tables:
                 order = PUBLISHED_TABLES[name]

@@ -85,23 +85,25 @@ def decompress(data: bytes, uri: str, max_bytes: int) -> tuple[bytes, bool]:
     return stream.read_rest(), stream.gzipped
 
 
-def _csv_boundary(buf: bytes) -> int:
-    """Index just past the last newline of `buf` that ends a CSV record, or 0 when none does.
+def _csv_boundary(buf: bytes, end: int) -> int:
+    """Index just past the last newline of `buf[:end]` that ends a CSV record, or 0 when none
+    does.
 
     `buf` starts at a record boundary, so a newline ends a record when the quotes before it
     are balanced (an escaped quote is a pair and keeps the balance).
     """
-    quotes = buf.count(b'"')
-    end = len(buf)
-    while (nl := buf.rfind(b"\n", 0, end)) >= 0:
-        if (quotes - buf.count(b'"', nl)) % 2 == 0:
+    quotes = buf.count(b'"', 0, end)
+    limit = end
+    while (nl := buf.rfind(b"\n", 0, limit)) >= 0:
+        # Quotes before the newline: all of them minus those from it to `end`.
+        if (quotes - buf.count(b'"', nl, end)) % 2 == 0:
             return nl + 1
-        end = nl
+        limit = nl
     return 0
 
 
-def _boundary(buf: bytes, csv: bool) -> int:
-    return _csv_boundary(buf) if csv else buf.rfind(b"\n") + 1
+def _boundary(buf: bytes, csv: bool, end: int) -> int:
+    return _csv_boundary(buf, end) if csv else buf.rfind(b"\n", 0, end) + 1
 
 
 def record_chunks(
@@ -128,7 +130,7 @@ def record_chunks(
             return
         # The last record boundary within the chunk size, else (a record longer than a
         # chunk) the last one read so far.
-        cut = _boundary(pending[:chunk_bytes], csv) or _boundary(pending, csv)
+        cut = _boundary(pending, csv, chunk_bytes) or _boundary(pending, csv, len(pending))
         if cut == 0:
             # No record ends inside what was read: read on.
             block = stream.read_upto(chunk_bytes)
@@ -139,6 +141,6 @@ def record_chunks(
         if is_first and csv:
             # The first chunk ends on a record boundary, so it holds the whole header line.
             body = chunk[len(UTF8_BOM) :] if chunk.startswith(UTF8_BOM) else chunk
-            header = body[: _csv_boundary(body[: body.find(b"\n") + 1]) or len(body)]
+            header = body[: _csv_boundary(body, body.find(b"\n") + 1) or len(body)]
         yield chunk if is_first else header + chunk
         is_first = False
