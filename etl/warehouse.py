@@ -56,7 +56,9 @@ SCHEMA_DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS lake_pending (event_date DATE PRIMARY KEY)",
     "ALTER TABLE lake_pending ADD COLUMN IF NOT EXISTS rewrite BOOLEAN DEFAULT true",
     "ALTER TABLE lake_pending ADD COLUMN IF NOT EXISTS appended_since TIMESTAMPTZ",
-    f"CREATE TABLE IF NOT EXISTS meter_events ({_EVENT_COLUMNS_DDL})",
+    # event_key: the duplicate lookup's key (EVENT_KEY_SQL), kept beside the row so the
+    # lookup reads one fixed-width column instead of every stored event_id string.
+    f"CREATE TABLE IF NOT EXISTS meter_events ({_EVENT_COLUMNS_DDL},\n    event_key UHUGEINT)",
     # Copies of an event_id already stored (a retry re-sent in another file, or twice in one
     # file). Kept whole so that, if the stored copy's file is replaced without it, the next
     # copy is promoted instead of the event being lost.
@@ -91,6 +93,12 @@ SCHEMA_DDL: tuple[str, ...] = (
     )""",
 )
 
+
+# The key an event_id is looked up by across files: its 128-bit MD5 as one number (computed
+# by DuckDB, so the stored and the incoming side agree). Two different ids share a key with
+# probability 2^-128 per pair, far below any other failure; only a producer crafting
+# colliding ids could cause one, and a producer can drop its rows anyway.
+EVENT_KEY_SQL = "md5_number({})"
 
 # Private tables a large file's chunks are staged in (dropped once it is loaded or fails).
 STAGE_PREFIX = "_meterhouse_stage_"
@@ -137,6 +145,15 @@ PUBLISHED_TABLES: dict[str, str] = {
     "duplicate_events": "source_uri, source_row",
     "focus_line_items": "source_uri, source_row",
 }
+# When each row was written: a load stamps its rows with its start time, so rows newer than
+# the lake's newest are the ones appended since the last publish. The ledger's rows change
+# in place (counters, status), so it is always written whole.
+_TABLE_TIME: dict[str, str] = {
+    "ingest_ledger": "loaded_at",
+    "rejected_rows": "rejected_at",
+    "duplicate_events": "ingested_at",
+    "focus_line_items": "ingested_at",
+}
 
 
 def _write_parquet_atomically(table: Any, final: Path) -> Path:
@@ -159,11 +176,12 @@ def _epoch_us(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def _partition_files(base: Path, day: date) -> list[tuple[int, Path]]:
-    """The part files of a day's partition with the first ingest time (epoch µs) each holds:
-    `part-0` from the beginning, `part-<µs>` from that time on, in order."""
+def _part_files(folder: Path) -> list[tuple[int, Path]]:
+    """The part files of a lake folder (a day's partition, a small table) with the first
+    ingest time (epoch µs) each holds: `part-0` from the beginning, `part-<µs>` from that
+    time on, in order."""
     out = []
-    for path in (base / f"event_date={day.isoformat()}").glob("part-*.parquet"):
+    for path in folder.glob("part-*.parquet"):
         stamp = path.stem.removeprefix("part-")
         if stamp.isdigit():
             out.append((int(stamp), path))
@@ -203,10 +221,10 @@ def read_views_sql(lake: Path) -> str:
     else:
         lines.append(f"CREATE OR REPLACE TABLE meter_events ({_EVENT_COLUMNS_DDL});")
     for name in PUBLISHED_TABLES:
-        path = lake / name / "part-0.parquet"
-        if path.exists():
+        if _part_files(lake / name):
+            files = _sql_literal(str(lake / name / "part-*.parquet"))
             lines.append(
-                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_sql_literal(str(path))});"  # noqa: S608 - configured path, fixed names
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({files});"  # noqa: S608 - configured path, fixed names
             )
     from etl.rollups import rollup_views_sql  # cost rollups and their views (docs/rating.md)
 
@@ -293,6 +311,23 @@ def _rollback_quietly(con: Any) -> None:
         con.execute("ROLLBACK")
 
 
+def _add_event_keys(con: Any) -> None:
+    """A warehouse written before meter_events had its lookup key gets it, once."""
+    if con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'meter_events' "
+        "AND column_name = 'event_key'"
+    ).fetchone()[0]:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("ALTER TABLE meter_events ADD COLUMN event_key UHUGEINT")
+        con.execute(f"UPDATE meter_events SET event_key = {EVENT_KEY_SQL.format('event_id')}")  # noqa: S608 - fixed SQL
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback_quietly(con)
+        raise
+
+
 def _now() -> datetime:
     return datetime.now(tz=UTC)
 
@@ -359,6 +394,7 @@ class Warehouse:
                 try:
                     con = duckdb.connect(str(self.path))
                     con.execute("SET TimeZone = 'UTC'")
+                    con.execute("SET enable_progress_bar = false")
                     # DuckDB spills beyond this instead of caching the warehouse in RAM.
                     con.execute("SET memory_limit = ?", [self.memory_limit])
                     break
@@ -371,6 +407,7 @@ class Warehouse:
             try:
                 for ddl in (*SCHEMA_DDL, _focus_ddl()):
                     con.execute(ddl)
+                _add_event_keys(con)
                 self._drop_stages(con)
                 self._con = con
                 yield con
@@ -539,7 +576,10 @@ class Warehouse:
         if not con.execute("SELECT count(*) FROM promoted").fetchone()[0]:
             return set()
         cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
-        con.execute(f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM promoted")  # noqa: S608 - fixed column names
+        key = EVENT_KEY_SQL.format("event_id")
+        con.execute(
+            f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, {key} FROM promoted"  # noqa: S608 - fixed column names
+        )
         con.execute(
             """DELETE FROM duplicate_events d USING promoted p
                WHERE d.source_uri = p.source_uri AND d.source_row = p.source_row AND d.event_id = p.event_id"""
@@ -696,7 +736,7 @@ class Warehouse:
         self._drop_stages(con)
         stage = f"{STAGE_PREFIX}{os.getpid()}"
         con.execute(
-            f"CREATE TABLE {stage} AS SELECT * FROM duplicate_events LIMIT 0"  # noqa: S608 - own name
+            f"CREATE TABLE {stage} AS SELECT *, NULL::UHUGEINT AS event_key FROM duplicate_events LIMIT 0"  # noqa: S608 - own name
         )  # nullable duplicate_of_uri: null marks the stored copy
         con.execute(f"CREATE TABLE {stage}_rejects AS SELECT * FROM rejected_rows LIMIT 0")  # noqa: S608
         con.execute(f"CREATE TABLE {stage}_focus AS SELECT * FROM focus_line_items LIMIT 0")  # noqa: S608
@@ -735,10 +775,10 @@ class Warehouse:
             removed |= lost
         cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
         con.execute(
-            f"INSERT INTO meter_events ({cols}) SELECT {cols} FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
+            f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
         )
         con.execute(
-            f"INSERT INTO duplicate_events SELECT * FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
+            f"INSERT INTO duplicate_events SELECT * EXCLUDE (event_key) FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
         )
         con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
         con.execute(f"INSERT INTO focus_line_items SELECT * FROM {stage}_focus")  # noqa: S608
@@ -840,12 +880,15 @@ class Warehouse:
             "map_from_entries(dimensions)" if c == "dimensions" else c
             for c in EVENT_COLUMNS + ["ingested_at"]
         )
+        key = EVENT_KEY_SQL.format("event_id")
         con.register("incoming_new", new_rows.to_arrow())
         if stage is None:
-            con.execute(f"INSERT INTO meter_events ({cols}) SELECT {select} FROM incoming_new")  # noqa: S608 - fixed column names
+            con.execute(
+                f"INSERT INTO meter_events ({cols}, event_key) SELECT {select}, {key} FROM incoming_new"  # noqa: S608 - fixed column names
+            )
         else:
             con.execute(
-                f"INSERT INTO {stage} ({cols}, duplicate_of_uri) SELECT {select}, NULL FROM incoming_new"  # noqa: S608 - own name
+                f"INSERT INTO {stage} ({cols}, event_key, duplicate_of_uri) SELECT {select}, {key}, NULL FROM incoming_new"  # noqa: S608 - own name
             )
         con.unregister("incoming_new")
         if dup_rows.height:
@@ -971,18 +1014,22 @@ class Warehouse:
         lo, hi = events.select(
             pl.col("event_date").min().alias("lo"), pl.col("event_date").max().alias("hi")
         ).row(0)
-        con.register("incoming_ids", events.select("event_id").to_arrow())
+        # Matched on event_key: a scan of one fixed-width column, where comparing the ids
+        # themselves would read every stored id string in the window.
+        con.register("incoming_ids", events.select("event_id").unique().to_arrow())
         staged = (
-            f"""UNION ALL SELECT s.event_id, s.source_uri FROM {stage} s
-                WHERE s.duplicate_of_uri IS NULL AND s.event_id IN (SELECT event_id FROM incoming_ids)"""  # noqa: S608 - own name
+            f"""UNION ALL SELECT i.event_id, s.source_uri FROM {stage} s JOIN incoming i
+                ON s.event_key = i.event_key WHERE s.duplicate_of_uri IS NULL"""  # noqa: S608 - own name
             if stage
             else ""
         )
+        key = EVENT_KEY_SQL.format("event_id")
         found = con.execute(
-            f"""SELECT event_id, any_value(source_uri) AS stored_in FROM (
-                 SELECT m.event_id, m.source_uri FROM meter_events m
+            f"""WITH incoming AS (SELECT event_id, {key} AS event_key FROM incoming_ids)
+               SELECT event_id, any_value(source_uri) AS stored_in FROM (
+                 SELECT i.event_id, m.source_uri FROM meter_events m JOIN incoming i
+                   ON m.event_key = i.event_key
                  WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
-                   AND m.event_id IN (SELECT event_id FROM incoming_ids)
                    AND m.source_uri IS DISTINCT FROM ?
                  {staged})
                GROUP BY event_id""",  # noqa: S608 - fixed SQL and own names
@@ -1082,28 +1129,9 @@ class Warehouse:
     def _empty_partition(self, con: Any, final: Path) -> Path:
         # Every row of the file's range went away: an empty file, never a deleted one.
         empty = con.execute(
-            "SELECT * EXCLUDE (event_date) FROM meter_events WHERE false"
+            "SELECT * EXCLUDE (event_date, event_key) FROM meter_events WHERE false"
         ).to_arrow_table()
         return _write_parquet_atomically(empty, final)
-
-    def _already_published(
-        self, con: Any, files: dict[date, list[tuple[int, Path]]], appended: dict[date, datetime]
-    ) -> set[date]:
-        """Appended days whose newest lake file already holds rows ingested since the append
-        (a publish interrupted after writing it): rewritten instead, so no row appears twice."""
-        last = {str(files[d][-1][1]): d for d in appended if files[d]}
-        if not last:
-            return set()
-        rows = con.execute(
-            "SELECT filename, max(ingested_at) FROM read_parquet(?::VARCHAR[], filename = true) "
-            "GROUP BY filename",
-            [list(last)],
-        ).fetchall()
-        return {
-            last[name]
-            for name, newest in rows
-            if newest is not None and newest >= appended[last[name]]
-        }
 
     def _publish_partitions(
         self, con: Any, rewrite: Sequence[date], appended: dict[date, datetime], base: Path
@@ -1117,8 +1145,10 @@ class Warehouse:
         a day is rewritten file by file and a reader never sees a row twice.
         """
         written: list[Path] = []
-        files = {day: _partition_files(base, day) for day in {*rewrite, *appended}}
-        rewrite = sorted({*rewrite, *self._already_published(con, files, appended)})
+        files = {
+            day: _part_files(base / f"event_date={day.isoformat()}")
+            for day in {*rewrite, *appended}
+        }
         # Days the lake does not hold yet are written whole, like rewritten ones.
         whole = sorted(d for d in {*rewrite, *appended} if d in rewrite or not files[d])
         single = [d for d in whole if len(files[d]) <= 1]
@@ -1128,7 +1158,9 @@ class Warehouse:
             if single:
                 con.register("publish_days", _date_frame(single).to_arrow())
                 staging = self._copy_partitions(
-                    con, "SELECT m.* FROM meter_events m JOIN publish_days USING (event_date)", []
+                    con,
+                    "SELECT m.* EXCLUDE (event_key) FROM meter_events m JOIN publish_days USING (event_date)",
+                    [],
                 )
                 con.unregister("publish_days")
                 for day in single:
@@ -1142,7 +1174,7 @@ class Warehouse:
                     upper = stamps[i + 1] if i + 1 < len(stamps) else None
                     staging = self._copy_partitions(
                         con,
-                        "SELECT m.* FROM meter_events m WHERE m.event_date = ? "
+                        "SELECT m.* EXCLUDE (event_key) FROM meter_events m WHERE m.event_date = ? "
                         "AND epoch_us(m.ingested_at) >= ? AND (? IS NULL OR epoch_us(m.ingested_at) < ?)",
                         [day, stamp, upper, upper],
                     )
@@ -1157,7 +1189,7 @@ class Warehouse:
                 con.register("publish_appends", frame.to_arrow())
                 staging = self._copy_partitions(
                     con,
-                    "SELECT m.* FROM meter_events m JOIN publish_appends p "
+                    "SELECT m.* EXCLUDE (event_key) FROM meter_events m JOIN publish_appends p "
                     "ON m.event_date = p.event_date AND m.ingested_at >= p.since",
                     [],
                 )
@@ -1194,19 +1226,62 @@ class Warehouse:
             rewrite = {d for d, whole, _ in pending if whole}
             appended = {d: since for d, whole, since in pending if not whole}
             days = sorted(d for d, _, _ in pending)
+            if appended:
+                # Should this publish be cut short after writing a day's part file, the next
+                # one rewrites the day rather than appending its rows a second time.
+                con.execute("UPDATE lake_pending SET rewrite = true WHERE NOT rewrite")
             written += self._publish_partitions(con, sorted(rewrite), appended, base)
             for name in tables:
-                order = PUBLISHED_TABLES[name]
-                table = con.execute(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table()  # noqa: S608 - names from PUBLISHED_TABLES
-                written.append(
-                    _write_parquet_atomically(table, self.lake / name / "part-0.parquet")
-                )
+                written += self._publish_table(con, name)
             _write_text_atomically(read_views_sql(self.lake), self.lake / "views.sql")
             if days:
                 con.execute(
                     "DELETE FROM lake_pending WHERE event_date IN (SELECT unnest(?::DATE[]))",
                     [days],
                 )
+        return written
+
+    def _publish_table(self, con: Any, name: str) -> list[Path]:
+        """Bring a small table's lake folder up to date, like a day's partition: nothing if
+        unchanged, one more part file with the rows written since the newest published one
+        if rows were only added, else every file anew by its ingest-time range."""
+        folder = self.lake / name
+        order, written_at = PUBLISHED_TABLES[name], _TABLE_TIME[name]
+        files = _part_files(folder)
+        lake_rows, lake_newest = (
+            con.execute(
+                f"SELECT count(*), max({written_at}) FROM read_parquet(?::VARCHAR[])",  # noqa: S608 - names from PUBLISHED_TABLES
+                [[str(path) for _, path in files]],
+            ).fetchone()
+            if files
+            else (0, None)
+        )
+        rows, newer = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {written_at} > ?) FROM {name}",  # noqa: S608 - names from PUBLISHED_TABLES
+            [lake_newest],
+        ).fetchone()
+        if files and rows == lake_rows and not newer:
+            return []
+        if (
+            name != "ingest_ledger"
+            and lake_newest is not None
+            and newer
+            and rows - newer == lake_rows
+        ):
+            stamp = _epoch_us(lake_newest) + 1
+            files = [(stamp, folder / f"part-{stamp}.parquet")]
+        elif not files:
+            files = [(0, folder / "part-0.parquet")]
+        stamps = [stamp for stamp, _ in files]
+        written = []
+        for i, (stamp, final) in enumerate(files):
+            upper = stamps[i + 1] if i + 1 < len(stamps) else None
+            table = con.execute(
+                f"SELECT * FROM {name} WHERE epoch_us({written_at}) >= ? "  # noqa: S608 - names from PUBLISHED_TABLES
+                f"AND (? IS NULL OR epoch_us({written_at}) < ?) ORDER BY {order}",
+                [stamp, upper, upper],
+            ).to_arrow_table()
+            written.append(_write_parquet_atomically(table, final))
         return written
 
     # -- reading -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,22 @@ def rec(uid: str | None, value: Any = 1.5, *, ms: int = MS, **fields: Any) -> di
 
 def ndjson(*records: dict[str, Any]) -> bytes:
     return "\n".join(json.dumps(r) for r in records).encode()
+
+
+def local_exports(tmp_path: Path) -> tuple[Path, Any]:
+    """A local export folder and the settings of a fresh warehouse beside it."""
+    from etl.settings import Settings
+
+    src = tmp_path / "exports"
+    src.mkdir()
+    return src, Settings.from_env(tmp_path / "wh" / "warehouse.duckdb")
+
+
+def write_local(folder: Path, name: str, *records: dict[str, Any]) -> None:
+    """An NDJSON export in a local folder, written an hour after MS (its records' time)."""
+    path = folder / name
+    path.write_bytes(ndjson(*records) + b"\n")
+    os.utime(path, (MS / 1000 + 3600, MS / 1000 + 3600))
 
 
 def put(s3: Any, key: str, body: bytes) -> None:
