@@ -7,6 +7,7 @@ the other files of the batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -31,7 +32,7 @@ from etl.errors import (
 )
 from etl.formats.amberflo import parse_amberflo_csv, parse_amberflo_json, parse_amberflo_ndjson
 from etl.formats.detect import SourceFormat, sniff_format
-from etl.formats.stream import DecompressedStream, record_chunks
+from etl.formats.stream import DecompressedStream, read_ahead, record_chunks
 from etl.intervals import DateWindow, in_window, ingest_window, late_days_from_env
 from etl.normalize import SOURCE_URI, normalize_meter_records, normalize_sources, with_source
 from etl.settings import Settings
@@ -740,7 +741,7 @@ def _load_group(
 def _load_streaming(
     warehouse: Warehouse, store: ObjectStore, item: _Streaming, settings: Settings
 ) -> FileReport:
-    """Load a large CSV/NDJSON object chunk by chunk in one transaction (bounded memory)."""
+    """Load a large CSV/NDJSON/FOCUS CSV object chunk by chunk (bounded memory)."""
     obj = item.obj
     nothing = ParsedSource(
         item.source_format,
@@ -751,7 +752,10 @@ def _load_streaming(
     )
     meta = _source_load(obj, item.checksum, nothing, nothing.events, nothing.rejects, settings)
     try:
-        result = warehouse.replace_source_chunks(meta, _parse_chunks(item, settings))
+        # The next chunk is parsed while the warehouse loads this one; closed (its thread
+        # joined) before the stream under it is.
+        with contextlib.closing(read_ahead(_parse_chunks(item, settings))) as chunks:
+            result = warehouse.replace_source_chunks(meta, chunks)
     except MeterhouseError as exc:
         return _failed_report(
             warehouse,

@@ -37,9 +37,9 @@ class Settings:
                                 falling back to BillingAccountId) or BillingAccountId
       METERHOUSE_GROUP_ROWS / METERHOUSE_GROUP_FILES  small files committed together per
                                 transaction (default 200000 events / 500 files)
-      METERHOUSE_CHUNK_BYTES    a CSV/NDJSON export larger than this once decompressed (default
-                                64 MiB) streams through in chunks inside one transaction, so memory
-                                does not grow with the file
+      METERHOUSE_CHUNK_BYTES    a CSV/NDJSON/FOCUS CSV export larger than this once decompressed
+                                (default 64 MiB) streams through in chunks, so memory does not
+                                grow with the file
       METERHOUSE_CHUNK_ROWS     about how many rows such a chunk holds (default 200000; a chunk is
                                 never larger than METERHOUSE_CHUNK_BYTES)
       METERHOUSE_SPOOL_DIR      where objects over METERHOUSE_CHUNK_BYTES are downloaded to while

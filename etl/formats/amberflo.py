@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,16 +171,20 @@ def _has_bad_bytes(text: str) -> bool:
 # returns None and the record-by-record reader below handles the file with exact,
 # per-row rejects. Both paths give the same records for the same clean input.
 
-# 16+ digits in a row: polars reads JSON numbers as float64, exact only to ~15 digits.
-# Found by mapping digits and dots to "0" and everything else to " " (C speed: a regex scan
-# took a third of the reader's time); a dot-led run is counted too, which only sends a file
-# to the exact reader needlessly, never the other way round.
-_DIGITS = bytes(ord("0") if chr(c) in "0123456789." else ord(" ") for c in range(256))
+# 16+ digits in a row (the JSON readers hold numbers as float64, exact only to ~15 digits)
+# and blank lines (they would shift line numbers) are found in one C-speed pass (a regex
+# scan took a third of the reader's time): digits and dots become "0", newlines stay,
+# spaces, tabs and carriage returns go, everything else becomes "x". Runs joined across
+# removed spaces only send a file to the exact reader needlessly, never the other way round.
+_SHAPE = bytes(
+    ord("0") if chr(c) in "0123456789." else c if chr(c) == "\n" else ord("x") for c in range(256)
+)
 _LONG_RUN = b"0" * 16
 
 
-def _has_long_number(body: bytes) -> bool:
-    return _LONG_RUN in body.translate(_DIGITS)
+def _has_long_number_or_blank_line(body: bytes, *, lines: bool) -> bool:
+    shape = body.translate(_SHAPE, b" \t\r")
+    return _LONG_RUN in shape or (lines and b"\n\n" in b"\n" + shape.rstrip(b"\n"))
 
 
 _QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
@@ -258,10 +263,83 @@ def _finish_fast(
     return RawBatch(records, pl.DataFrame(schema=REJECT_SCHEMA), records.height)
 
 
+# NDJSON through DuckDB's JSON reader with the schema given (nothing inferred: polars must
+# infer a schema from every row, or it drops a dimension key first seen late). Dimensions
+# are read as JSON and turned into sorted key/value pairs; `_odd` marks a row whose
+# dimensions only the other readers read exactly (not an object, a key given twice, or a
+# value that is not a string: checked exactly only where the text has a colon before
+# something else than a quote).
+_DUCK_COLUMNS = (
+    "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in AMBERFLO_FIELDS) + ", 'dimensions': 'JSON'}"
+)
+_DUCK_NDJSON = f"""
+SELECT {", ".join(AMBERFLO_FIELDS)},
+  coalesce(list_sort(list_filter(
+    map_entries(json_transform(dimensions, '"MAP(VARCHAR, VARCHAR)"')),
+    e -> e.value IS NOT NULL)), []) AS dimensions,
+  dimensions IS NULL AS _no_dimensions,
+  coalesce(json_type(dimensions) <> 'OBJECT', false)
+  OR coalesce(len(json_keys(dimensions)) <> len(list_distinct(json_keys(dimensions))), false)
+  OR coalesce(CASE WHEN regexp_matches(dimensions, ':\\s*[^"\\s]') THEN list_bool_or(list_transform(
+       map_entries(json_transform(dimensions, '"MAP(VARCHAR, JSON)"')),
+       e -> json_type(e.value) NOT IN ('VARCHAR', 'NULL'))) END, false) AS _odd
+FROM read_json($path, format = 'newline_delimited', columns = {_DUCK_COLUMNS})
+"""  # noqa: S608 - fixed field names; the file is a parameter
+_NAME_AS_FLOAT = re.compile(rb'"(?:customerId|meterApiName|uniqueId)"\s*:\s*-?[0-9]+[.eE]')
+# How DuckDB renders a JSON number that is not a plain integer ("1.50" comes back as "1.5"):
+# an id or a name that looks like one may have been a number, whose text only the exact
+# reader keeps.
+_FLOAT_TEXT = r"^-?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$"
+
+
+def _duckdb_ndjson(body: bytes) -> RawBatch | None:
+    """Clean NDJSON read by DuckDB; None whenever another reader must decide."""
+    import duckdb
+
+    with tempfile.NamedTemporaryFile(prefix="meterhouse-", suffix=".ndjson") as tmp:
+        tmp.write(body)
+        tmp.flush()
+        con = duckdb.connect(config={"memory_limit": "1GB"})
+        try:
+            frame = con.execute(_DUCK_NDJSON, {"path": tmp.name}).pl()
+        except duckdb.Error:  # not JSON, not objects, duplicate keys, ...: the others explain
+            return None
+        finally:
+            con.close()
+    pairs = pl.col(A.dimensions).explode().drop_nulls()
+    fields = pl.col(*AMBERFLO_FIELDS)
+    names = pl.col(A.customerId, A.meterApiName, A.uniqueId)
+    odd = frame.select(
+        pl.col("_odd").any().alias("dimensions_not_strings"),
+        # a line that is not an object reads as all nulls, like `{}`: the exact reader tells
+        pl.all_horizontal(fields.is_null(), pl.col("_no_dimensions")).any().alias("not_object"),
+        pl.any_horizontal(fields.str.contains(r"^\s*[\[{]")).any().alias("nested_value"),
+        pl.any_horizontal(fields.str.contains(r"(?i)^[-+]?(nan|inf)")).any().alias("nan"),
+        pl.any_horizontal(names.str.contains(_FLOAT_TEXT) & names.str.contains(r"[.eE]"))
+        .any()
+        .alias("number_as_name"),
+        (pl.col(A.dimensions).list.len().max() > MAX_DIMENSIONS).alias("many"),
+        (pairs.struct.field("key").str.len_chars().min() < 1).alias("empty_key"),
+        (pairs.struct.field("key").str.len_chars().max() > MAX_DIMENSION_KEY).alias("long_key"),
+        (pairs.struct.field("value").str.len_chars().max() > MAX_DIMENSION_VALUE).alias("long"),
+    ).row(0)
+    if frame.height == 0 or any(odd):
+        return None
+    records = _raw_frame(frame.select(AMBERFLO_FIELDS), frame.get_column(A.dimensions))
+    return RawBatch(records, pl.DataFrame(schema=REJECT_SCHEMA), records.height)
+
+
 def _fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
     body = strip_bom(data)
-    # A blank line (or a leading one) would shift the line numbers of the vectorized reader.
-    if _has_long_number(body) or (lines and re.search(rb"\n[ \t\r]*\n", b"\n" + body.rstrip())):
+    if _has_long_number_or_blank_line(body, lines=lines):
+        return None
+    if lines:
+        batch = _duckdb_ndjson(body)
+        if batch is not None:
+            return batch
+    # polars renders a JSON number's value, not its text (1e3 as "1000"): an id or a name
+    # given as a non-integer number is left to the exact reader.
+    if _NAME_AS_FLOAT.search(body):
         return None
     overrides = {name: pl.String for name in AMBERFLO_FIELDS}
     try:

@@ -9,16 +9,20 @@ the first gets the header line in front, so each chunk parses on its own.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import queue
+import threading
 import zlib
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Generator, Iterator
+from typing import Any, BinaryIO, TypeVar
 
 from etl.errors import FormatError
 from etl.formats.detect import GZIP_MAGIC, UTF8_BOM
 
 _BLOCK = 8 * 1024 * 1024
+T = TypeVar("T")
 
 
 class DecompressedStream:
@@ -144,3 +148,56 @@ def record_chunks(
             header = body[: _csv_boundary(body, body.find(b"\n") + 1) or len(body)]
         yield chunk if is_first else header + chunk
         is_first = False
+
+
+def read_ahead(items: Iterator[T]) -> Generator[T, None, None]:
+    """`items`, each produced in a background thread while the caller works on the one
+    before (parse the next chunk while the warehouse loads this one: polars and DuckDB
+    release the GIL). At most two items are alive: the caller's and the next.
+
+    An exception from `items` is raised to the caller in order. If the caller stops early,
+    the producer is told to stop and `items` is closed in its own thread before this returns.
+    """
+    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    turn = threading.Semaphore(1)  # the producer makes an item only after the previous was taken
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            while True:
+                turn.acquire()
+                if stop.is_set():
+                    return
+                try:
+                    item = next(items)
+                except StopIteration:
+                    handoff.put((True, None))
+                    return
+                handoff.put((False, item))
+                del item
+        except BaseException as exc:  # handed to the caller
+            handoff.put((True, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="meterhouse-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            done, value = handoff.get()
+            if done:
+                if value is not None:
+                    raise value
+                return
+            turn.release()  # the next item is made while the caller works on this one
+            yield value
+            del value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock the producer wherever it waits
+            turn.release()
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.05)
+        worker.join()

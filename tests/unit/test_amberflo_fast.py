@@ -26,7 +26,9 @@ HEADER = "customerId,meterApiName,meterValue,meterTimeInMillis,uniqueId"
 
 def _events(data: bytes, fmt: str, *, exact: bool):  # type: ignore[no-untyped-def]
     batch = PARSERS[fmt](data, URI, exact=exact)
-    out = normalize_meter_records(batch.records, source_uri=URI, source_format=fmt, written_at=WRITTEN)  # type: ignore[arg-type]
+    out = normalize_meter_records(
+        batch.records, source_uri=URI, source_format=fmt, written_at=WRITTEN
+    )  # type: ignore[arg-type]
     return batch, out
 
 
@@ -41,7 +43,9 @@ def test_generated_exports_read_the_same_both_ways_and_use_the_fast_path() -> No
         fast_batch, fast = _events(raw, fmt, exact=False)
         exact_batch, exact = _events(raw, fmt, exact=True)
         # the clean generated files all take the vectorized path
-        assert fast_batch.records[amberflo.A.raw_record].null_count() == fast_batch.records.height, key
+        assert (
+            fast_batch.records[amberflo.A.raw_record].null_count() == fast_batch.records.height
+        ), key
         assert fast_batch.rows_in == exact_batch.rows_in
         assert_frame_equal(fast.events, exact.events)
         assert fast.rejects.height == exact.rejects.height == 0
@@ -50,18 +54,42 @@ def test_generated_exports_read_the_same_both_ways_and_use_the_fast_path() -> No
 
 def test_rejects_match_both_ways_on_a_mixed_file() -> None:
     rows = [
-        {"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": 1.5, "meterTimeInMillis": 1_790_000_000_000, "uniqueId": "a"},
-        {"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": "abc", "meterTimeInMillis": 1_790_000_000_000, "uniqueId": "b"},
-        {"customerId": "", "meterApiName": "gpu_hours", "meterValue": 2, "meterTimeInMillis": 1_790_000_000_000},
-        {"customerId": "c2", "meterApiName": "power_kwh", "meterValue": -1, "meterTimeInMillis": 1_790_000_000, "dimensions": {"rack": "r1", "n": 3}},
+        {
+            "customerId": "c1",
+            "meterApiName": "gpu_hours",
+            "meterValue": 1.5,
+            "meterTimeInMillis": 1_790_000_000_000,
+            "uniqueId": "a",
+        },
+        {
+            "customerId": "c1",
+            "meterApiName": "gpu_hours",
+            "meterValue": "abc",
+            "meterTimeInMillis": 1_790_000_000_000,
+            "uniqueId": "b",
+        },
+        {
+            "customerId": "",
+            "meterApiName": "gpu_hours",
+            "meterValue": 2,
+            "meterTimeInMillis": 1_790_000_000_000,
+        },
+        {
+            "customerId": "c2",
+            "meterApiName": "power_kwh",
+            "meterValue": -1,
+            "meterTimeInMillis": 1_790_000_000,
+            "dimensions": {"rack": "r1", "n": 3},
+        },
     ]
     data = "\n".join(json.dumps(r) for r in rows).encode()
     _, fast = _events(data, "amberflo_ndjson", exact=False)
     _, exact = _events(data, "amberflo_ndjson", exact=True)
     assert_frame_equal(fast.events, exact.events)
-    assert fast.rejects.select("source_row", "rule", "column_name").to_dicts() == exact.rejects.select(
-        "source_row", "rule", "column_name"
-    ).to_dicts()
+    assert (
+        fast.rejects.select("source_row", "rule", "column_name").to_dicts()
+        == exact.rejects.select("source_row", "rule", "column_name").to_dicts()
+    )
     assert fast.rejects["raw_record"].null_count() == 0
 
 
@@ -70,7 +98,10 @@ def test_rejects_match_both_ways_on_a_mixed_file() -> None:
     [
         ("amberflo_ndjson", b'{"meterValue": 12345678901234567890.5}\n'),  # beyond float precision
         ("amberflo_ndjson", b'{"meterValue": NaN}\n'),
-        ("amberflo_ndjson", b'{"customerId": "a"}\n\n{"customerId": "b"}\n'),  # blank line: line numbers
+        (
+            "amberflo_ndjson",
+            b'{"customerId": "a"}\n\n{"customerId": "b"}\n',
+        ),  # blank line: line numbers
         ("amberflo_ndjson", b'{"dimensions": {"a": {"b": 1}}}\n'),  # nested dimension
         ("amberflo_ndjson", b'{"dimensions": {"a": 1.5}}\n'),  # float dimension text
         ("amberflo_ndjson", b'{"customerId": "a"}\n[1, 2]\n'),
@@ -78,11 +109,21 @@ def test_rejects_match_both_ways_on_a_mixed_file() -> None:
         ("amberflo_json", b'[{"customerId": ["a"]}]'),
         ("amberflo_json", b'[{"customerId": "a"}, 5]'),
         ("amberflo_json", b'[{"customerId": "a"}, {"customerId": '),
-        ("amberflo_csv", f'{HEADER},team\nc,m,1,2,"u,v",t\nc,m,1,2,u\n'.encode()),  # short row, quoted comma elsewhere
+        (
+            "amberflo_csv",
+            f'{HEADER},team\nc,m,1,2,"u,v",t\nc,m,1,2,u\n'.encode(),
+        ),  # short row, quoted comma elsewhere
         ("amberflo_csv", f"{HEADER}\nc,m,1,2\n".encode()),  # short row
         ("amberflo_csv", f"{HEADER}\nc,m,1,2,u,extra\n".encode()),  # long row
         ("amberflo_csv", f"{HEADER}\nc,m,\xe9,2,u\n".encode("latin-1")),
-        ("amberflo_csv", ("customerId,meterApiName,meterValue,meterTimeInMillis," + ",".join(f"d{i}" for i in range(70)) + "\n").encode()),
+        (
+            "amberflo_csv",
+            (
+                "customerId,meterApiName,meterValue,meterTimeInMillis,"
+                + ",".join(f"d{i}" for i in range(70))
+                + "\n"
+            ).encode(),
+        ),
     ],
 )
 def test_inputs_the_fast_reader_could_misread_take_the_exact_reader(fmt: str, data: bytes) -> None:
@@ -98,10 +139,10 @@ def test_inputs_the_fast_reader_could_misread_take_the_exact_reader(fmt: str, da
 
 def test_quoted_csv_fields_take_the_fast_path_and_read_the_same() -> None:
     data = (
-        f'{HEADER},team,project\n'
+        f"{HEADER},team,project\n"
         'c1,gpu_hours,1.5,1790000000000,"u,1","search, ads",""\n'
         'c2,gpu_hours,2,1790000000001,u2,"multi\nline",p\n'
-        'c3,power_kwh,3,1790000000002,u3,,\n'
+        "c3,power_kwh,3,1790000000002,u3,,\n"
     ).encode()
     assert amberflo._fast_csv(data, URI) is not None
     fast_batch, fast = _events(data, "amberflo_csv", exact=False)
@@ -113,7 +154,10 @@ def test_quoted_csv_fields_take_the_fast_path_and_read_the_same() -> None:
 
 @pytest.mark.parametrize("lead", [b"\n", b"\r\n", b"  \n\n"])
 def test_ndjson_leading_blank_lines_keep_their_line_numbers(lead: bytes) -> None:
-    body = lead + b'{"customerId": "c", "meterApiName": "m", "meterValue": 1, "meterTimeInMillis": 1790000000000, "uniqueId": "u"}\n'
+    body = (
+        lead
+        + b'{"customerId": "c", "meterApiName": "m", "meterValue": 1, "meterTimeInMillis": 1790000000000, "uniqueId": "u"}\n'
+    )
 
     batch = amberflo.parse_amberflo_ndjson(body, URI)
 
@@ -130,3 +174,73 @@ def test_numbers_a_float_cannot_hold_take_the_exact_reader(value: str, fast: boo
 
     assert (amberflo._fast_json(body, URI, lines=True) is not None) is fast
     assert amberflo.parse_amberflo_ndjson(body, URI).records["meterValue"].to_list() == [value]
+
+
+CLEAN = '{"customerId": "c", "meterApiName": "m", "meterValue": 2.50, "meterTimeInMillis": 1790000000000, "uniqueId": "u1", "dimensions": {"rack": "r1", "team": "t"}}'
+
+
+def _line(**fields: object) -> str:
+    record = {
+        "customerId": "c",
+        "meterApiName": "m",
+        "meterValue": 1,
+        "meterTimeInMillis": 1790000000001,
+    }
+    return json.dumps({**record, **fields})
+
+
+@pytest.mark.parametrize(
+    ("line", "duckdb_reads_it"),
+    [
+        (_line(uniqueId="u2", dimensions={"t": "12:30", "url": "https://x", "gone": None}), True),
+        (_line(uniqueId="\u00e9\\n", extra={"x": [1]}, dimensions=None), True),
+        (_line(uniqueId=12, customerId=True), True),  # integers and booleans keep their text
+        (_line(uniqueId=1.50), False),  # "1.50" would come back as "1.5"
+        (
+            '{"customerId": "c", "meterApiName": "m", "meterValue": 1, "meterTimeInMillis": 1790000000001, "uniqueId": 1e3}',
+            False,
+        ),
+        (_line(uniqueId="2.5"), False),  # a string that reads like a number: cannot tell
+        (_line(uniqueId="u3", dimensions={"n": 3, "b": True}), False),
+        (_line(uniqueId="u4", dimensions={"a": {"b": 1}}), False),
+        (_line(uniqueId="u5", dimensions="rack-1"), False),
+        (_line(uniqueId="u6", dimensions={"": "x"}), False),
+        (_line(uniqueId="u7", dimensions={"k": "v" * 1025}), False),
+        (_line(uniqueId="u8", dimensions={f"k{i}": "v" for i in range(65)}), False),
+        (_line(uniqueId="u9", meterValue={"v": 1}), False),
+        ('{"customerId": "c", "customerId": "d", "uniqueId": "u10"}', False),
+        ('{"uniqueId": "u11", "dimensions": {"a": "1", "a": "2"}}', False),
+        ("null", False),
+        ("{}", False),  # reads as all nulls, like `null`: the exact reader tells them apart
+        ("[1]", False),
+        ('{"customerId": "c", "meterValue": NaN}', False),
+    ],
+)
+def test_duckdb_reads_clean_ndjson_like_the_exact_reader_and_steps_aside_otherwise(
+    line: str, duckdb_reads_it: bool
+) -> None:
+    body = f"{CLEAN}\n{line}\n".encode()
+
+    assert (amberflo._duckdb_ndjson(body) is not None) is duckdb_reads_it
+    fast_batch, fast = _events(body, "amberflo_ndjson", exact=False)
+    exact_batch, exact = _events(body, "amberflo_ndjson", exact=True)
+    assert fast_batch.rows_in == exact_batch.rows_in
+    assert_frame_equal(fast.events, exact.events)
+    assert (
+        fast.rejects.select("source_row", "rule", "column_name").to_dicts()
+        == exact.rejects.select("source_row", "rule", "column_name").to_dicts()
+    )
+
+
+def test_generated_ndjson_is_read_by_duckdb() -> None:
+    exports = generate_amberflo_exports(start=dt.date(2026, 3, 1), days=1, customers=15, seed=5)
+    bodies = [
+        gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        for key, data in exports
+        if ".ndjson" in key
+    ]
+    assert bodies
+    for body in bodies:
+        batch = amberflo._duckdb_ndjson(body)
+        assert batch is not None
+        assert_frame_equal(batch.records, amberflo.parse_amberflo_ndjson(body, URI).records)

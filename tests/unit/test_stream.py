@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl.errors import FormatError
-from etl.formats.stream import DecompressedStream, record_chunks
+from etl.formats.stream import DecompressedStream, read_ahead, record_chunks
 
 
 def _chunks(data: bytes, *, csv_: bool, chunk_bytes: int, gz: bool = False) -> list[bytes]:
@@ -106,3 +109,47 @@ def test_a_bomb_fails_as_soon_as_the_stream_passes_the_limit() -> None:
 
     with pytest.raises(FormatError, match="gzip expands beyond 50000 bytes"):
         list(record_chunks(stream, stream.read_upto(1024), csv=False, chunk_bytes=1024))
+
+
+def _numbers(n: int, log: list[str], fail_at: int | None = None) -> Iterator[int]:
+    try:
+        for i in range(n):
+            if i == fail_at:
+                raise ValueError(f"bad item {i}")
+            log.append(f"made {i}")
+            yield i
+    finally:
+        log.append("closed")
+
+
+def test_read_ahead_gives_every_item_in_order_and_makes_at_most_one_ahead() -> None:
+    log: list[str] = []
+    seen = []
+    for item in read_ahead(_numbers(5, log)):
+        time.sleep(0.05)  # the producer has time to run ahead, if it could
+        made = sum(1 for line in log if line.startswith("made"))
+        assert made <= item + 2  # this item and at most the next
+        seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+    assert log[-1] == "closed"
+
+
+def test_read_ahead_raises_the_producers_error_after_the_items_before_it() -> None:
+    log: list[str] = []
+    seen = []
+    with pytest.raises(ValueError, match="bad item 3"):
+        for item in read_ahead(_numbers(5, log, fail_at=3)):
+            seen.append(item)
+    assert seen == [0, 1, 2]
+    assert log[-1] == "closed"
+
+
+def test_read_ahead_stops_and_closes_the_producer_when_the_caller_stops_early() -> None:
+    log: list[str] = []
+    with pytest.raises(RuntimeError):
+        for item in read_ahead(_numbers(1000, log)):
+            if item == 2:
+                raise RuntimeError("load failed")
+    assert log[-1] == "closed"
+    assert sum(1 for line in log if line.startswith("made")) <= 4
+    assert not [t for t in threading.enumerate() if t.name == "meterhouse-read-ahead"]
