@@ -172,6 +172,25 @@ def _write_parquet_atomically(table: Any, final: Path) -> Path:
     return final
 
 
+def _copy_parquet_atomically(con: Any, select: str, params: list[Any], final: Path) -> Path:
+    """`_write_parquet_atomically` for a query DuckDB streams to the file (never held whole)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        # The target is our own temp path beside the lake, never a value from data.
+        con.execute(
+            f"COPY ({select}) TO {_sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)",  # noqa: S608 - own temp path, fixed SQL
+            params,
+        )
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return final
+
+
 def _epoch_us(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
@@ -1276,12 +1295,11 @@ class Warehouse:
         written = []
         for i, (stamp, final) in enumerate(files):
             upper = stamps[i + 1] if i + 1 < len(stamps) else None
-            table = con.execute(
+            select = (
                 f"SELECT * FROM {name} WHERE epoch_us({written_at}) >= ? "  # noqa: S608 - names from PUBLISHED_TABLES
-                f"AND (? IS NULL OR epoch_us({written_at}) < ?) ORDER BY {order}",
-                [stamp, upper, upper],
-            ).to_arrow_table()
-            written.append(_write_parquet_atomically(table, final))
+                f"AND (? IS NULL OR epoch_us({written_at}) < ?) ORDER BY {order}"
+            )
+            written.append(_copy_parquet_atomically(con, select, [stamp, upper, upper], final))
         return written
 
     # -- reading -----------------------------------------------------------------------

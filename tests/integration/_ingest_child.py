@@ -54,6 +54,15 @@ def main() -> None:
             _kill()
 
         pq.write_table = half_written_then_die
+        # Files DuckDB COPYs to a temp name die the same way before they are renamed into place.
+        replace = os.replace
+
+        def replace_or_die(src: Any, dst: Any) -> None:
+            if str(src).endswith(".tmp") and ".parquet." in str(src):
+                half_written_then_die(None, src)
+            replace(src, dst)
+
+        os.replace = replace_or_die
     elif mode != "clean":
         raise SystemExit(f"unknown mode {mode}")
 
