@@ -156,38 +156,38 @@ _TABLE_TIME: dict[str, str] = {
 }
 
 
-def _write_parquet_atomically(table: Any, final: Path) -> Path:
-    import pyarrow.parquet as pq
-
+@contextlib.contextmanager
+def _atomic_file(final: Path) -> Iterator[Path]:
+    """A hidden temp path beside `final`: whatever is written there is fsynced and renamed to
+    `final` when the block ends (a reader sees the old file or the new one, never half)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _write_parquet_atomically(table: Any, final: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    with _atomic_file(final) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
     return final
 
 
 def _copy_parquet_atomically(con: Any, select: str, params: list[Any], final: Path) -> Path:
     """`_write_parquet_atomically` for a query DuckDB streams to the file (never held whole)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    try:
+    with _atomic_file(final) as tmp:
         # The target is our own temp path beside the lake, never a value from data.
         con.execute(
             f"COPY ({select}) TO {_sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)",  # noqa: S608 - own temp path, fixed SQL
             params,
         )
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
     return final
 
 
