@@ -778,7 +778,7 @@ def publish_rollups(
                         ("rate_adjustments", "priority"), ("rate_card_loads", "loaded_at")):  # fmt: skip
         table = con.execute(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table()  # noqa: S608 - fixed names
         _write_parquet_atomically(table, lake / name / "part-0.parquet")
-    # An empty day list publishes no meter_events partition: only views.sql is rewritten.
+    # No small tables: views.sql is rewritten (plus any partition a load left pending).
     warehouse.publish_lake(tables=[])
 
 

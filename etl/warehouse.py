@@ -56,7 +56,7 @@ SCHEMA_DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS lake_pending (event_date DATE PRIMARY KEY)",
     "ALTER TABLE lake_pending ADD COLUMN IF NOT EXISTS rewrite BOOLEAN DEFAULT true",
     "ALTER TABLE lake_pending ADD COLUMN IF NOT EXISTS appended_since TIMESTAMPTZ",
-    # event_key: the duplicate lookup's key (EVENT_KEY_SQL), kept beside the row so the
+    # event_key: the duplicate lookup's key (EVENT_KEY), kept beside the row so the
     # lookup reads one fixed-width column instead of every stored event_id string.
     f"CREATE TABLE IF NOT EXISTS meter_events ({_EVENT_COLUMNS_DDL},\n    event_key UHUGEINT)",
     # Copies of an event_id already stored (a retry re-sent in another file, or twice in one
@@ -98,7 +98,7 @@ SCHEMA_DDL: tuple[str, ...] = (
 # by DuckDB, so the stored and the incoming side agree). Two different ids share a key with
 # probability 2^-128 per pair, far below any other failure; only a producer crafting
 # colliding ids could cause one, and a producer can drop its rows anyway.
-EVENT_KEY_SQL = "md5_number({})"
+EVENT_KEY = "md5_number(event_id)"
 
 # Private tables a large file's chunks are staged in (dropped once it is loaded or fails).
 STAGE_PREFIX = "_meterhouse_stage_"
@@ -212,10 +212,8 @@ def _date_frame(days: Sequence[date]) -> pl.DataFrame:
 
 
 def _write_text_atomically(text: str, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, final)
+    with _atomic_file(final) as tmp:
+        tmp.write_text(text)
 
 
 def _sql_literal(text: str) -> str:
@@ -340,7 +338,7 @@ def _add_event_keys(con: Any) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("ALTER TABLE meter_events ADD COLUMN event_key UHUGEINT")
-        con.execute(f"UPDATE meter_events SET event_key = {EVENT_KEY_SQL.format('event_id')}")  # noqa: S608 - fixed SQL
+        con.execute(f"UPDATE meter_events SET event_key = {EVENT_KEY}")  # noqa: S608 - fixed SQL
         con.execute("COMMIT")
     except BaseException:
         _rollback_quietly(con)
@@ -595,9 +593,8 @@ class Warehouse:
         if not con.execute("SELECT count(*) FROM promoted").fetchone()[0]:
             return set()
         cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
-        key = EVENT_KEY_SQL.format("event_id")
         con.execute(
-            f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, {key} FROM promoted"  # noqa: S608 - fixed column names
+            f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, {EVENT_KEY} FROM promoted"  # noqa: S608 - fixed column names
         )
         con.execute(
             """DELETE FROM duplicate_events d USING promoted p
@@ -780,8 +777,7 @@ class Warehouse:
         """Inside the caller's transaction: the staged rows replace the file's old rows, with
         one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
         uri = load.source_uri
-        known = self._uris_in(con, "SELECT source_uri FROM ingest_ledger", [uri])
-        removed = set(self._remove_source(con, uri)) if known else set()
+        removed = set(self._remove_source(con, uri))
         superseded: set[str] = set()
         if load.focus_line_items is not None:
             periods = con.execute(
@@ -899,15 +895,14 @@ class Warehouse:
             "map_from_entries(dimensions)" if c == "dimensions" else c
             for c in EVENT_COLUMNS + ["ingested_at"]
         )
-        key = EVENT_KEY_SQL.format("event_id")
         con.register("incoming_new", new_rows.to_arrow())
         if stage is None:
             con.execute(
-                f"INSERT INTO meter_events ({cols}, event_key) SELECT {select}, {key} FROM incoming_new"  # noqa: S608 - fixed column names
+                f"INSERT INTO meter_events ({cols}, event_key) SELECT {select}, {EVENT_KEY} FROM incoming_new"  # noqa: S608 - fixed column names
             )
         else:
             con.execute(
-                f"INSERT INTO {stage} ({cols}, event_key, duplicate_of_uri) SELECT {select}, {key}, NULL FROM incoming_new"  # noqa: S608 - own name
+                f"INSERT INTO {stage} ({cols}, event_key, duplicate_of_uri) SELECT {select}, {EVENT_KEY}, NULL FROM incoming_new"  # noqa: S608 - own name
             )
         con.unregister("incoming_new")
         if dup_rows.height:
@@ -1042,9 +1037,8 @@ class Warehouse:
             if stage
             else ""
         )
-        key = EVENT_KEY_SQL.format("event_id")
         found = con.execute(
-            f"""WITH incoming AS (SELECT event_id, {key} AS event_key FROM incoming_ids)
+            f"""WITH incoming AS (SELECT event_id, {EVENT_KEY} AS event_key FROM incoming_ids)
                SELECT event_id, any_value(source_uri) AS stored_in FROM (
                  SELECT i.event_id, m.source_uri FROM meter_events m JOIN incoming i
                    ON m.event_key = i.event_key
