@@ -286,10 +286,10 @@ class ApiClient:
         response.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, *, attempts: int = 10, **kwargs: Any) -> Any:
         # On SQLite (the embedded stack) the API answers 503 "Database is locked" while the
-        # scheduler holds the write lock, e.g. when creating a backfill: that is worth a retry.
-        for attempt in range(10):
+        # scheduler holds the write lock: a request that changed nothing is worth a retry.
+        for attempt in range(attempts):
             response = self.session.request(method, f"{self.url}{path}", timeout=60, **kwargs)
             if response.status_code != 503:
                 break
@@ -297,6 +297,39 @@ class ApiClient:
         if response.status_code >= 400:
             raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
+
+    def create_backfill(self, body: Mapping[str, Any], timeout_s: float = 600) -> dict[str, Any]:
+        """POST /api/v2/backfills, riding out SQLite's lock errors.
+
+        A 503 here may have changed something: Airflow commits the backfill before creating
+        its runs, and when a lock error stops it half-way, its own clean-up can hit the lock
+        too. The half-made backfill then runs the runs it got and is marked complete by the
+        scheduler (one with no runs after two minutes); until then a new request answers 409.
+        So after a 503 this waits for every backfill of the Dag to complete, then asks again.
+        A 409 without a 503 before it is someone else's backfill: that is an error.
+        """
+        deadline = time.monotonic() + timeout_s
+        locked = False
+        while True:
+            try:
+                return dict(self.request("POST", "/api/v2/backfills", attempts=1, json=body))
+            except RuntimeError as err:
+                status = str(err).split(" -> ", 1)[1][:3]
+                if not (status == "503" or (locked and status == "409")):
+                    raise
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{err} (still failing after {timeout_s:.0f}s)") from None
+                locked = True
+            self.wait_backfills_complete(str(body["dag_id"]), deadline)
+
+    def wait_backfills_complete(self, dag_id: str, deadline: float) -> None:
+        """Until no backfill of `dag_id` is running (or `deadline`, a monotonic time, passes)."""
+        while time.monotonic() < deadline:
+            params = {"dag_id": dag_id, "limit": 20, "order_by": "-id"}  # the newest
+            listed = self.get("/api/v2/backfills", params=params)
+            if all(b["completed_at"] for b in listed["backfills"]):
+                return
+            time.sleep(3)
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
@@ -466,29 +499,33 @@ def status(cfg: StackConfig) -> Iterator[str]:
         yield "no stack started from " + str(cfg.home)
 
 
-def run_airflow_cli(cfg: StackConfig, args: Sequence[str], attempts: int = 6) -> int:
+def run_airflow_cli(cfg: StackConfig, args: Sequence[str], timeout_s: float = 600) -> int:
     """`airflow ARGS` against the stack's metadata DB and settings.
 
-    SQLite lets one writer in at a time and refuses a second one at once ("database is
-    locked") instead of waiting, so `backfill create` fails now and then while the scheduler
-    writes; creating a backfill is one transaction, so it is simply tried again.
+    SQLite lets one writer in at a time and refuses a second one ("database is locked")
+    when it waited too long or its read snapshot went stale, so `backfill create` fails now
+    and then while the scheduler writes. Such a failure can leave a half-made backfill behind
+    (see ApiClient.create_backfill): a try after it may hear "Another backfill is running"
+    until the scheduler has completed that one. Both are tried again until `timeout_s`.
     """
     argv = [_venv_bin("airflow"), *args]
     env = _child_env(airflow_env(cfg))
     if list(args[:2]) != ["backfill", "create"]:
         return subprocess.call(argv, env=env, cwd=ROOT)
-    for attempt in range(1, attempts + 1):
+    deadline = time.monotonic() + timeout_s
+    locked = False
+    while True:
         done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-        locked = "database is locked" in done.stdout + done.stderr
-        if done.returncode == 0 or not locked or attempt == attempts:
+        output = done.stdout + done.stderr
+        locked = "database is locked" in output or (
+            locked and "Another backfill is running" in output
+        )
+        if done.returncode == 0 or not locked or time.monotonic() > deadline:
             sys.stdout.write(done.stdout)
             sys.stderr.write(done.stderr)
             return done.returncode
-        print(
-            f"metadata DB busy (SQLite), trying again ({attempt}/{attempts - 1})", file=sys.stderr
-        )
-        time.sleep(2 * attempt)
-    return 1
+        print("metadata DB busy (SQLite), trying again in 5s", file=sys.stderr)
+        time.sleep(5)
 
 
 def _config_from_env() -> StackConfig:

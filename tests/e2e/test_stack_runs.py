@@ -48,7 +48,9 @@ def _ledger(stack: LiveStack) -> dict[str, tuple[str, str]]:
 
 def _events(stack: LiveStack) -> tuple[int, int]:
     skip = {f"s3://usage/{key}" for key in _browser_keys()}
-    rows = [r for r in stack.query("SELECT event_id, source_uri FROM meter_events") if r[1] not in skip]
+    rows = [
+        r for r in stack.query("SELECT event_id, source_uri FROM meter_events") if r[1] not in skip
+    ]
     return len(rows), len({r[0] for r in rows})
 
 
@@ -121,7 +123,7 @@ def _backfill(stack: LiveStack, first: str, last: str, reprocess: str) -> dict[s
         "run_backwards": False,
         "dag_run_conf": {},
     }
-    return dict(stack.api.post("/api/v2/backfills", body))
+    return dict(stack.api.create_backfill(body))
 
 
 def _wait_backfill(
@@ -172,39 +174,20 @@ def test_rest_backfill_loads_its_intervals_once_and_again_changes_nothing(
 
 
 def test_cli_backfill_loads_its_day(live_stack: LiveStack) -> None:
-    import subprocess
+    from stack import run_airflow_cli
 
-    from stack import airflow_env
-
-    env = {**airflow_env(live_stack.cfg)}
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("airflow")),
-            "backfill",
-            "create",
-            "--dag-id",
-            "usage_ingest",
-            "--from-date",
-            "2026-09-05",
-            "--to-date",
-            "2026-09-05",
-        ],
-        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    # As the README says: scripts/stack.py airflow -- backfill create ...
+    args = ["backfill", "create", "--dag-id", "usage_ingest"]
+    rc = run_airflow_cli(
+        live_stack.cfg, [*args, "--from-date", "2026-09-05", "--to-date", "2026-09-05"]
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    runs = live_stack.api.get(
-        "/api/v2/dags/usage_ingest/dagRuns", params={"logical_date_gte": "2026-09-05T00:00:00Z"}
-    )["dag_runs"]
-    (run,) = [
-        r
-        for r in runs
-        if r["run_type"] == "backfill" and r["logical_date"].startswith("2026-09-05")
-    ]
-    assert live_stack.wait_for_run(run["dag_run_id"]) == "success"
+    assert rc == 0
+    (backfill,) = live_stack.api.get(
+        "/api/v2/backfills", params={"dag_id": "usage_ingest", "order_by": "-id", "limit": 1}
+    )["backfills"]
+    assert backfill["from_date"].startswith("2026-09-05")
+    runs = _wait_backfill(live_stack, backfill["id"], "2026-09-05", "2026-09-05")
+    assert [r["state"] for r in runs] == ["success"]
     live_stack.wait_idle()
     assert sorted(_ledger(live_stack)) == _keys_for(SEP, date(2026, 9, 5))
     assert _events(live_stack) == (_expected_events(SEP, date(2026, 9, 5)),) * 2
