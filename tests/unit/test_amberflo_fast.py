@@ -210,6 +210,13 @@ def _line(**fields: object) -> str:
         (_line(uniqueId="u9", meterValue={"v": 1}), False),
         ('{"customerId": "c", "customerId": "d", "uniqueId": "u10"}', False),
         ('{"uniqueId": "u11", "dimensions": {"a": "1", "a": "2"}}', False),
+        ('{"uniqueId": "u12", "dimensions": {"a": null, "a": "2"}}', False),
+        # 65 keys, over the limit of 64, even if five of them hold null
+        (
+            _line(uniqueId="u13", dimensions={f"k{i}": "v" if i < 60 else None for i in range(65)}),
+            False,
+        ),
+        (_line(uniqueId="u14", dimensions={"z": "1", "a": None, "m": "2"}), True),
         ("null", False),
         ("{}", False),  # reads as all nulls, like `null`: the exact reader tells them apart
         ("[1]", False),
