@@ -776,18 +776,23 @@ class Warehouse:
         return result
 
     def _create_stage(self, con: Any) -> str:
-        """Private tables holding a large file's rows until they replace its old ones."""
+        """Private tables holding a large file's rows until they replace its old ones.
+
+        Temporary tables: never written to the warehouse file or its WAL (the rows are written
+        once, by the merge), spilled to DuckDB's temp directory past the memory limit, and
+        gone with the connection, so a killed load leaves nothing behind."""
         self._drop_stages(con)
         stage = f"{STAGE_PREFIX}{os.getpid()}"
         con.execute(
-            f"CREATE TABLE {stage} AS SELECT *, NULL::UHUGEINT AS event_key FROM duplicate_events LIMIT 0"  # noqa: S608 - own name
+            f"CREATE TEMP TABLE {stage} AS SELECT *, NULL::UHUGEINT AS event_key FROM duplicate_events LIMIT 0"  # noqa: S608 - own name
         )  # nullable duplicate_of_uri: null marks the stored copy
-        con.execute(f"CREATE TABLE {stage}_rejects AS SELECT * FROM rejected_rows LIMIT 0")  # noqa: S608
-        con.execute(f"CREATE TABLE {stage}_focus AS SELECT * FROM focus_line_items LIMIT 0")  # noqa: S608
+        con.execute(f"CREATE TEMP TABLE {stage}_rejects AS SELECT * FROM rejected_rows LIMIT 0")  # noqa: S608
+        con.execute(f"CREATE TEMP TABLE {stage}_focus AS SELECT * FROM focus_line_items LIMIT 0")  # noqa: S608
         return stage
 
     def _drop_stages(self, con: Any) -> None:
-        # Also those a killed load left behind: only the writer (this lock holder) stages.
+        # Also persistent ones a killed load of an earlier release left in the file: only the
+        # writer (this lock holder) stages.
         for (name,) in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, ?)",
             [STAGE_PREFIX],
