@@ -246,12 +246,11 @@ def normalize_sources(records: pl.DataFrame) -> Normalized:
         rule_expr = pl.when(cond).then(pl.lit(rule)).otherwise(rule_expr)
         column_expr = pl.when(cond).then(pl.lit(column)).otherwise(column_expr)
         reason_expr = pl.when(cond).then(reason).otherwise(reason_expr)
-    checked = work.with_columns(
-        rule_expr.alias("rule"), column_expr.alias("column_name"), reason_expr.alias("reason")
-    ).collect()
+    checked = work.with_columns(rule_expr.alias("rule"), column_expr.alias("column_name")).collect()
 
     rejects = (
         checked.filter(pl.col("rule").is_not_null())
+        .with_columns(reason_expr.alias("reason"))  # only for the rows rejected
         .select(
             pl.col(SOURCE_URI).alias("source_uri"),
             pl.col(R.source_row),
