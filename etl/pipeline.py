@@ -400,7 +400,8 @@ def _read_and_parse(
     store: ObjectStore, obj: SourceObject, settings: Settings
 ) -> _Parsed | _Streaming:
     """Read an object and parse it whole, or, for a CSV/NDJSON export larger than
-    METERHOUSE_CHUNK_BYTES once decompressed, open it for loading chunk by chunk.
+    METERHOUSE_CHUNK_BYTES once decompressed (FOCUS CSV: or of more rows than
+    METERHOUSE_FOCUS_CHUNK_ROWS), open it for loading chunk by chunk.
 
     Objects over the chunk size are downloaded to a spool file first (never into memory).
     """
@@ -431,8 +432,13 @@ def _read_and_parse(
         stream = DecompressedStream(raw, obj.uri, settings.max_object_bytes)
         first = stream.read_upto(settings.chunk_bytes)
         more = stream.read_upto(1)
-        fmt = sniff_format(first, obj.uri) if more else None
-        if more and fmt in ("amberflo_csv", "amberflo_ndjson", "focus_csv"):
+        # FOCUS rows are wide: an export of more rows than METERHOUSE_FOCUS_CHUNK_ROWS
+        # streams even when it is under the chunk size.
+        many = not more and first.count(b"\n") > settings.focus_chunk_rows
+        fmt = sniff_format(first, obj.uri) if more or many else None
+        if (more and fmt in ("amberflo_csv", "amberflo_ndjson", "focus_csv")) or (
+            many and fmt == "focus_csv"
+        ):
             assert fmt is not None
             return _Streaming(obj, checksum, fmt, stream, first + more, started, spool)
         whole = (
@@ -510,10 +516,11 @@ def _parse_chunks(item: _Streaming, settings: Settings) -> Iterator[Chunk]:
     offset = rows_in = 0
     rules: dict[str, int] = {}
     first, item.first = item.first, b""
-    # Memory follows rows, not bytes: size chunks to METERHOUSE_CHUNK_ROWS at the average
-    # line length of the first bytes read.
+    # Memory follows rows, not bytes: size chunks to METERHOUSE_CHUNK_ROWS (FOCUS:
+    # METERHOUSE_FOCUS_CHUNK_ROWS) at the average line length of the first bytes read.
     per_row = len(first) / max(1, first.count(b"\n"))
-    chunk_bytes = min(settings.chunk_bytes, max(64 * 1024, int(settings.chunk_rows * per_row)))
+    rows = settings.focus_chunk_rows if item.source_format == "focus_csv" else settings.chunk_rows
+    chunk_bytes = min(settings.chunk_bytes, max(64 * 1024, int(rows * per_row)))
     chunks = record_chunks(item.stream, first, csv=csv, chunk_bytes=chunk_bytes)
     del first
     seen = None

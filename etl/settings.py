@@ -42,6 +42,8 @@ class Settings:
                                 grow with the file
       METERHOUSE_CHUNK_ROWS     about how many rows such a chunk holds (default 200000; a chunk is
                                 never larger than METERHOUSE_CHUNK_BYTES)
+      METERHOUSE_FOCUS_CHUNK_ROWS  the same for FOCUS CSV, whose rows are wide (default 25000); a
+                                FOCUS CSV export of more rows streams in chunks too
       METERHOUSE_SPOOL_DIR      where objects over METERHOUSE_CHUNK_BYTES are downloaded to while
                                 they load (default: the system temp folder)
       METERHOUSE_DUCKDB_MEMORY_LIMIT  DuckDB's memory limit for loads (default 1GB); it spills beyond
@@ -66,6 +68,7 @@ class Settings:
     duckdb_memory_limit: str = "1GB"
     chunk_bytes: int = 64 * 1024**2
     chunk_rows: int = 200_000
+    focus_chunk_rows: int = 25_000
     spool_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -95,6 +98,7 @@ class Settings:
             duckdb_memory_limit=os.environ.get("METERHOUSE_DUCKDB_MEMORY_LIMIT", "1GB"),
             chunk_bytes=_env_int("METERHOUSE_CHUNK_BYTES", 64 * 1024**2),
             chunk_rows=_env_int("METERHOUSE_CHUNK_ROWS", 200_000),
+            focus_chunk_rows=_env_int("METERHOUSE_FOCUS_CHUNK_ROWS", 25_000),
             spool_dir=Path(os.environ["METERHOUSE_SPOOL_DIR"])
             if os.environ.get("METERHOUSE_SPOOL_DIR")
             else None,

@@ -247,6 +247,44 @@ def test_chunked_focus_csv_load_equals_whole_load(
     assert items[0][0] > 1000
 
 
+def test_focus_csv_of_more_rows_than_focus_chunk_rows_streams_and_equals_whole_load(
+    s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FOCUS rows are wide: an export of more rows than METERHOUSE_FOCUS_CHUNK_ROWS streams in
+    chunks of about that many rows even when it is far under METERHOUSE_CHUNK_BYTES."""
+    from etl.generate_focus import generate_focus_exports
+
+    exports = generate_focus_exports(start=dt.date(2026, 9, 1), days=45, seed=5)
+    csvs = [(k, d) for k, d in exports if ".csv" in k]
+    for key, body in csvs:
+        put(s3, key, body)
+
+    whole_settings, whole = _load(s3, tmp_path / "whole", None, "focus/")
+    few_rows = dataclasses.replace(
+        Settings.from_env(tmp_path / "rows" / "warehouse.duckdb"), focus_chunk_rows=50
+    )
+    assert all(len(body) < few_rows.chunk_bytes for _, body in csvs)
+    with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
+        chunked = ingest([f"s3://{BUCKET}/focus/"], few_rows)
+
+    chunks: dict[str, list[int]] = {}
+    for m in caplog.messages:
+        if m.startswith("step=chunk "):
+            fields = dict(f.split("=", 1) for f in m.split()[1:])
+            chunks.setdefault(fields["source"], []).append(int(fields["chunk_bytes"]))
+    # Every export streamed (each has more than 50 rows), in chunks of about 50 rows but never
+    # under the 64 KiB floor: a chunk ends at the first record boundary past it.
+    assert set(chunks) == {f"s3://{BUCKET}/{key}" for key, _ in csvs}
+    assert sum(len(sizes) for sizes in chunks.values()) > 2 * len(csvs), chunks
+    assert max(max(sizes) for sizes in chunks.values()) < 64 * 1024 + 4096
+    assert {f.uri: dataclasses.replace(f, seconds=0) for f in chunked.files} == {
+        f.uri: dataclasses.replace(f, seconds=0) for f in whole.files
+    }
+    assert warehouse_digest(few_rows.warehouse_path) == warehouse_digest(
+        whole_settings.warehouse_path
+    )
+
+
 def test_chunked_focus_redelivery_replaces_the_older_delivery(s3: Any, tmp_path: Path) -> None:
     import time
 
