@@ -904,6 +904,9 @@ class Warehouse:
         With a `stage` (a large file `uri` loading chunk by chunk), both go to the staging
         table instead, and "already stored" means in another file or staged before."""
         events = events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
+        events, as_map = _as_map_input(events, ["dimensions"])
+        cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
+        select = ", ".join(as_map.get(c, c) for c in EVENT_COLUMNS + ["ingested_at"])
         stored = self._stored_ids(con, events, stage=stage, uri=uri)
         first_uri = events.filter(pl.col("event_id").is_first_distinct()).select(
             "event_id", pl.col("source_uri").alias("_first_uri")
@@ -923,9 +926,6 @@ class Warehouse:
             .with_columns(pl.coalesce("stored_in", "_first_uri").alias("duplicate_of_uri"))
             .drop("stored_in", "_first_uri")
         )
-        cols = ", ".join(EVENT_COLUMNS + ["ingested_at"])
-        new_rows, as_map = _as_map_input(new_rows, ["dimensions"])
-        select = ", ".join(as_map.get(c, c) for c in EVENT_COLUMNS + ["ingested_at"])
         con.register("incoming_new", new_rows.to_arrow())
         if stage is None:
             con.execute(
@@ -937,9 +937,7 @@ class Warehouse:
             )
         con.unregister("incoming_new")
         if dup_rows.height:
-            dups, as_map = _as_map_input(dup_rows, ["dimensions"])
-            select = ", ".join(as_map.get(c, c) for c in EVENT_COLUMNS + ["ingested_at"])
-            con.register("incoming_dups", dups.to_arrow())
+            con.register("incoming_dups", dup_rows.to_arrow())
             con.execute(
                 f"INSERT INTO {stage or 'duplicate_events'} ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
                 f"SELECT {select}, duplicate_of_uri FROM incoming_dups"

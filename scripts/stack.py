@@ -268,6 +268,14 @@ def seed_samples(
     return len(exports)
 
 
+class ApiError(RuntimeError):
+    """An error answer of the REST API, with its HTTP status."""
+
+    def __init__(self, method: str, path: str, status: int, text: str) -> None:
+        super().__init__(f"{method} {path} -> {status}: {text[:500]}")
+        self.status = status
+
+
 class ApiClient:
     """A tiny REST API v2 client with a JWT from /auth/token (used by `up`, tests and users)."""
 
@@ -295,7 +303,7 @@ class ApiClient:
                 break
             time.sleep(1 + attempt)
         if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
+            raise ApiError(method, path, response.status_code, response.text)
         return response.json() if response.content else None
 
     def create_backfill(self, body: Mapping[str, Any], timeout_s: float = 600) -> dict[str, Any]:
@@ -313,9 +321,8 @@ class ApiClient:
         while True:
             try:
                 return dict(self.request("POST", "/api/v2/backfills", attempts=1, json=body))
-            except RuntimeError as err:
-                status = str(err).split(" -> ", 1)[1][:3]
-                if not (status == "503" or (locked and status == "409")):
+            except ApiError as err:
+                if not (err.status == 503 or (locked and err.status == 409)):
                     raise
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{err} (still failing after {timeout_s:.0f}s)") from None
