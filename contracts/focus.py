@@ -270,3 +270,16 @@ ALLOWED_VALUES: Final[dict[str, tuple[str, ...]]] = {
     "ServiceCategory": SERVICE_CATEGORIES,
     "ServiceSubcategory": SERVICE_SUBCATEGORIES,
 }
+
+
+FOCUS_COLUMNS: Final[tuple[str, ...]] = tuple(sorted(column_dtypes("1.3")))
+"""Every column of the newest FOCUS version this project reads (older versions are subsets)."""
+
+FOCUS_LINE_ITEM_SCHEMA: Final[dict[str, pl.DataType]] = {
+    **{name: column_dtypes("1.3")[name] for name in FOCUS_COLUMNS},
+    "x_extra": KEY_VALUE,
+    "x_focus_version": pl.String(),
+    "source_uri": pl.String(),
+    "source_row": pl.Int64(),
+}
+"""Every FOCUS file's line items have exactly this schema (columns a file lacks are null)."""

@@ -782,7 +782,7 @@ def _load_streaming(
 
 
 def _no_line_items() -> pl.DataFrame:
-    from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
+    from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
 
     return pl.DataFrame(schema=FOCUS_LINE_ITEM_SCHEMA)
 

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS, MeterEvent
+from contracts.status import SourceStatus
 from etl.errors import RetryableError
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ LEDGER_UPSERT_SCHEMA = pl.Schema(
 
 
 def _focus_ddl() -> str:
-    from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
+    from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
 
     cols = ",\n    ".join(
         f'"{name}" {_duck_type(dtype)}' for name, dtype in FOCUS_LINE_ITEM_SCHEMA.items()
@@ -294,7 +295,12 @@ def _empty_views_sql() -> str:
 
 
 # Ledger statuses. `error` is retryable and is picked up again by the next discovery.
-LOADED, EMPTY, FAILED, ERROR = "loaded", "empty", "failed", "error"
+LOADED, EMPTY, FAILED, ERROR = (
+    SourceStatus.LOADED.value,
+    SourceStatus.EMPTY.value,
+    SourceStatus.FAILED.value,
+    SourceStatus.ERROR.value,
+)
 
 
 @dataclass(frozen=True)
@@ -697,7 +703,7 @@ class Warehouse:
     def _insert_focus_line_items(
         self, con: Any, load: SourceLoad, now: datetime, table: str = "focus_line_items"
     ) -> None:
-        from etl.formats.focus import FOCUS_LINE_ITEM_SCHEMA
+        from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
 
         assert load.focus_line_items is not None
         items = load.focus_line_items.join(

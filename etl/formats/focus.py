@@ -33,8 +33,10 @@ import polars as pl
 
 from contracts.focus import (
     ALLOWED_VALUES,
+    FOCUS_COLUMNS,
     FOCUS_DATETIME,
     FOCUS_DECIMAL,
+    FOCUS_LINE_ITEM_SCHEMA,
     FOCUS_MODELS,
     KEY_VALUE,
     LEGACY_VALUE_ALIASES,
@@ -55,16 +57,7 @@ log = logging.getLogger(__name__)
 F: Any = FocusCostAndUsage13
 
 _ALL_DTYPES: Final = column_dtypes("1.3")
-FOCUS_COLUMNS: Final[tuple[str, ...]] = tuple(sorted(_ALL_DTYPES))
 
-FOCUS_LINE_ITEM_SCHEMA: Final[dict[str, pl.DataType]] = {
-    **{name: _ALL_DTYPES[name] for name in FOCUS_COLUMNS},
-    "x_extra": KEY_VALUE,
-    "x_focus_version": pl.String(),
-    "source_uri": pl.String(),
-    "source_row": pl.Int64(),
-}
-"""Every FOCUS file's line items have exactly this schema (columns a file lacks are null)."""
 
 _DECIMAL_COLUMNS: Final = frozenset(c for c, d in _ALL_DTYPES.items() if d == FOCUS_DECIMAL)
 _DATETIME_COLUMNS: Final = frozenset(c for c, d in _ALL_DTYPES.items() if d == FOCUS_DATETIME)
