@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from etl.errors import TerminalError
+from etl.settings import DEFAULT_LATE_DAYS
 
 __all__ = [
     "DEFAULT_LATE_DAYS",
@@ -25,11 +26,9 @@ __all__ = [
     "in_window",
     "ingest_window",
     "key_date_span",
-    "late_days_from_env",
 ]
 
 # How far before its interval a scheduled run still picks up late (or corrected) exports.
-DEFAULT_LATE_DAYS = 31
 
 # One path segment, optionally `name=`: YYYY-MM-DD, MM-DD-YYYY (Amberflo) or YYYY-MM (a month).
 _ISO_DAY = re.compile(r"^(?:[A-Za-z_][\w.-]*=)?(\d{4})-(\d{2})-(\d{2})$")
@@ -173,23 +172,3 @@ def ingest_window(
             return DateWindow(None, end)
         return DateWindow(start - timedelta(days=late_days), end)
     return DateWindow()
-
-
-def late_days_from_env() -> int | None:
-    """METERHOUSE_LATE_DAYS: days before its interval a scheduled run still loads (`all`: no limit)."""
-    import os
-
-    raw = os.environ.get("METERHOUSE_LATE_DAYS", "").strip().lower()
-    if not raw:
-        return DEFAULT_LATE_DAYS
-    if raw in ("all", "none", "unbounded"):
-        return None
-    try:
-        days = int(raw)
-    except ValueError as exc:
-        raise InvalidWindow(
-            f"METERHOUSE_LATE_DAYS={raw!r} is not a number of days (or `all`)"
-        ) from exc
-    if days < 0:
-        raise InvalidWindow(f"METERHOUSE_LATE_DAYS={days} must be 0 or more (or `all`)")
-    return days

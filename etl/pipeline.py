@@ -33,7 +33,7 @@ from etl.errors import (
 from etl.formats.amberflo import parse_amberflo_csv, parse_amberflo_json, parse_amberflo_ndjson
 from etl.formats.detect import SourceFormat, sniff_format
 from etl.formats.stream import DecompressedStream, read_ahead, record_chunks
-from etl.intervals import DateWindow, in_window, ingest_window, late_days_from_env
+from etl.intervals import DateWindow, in_window, ingest_window
 from etl.normalize import SOURCE_URI, normalize_meter_records, normalize_sources, with_source
 from etl.settings import Settings
 from etl.storage import (
@@ -930,13 +930,14 @@ def plan_run(
     from the trigger form wins over the data interval. METERHOUSE_LATE_DAYS sets how far back
     a scheduled run looks for late exports (`all`: no limit).
     """
+    settings = settings or Settings.from_env()
     window = ingest_window(
         run_type,
         interval_start,
         interval_end,
         start_date=start_date,
         end_date=end_date,
-        late_days=late_days_from_env(),
+        late_days=settings.late_days,
     )
     log.info(
         "step=plan run_type=%s window=%s force=%s dry_run=%s",

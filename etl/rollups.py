@@ -14,7 +14,6 @@ days of its month (graduated) or the whole month (volume).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,14 +34,13 @@ from etl.rating import (
     rate_events,
     summarize_unrated,
 )
+from etl.settings import DEFAULT_ROLLUP_DIMENSIONS, Settings
 
 if TYPE_CHECKING:
-    from etl.settings import Settings
     from etl.storage import S3Config
 
 log = logging.getLogger("meterhouse.rollups")
 
-DEFAULT_ROLLUP_DIMENSIONS = ("team", "project")
 
 _MONEY = "DECIMAL(38, 12)"
 # cost_daily and cost_monthly share their columns after the period key.
@@ -195,14 +193,6 @@ def ensure_rollup_schema(con: Any) -> None:
     """Create the rating and rollup tables and (re)create their views."""
     for ddl in ROLLUP_DDL:
         con.execute(ddl)
-
-
-def rollup_dimensions_from_env() -> tuple[str, ...]:
-    """Dimension keys the rollups keep (METERHOUSE_ROLLUP_DIMENSIONS, default `team,project`)."""
-    raw = os.environ.get("METERHOUSE_ROLLUP_DIMENSIONS")
-    if raw is None:
-        return DEFAULT_ROLLUP_DIMENSIONS
-    return tuple(k.strip() for k in raw.split(",") if k.strip())
 
 
 def _now() -> datetime:
@@ -796,7 +786,6 @@ def _read_object(uri: str, s3: S3Config | None) -> bytes:
 
 
 def _warehouse(settings: Settings | None) -> Any:
-    from etl.settings import Settings
     from etl.warehouse import Warehouse
 
     settings = settings or Settings.from_env()
@@ -857,9 +846,10 @@ def run_rollup(
 ) -> dict[str, Any]:
     """Rebuild the given days (ISO dates); returns the RollupReport as a dict."""
     parsed = [date.fromisoformat(d) for d in days]
+    settings = settings or Settings.from_env()
     warehouse = _warehouse(settings)
     with warehouse.writer() as con:
-        report = rebuild_days(con, parsed, dimensions=dimensions or rollup_dimensions_from_env())
+        report = rebuild_days(con, parsed, dimensions=dimensions or settings.rollup_dimensions)
         if parsed:
             publish_rollups(warehouse, con, parsed, [_month(d) for d in parsed])
         if rerate:

@@ -1,22 +1,173 @@
-"""Runtime settings, read from the environment once per run (never at import time)."""
+"""Runtime settings: the only place that reads environment variables.
+
+Read once per run (never at import time), typed and validated by pydantic-settings. A bad value
+fails with a `SettingsError` that names the variable, the value and the form it must take, e.g.
+`METERHOUSE_CHUNK_ROWS='lots': must be a whole number (e.g. 200000)`.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from etl.errors import TerminalError
 
 DEFAULT_DATA_DIR = Path("data")
+DEFAULT_LATE_DAYS = 31
+DEFAULT_ROLLUP_DIMENSIONS = ("team", "project")
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
+class SettingsError(TerminalError):
+    """An environment variable holds a value meterhouse cannot use."""
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+def _late_days(raw: Any) -> Any:
+    if isinstance(raw, str):
+        text = raw.strip().lower()
+        if not text:
+            return DEFAULT_LATE_DAYS
+        if text in ("all", "none", "unbounded"):
+            return None
+    return raw
+
+
+def _comma_list(raw: Any) -> Any:
+    if isinstance(raw, str):
+        return tuple(k.strip() for k in raw.split(",") if k.strip())
+    return raw
+
+
+# What each variable must look like, for error messages (pydantic's own text names no variable).
+_FORMS = {
+    "late_days": "a whole number of days >= 0, or `all`",
+    "rollup_dimensions": "comma-separated dimension keys, e.g. `team,project`",
+    "reject_threshold": "a fraction between 0 and 1, e.g. 0.5",
+    "focus_customer_from": "SubAccountId or BillingAccountId",
+}
+
+
+class _Env(BaseSettings):
+    """Every `METERHOUSE_*` variable, validated; the field name is the variable without prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="METERHOUSE_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    warehouse: Path | None = None
+    lake: Path | None = None
+    reject_threshold: float = Field(0.5, ge=0, le=1)
+    max_object_bytes: int = Field(64 * 1024**3, gt=0)
+    max_whole_bytes: int = Field(4 * 1024**3, gt=0)
+    batch_files: int = Field(2000, gt=0)
+    batch_bytes: int = Field(512 * 1024**2, gt=0)
+    focus_customer_from: str = Field("SubAccountId", pattern="^(SubAccountId|BillingAccountId)$")
+    focus_delivery_window: int = Field(3600, ge=0)
+    dedup_window_days: int = Field(31, ge=0)
+    group_rows: int = Field(200_000, gt=0)
+    group_files: int = Field(500, gt=0)
+    duckdb_memory_limit: str = "1GB"
+    chunk_bytes: int = Field(64 * 1024**2, gt=0)
+    chunk_rows: int = Field(200_000, gt=0)
+    focus_chunk_rows: int = Field(25_000, gt=0)
+    spool_dir: Path | None = None
+    late_days: Annotated[
+        Annotated[int, Field(ge=0)] | None, NoDecode, BeforeValidator(_late_days)
+    ] = (
+        DEFAULT_LATE_DAYS
+    )
+    rollup_dimensions: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = (
+        DEFAULT_ROLLUP_DIMENSIONS
+    )
+    # Airflow glue (read by plugins/ and dags/, never by etl itself at import time)
+    aws_conn_id: str = "aws_default"
+    warehouse_pool: str = "meterhouse_warehouse"
+    landing: str = Field("s3://usage/ingest/", pattern="^s3://[^/]+/")
+    ingest_cron: str = "0 0 * * *"
+    sensor_timeout: int = Field(6 * 3600, gt=0)
+    sensor_poke_interval: int = Field(60, gt=0)
+    alert_webhook: str | None = None
+    on_failure: str | None = Field(None, pattern=r"^[\w.]+:\w+$")
+
+
+def _read_env() -> _Env:
+    try:
+        return _Env()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            variable = f"METERHOUSE_{name.upper()}"
+            raw = os.environ.get(variable)
+            form = _FORMS.get(name) or err["msg"].lower()
+            problems.append(f"{variable}={raw!r}: must be {form}" if name in _FORMS else
+                            f"{variable}={raw!r}: {form}")
+        raise SettingsError(
+            "; ".join(problems) + " (fix or unset the variable, then re-run)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where the S3 API is, from the standard AWS variables (boto3 finds the credentials itself)."""
+
+    endpoint_url: str | None
+    region: str
+
+
+def s3_from_env() -> S3Settings:
+    """AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and AWS_REGION / AWS_DEFAULT_REGION (us-east-1)."""
+    env = os.environ
+    return S3Settings(
+        endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """How the Airflow glue finds its connection, pool, landing prefix, schedule and alerts.
+
+      METERHOUSE_AWS_CONN_ID        Airflow AWS connection for S3 (default aws_default)
+      METERHOUSE_WAREHOUSE_POOL     the one-slot pool that serializes warehouse writers
+      METERHOUSE_LANDING            landing prefix, s3://bucket/prefix/ (default s3://usage/ingest/)
+      METERHOUSE_INGEST_CRON        nightly schedule of usage_ingest (default 0 0 * * *)
+      METERHOUSE_SENSOR_TIMEOUT     seconds the sensor waits for exports (default 21600)
+      METERHOUSE_SENSOR_POKE_INTERVAL  seconds between its checks (default 60)
+      METERHOUSE_ALERT_WEBHOOK      URL that failure alerts are POSTed to (optional)
+      METERHOUSE_ON_FAILURE         `package.module:function` called with a failed run (optional)
+      AIRFLOW__API__BASE_URL        the UI's address, for links in alerts (optional)
+    """
+
+    aws_conn_id: str = "aws_default"
+    warehouse_pool: str = "meterhouse_warehouse"
+    landing: str = "s3://usage/ingest/"
+    ingest_cron: str = "0 0 * * *"
+    sensor_timeout_s: int = 6 * 3600
+    sensor_poke_s: int = 60
+    alert_webhook: str | None = None
+    on_failure: str | None = None
+    ui_base_url: str = ""
+
+    @classmethod
+    def from_env(cls) -> AirflowSettings:
+        """Read and validate the variables above."""
+        env = _read_env()
+        return cls(
+            aws_conn_id=env.aws_conn_id,
+            warehouse_pool=env.warehouse_pool,
+            landing=env.landing,
+            ingest_cron=env.ingest_cron,
+            sensor_timeout_s=env.sensor_timeout,
+            sensor_poke_s=env.sensor_poke_interval,
+            alert_webhook=env.alert_webhook or None,
+            on_failure=env.on_failure or None,
+            ui_base_url=os.environ.get("AIRFLOW__API__BASE_URL", "").rstrip("/"),
+        )
 
 
 @dataclass(frozen=True)
@@ -51,6 +202,10 @@ class Settings:
                                 days is a duplicate (default 31); a retry repeats its event time
       METERHOUSE_FOCUS_DELIVERY_WINDOW  seconds within which FOCUS files of one export belong to
                                 one delivery (default 3600); older deliveries of a period are replaced
+      METERHOUSE_LATE_DAYS      days before its interval a scheduled run still loads (default 31;
+                                `all`: no limit)
+      METERHOUSE_ROLLUP_DIMENSIONS  dimension keys the cost rollups keep (default team,project)
+      AWS_ENDPOINT_URL(_S3), AWS_REGION / AWS_DEFAULT_REGION  the S3 API (boto3's own chain)
     """
 
     warehouse_path: Path
@@ -70,36 +225,34 @@ class Settings:
     chunk_rows: int = 200_000
     focus_chunk_rows: int = 25_000
     spool_dir: Path | None = None
+    late_days: int | None = DEFAULT_LATE_DAYS
+    rollup_dimensions: tuple[str, ...] = DEFAULT_ROLLUP_DIMENSIONS
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, warehouse: str | os.PathLike[str] | None = None) -> Settings:
         """Build settings from the environment; an explicit warehouse path wins."""
-        wh = Path(
-            warehouse
-            or os.environ.get("METERHOUSE_WAREHOUSE")
-            or DEFAULT_DATA_DIR / "warehouse.duckdb"
-        )
-        lake_env = os.environ.get("METERHOUSE_LAKE")
-        lake = Path(lake_env) if lake_env and warehouse is None else wh.parent / "lake"
+        env = _read_env()
+        wh = Path(warehouse or env.warehouse or DEFAULT_DATA_DIR / "warehouse.duckdb")
+        lake = env.lake if env.lake and warehouse is None else wh.parent / "lake"
         return cls(
             warehouse_path=wh,
             lake_path=lake,
-            reject_threshold=_env_float("METERHOUSE_REJECT_THRESHOLD", 0.5),
-            max_object_bytes=_env_int("METERHOUSE_MAX_OBJECT_BYTES", 64 * 1024**3),
-            max_whole_bytes=_env_int("METERHOUSE_MAX_WHOLE_BYTES", 4 * 1024**3),
-            batch_files=_env_int("METERHOUSE_BATCH_FILES", 2000),
-            batch_bytes=_env_int("METERHOUSE_BATCH_BYTES", 512 * 1024**2),
-            focus_customer_from=os.environ.get("METERHOUSE_FOCUS_CUSTOMER_FROM", "SubAccountId"),
-            focus_delivery_window_s=_env_int("METERHOUSE_FOCUS_DELIVERY_WINDOW", 3600),
-            dedup_window_days=_env_int("METERHOUSE_DEDUP_WINDOW_DAYS", 31),
-            group_rows=_env_int("METERHOUSE_GROUP_ROWS", 200_000),
-            group_files=_env_int("METERHOUSE_GROUP_FILES", 500),
-            duckdb_memory_limit=os.environ.get("METERHOUSE_DUCKDB_MEMORY_LIMIT", "1GB"),
-            chunk_bytes=_env_int("METERHOUSE_CHUNK_BYTES", 64 * 1024**2),
-            chunk_rows=_env_int("METERHOUSE_CHUNK_ROWS", 200_000),
-            focus_chunk_rows=_env_int("METERHOUSE_FOCUS_CHUNK_ROWS", 25_000),
-            spool_dir=Path(os.environ["METERHOUSE_SPOOL_DIR"])
-            if os.environ.get("METERHOUSE_SPOOL_DIR")
-            else None,
+            reject_threshold=env.reject_threshold,
+            max_object_bytes=env.max_object_bytes,
+            max_whole_bytes=env.max_whole_bytes,
+            batch_files=env.batch_files,
+            batch_bytes=env.batch_bytes,
+            focus_customer_from=env.focus_customer_from,
+            focus_delivery_window_s=env.focus_delivery_window,
+            dedup_window_days=env.dedup_window_days,
+            group_rows=env.group_rows,
+            group_files=env.group_files,
+            duckdb_memory_limit=env.duckdb_memory_limit,
+            chunk_bytes=env.chunk_bytes,
+            chunk_rows=env.chunk_rows,
+            focus_chunk_rows=env.focus_chunk_rows,
+            spool_dir=env.spool_dir,
+            late_days=env.late_days,
+            rollup_dimensions=env.rollup_dimensions,
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from etl.errors import FormatError, RetryableError, SourceChanged, TerminalError
+from etl.settings import s3_from_env
 
 # Objects under this prefix are meterhouse's own reports, never input.
 FAILED_REQUESTS_PREFIX = "failed-requests/"
@@ -50,13 +51,8 @@ class S3Config:
     @classmethod
     def from_env(cls) -> S3Config:
         """Standard AWS variables: AWS_ENDPOINT_URL(_S3), AWS_ACCESS_KEY_ID, ... (boto3's chain)."""
-        return cls(
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL"),
-            region=os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1",
-        )
+        env = s3_from_env()
+        return cls(endpoint_url=env.endpoint_url, region=env.region)
 
     def client(self) -> Any:
         """A boto3 S3 client with retries for throttling and dropped connections."""

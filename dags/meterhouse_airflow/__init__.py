@@ -5,17 +5,18 @@ Nothing here runs at DAG-parse time except reading environment variables.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from etl.settings import AirflowSettings
 from etl.storage import S3Config
 
-AWS_CONN_ID = os.environ.get("METERHOUSE_AWS_CONN_ID", "aws_default")
-WAREHOUSE_POOL = os.environ.get("METERHOUSE_WAREHOUSE_POOL", "meterhouse_warehouse")
-LANDING = os.environ.get("METERHOUSE_LANDING", "s3://usage/ingest/")
-INGEST_CRON = os.environ.get("METERHOUSE_INGEST_CRON", "0 0 * * *")
-SENSOR_TIMEOUT_S = int(os.environ.get("METERHOUSE_SENSOR_TIMEOUT", str(6 * 3600)))
-SENSOR_POKE_S = int(os.environ.get("METERHOUSE_SENSOR_POKE_INTERVAL", "60"))
+_CONFIG = AirflowSettings.from_env()
+AWS_CONN_ID = _CONFIG.aws_conn_id
+WAREHOUSE_POOL = _CONFIG.warehouse_pool
+LANDING = _CONFIG.landing
+INGEST_CRON = _CONFIG.ingest_cron
+SENSOR_TIMEOUT_S = _CONFIG.sensor_timeout_s
+SENSOR_POKE_S = _CONFIG.sensor_poke_s
 
 
 def warehouse_asset() -> Any:

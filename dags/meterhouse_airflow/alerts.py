@@ -16,10 +16,11 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from etl.settings import AirflowSettings
 
 log = logging.getLogger("meterhouse.alerts")
 
@@ -46,7 +47,7 @@ def build_alert(context: Mapping[str, Any]) -> dict[str, Any]:
     dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or "?"
     run_id = context.get("run_id") or getattr(ti, "run_id", None) or "?"
     files = _failed_files(context)
-    base = os.environ.get("AIRFLOW__API__BASE_URL", "").rstrip("/")
+    base = AirflowSettings.from_env().ui_base_url
     alert: dict[str, Any] = {
         "dag_id": dag_id,
         "run_id": run_id,
@@ -97,11 +98,12 @@ def on_dag_failure(context: Mapping[str, Any]) -> None:
         len(alert["failed_files"]),
         alert["text"],
     )
-    if url := os.environ.get("METERHOUSE_ALERT_WEBHOOK"):
+    config = AirflowSettings.from_env()
+    if url := config.alert_webhook:
         try:
             status = post_webhook(url, alert)
             log.info("alert sent to webhook status=%d", status)
         except OSError as exc:
             log.error("alert webhook failed: %s", exc)
-    if spec := os.environ.get("METERHOUSE_ON_FAILURE"):
+    if spec := config.on_failure:
         _user_callback(spec)(context)

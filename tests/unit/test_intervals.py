@@ -7,14 +7,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from etl.intervals import (
-    DEFAULT_LATE_DAYS,
     DateWindow,
     InvalidWindow,
     in_window,
     ingest_window,
     key_date_span,
-    late_days_from_env,
 )
+from etl.settings import DEFAULT_LATE_DAYS, Settings, SettingsError
 
 
 def _utc(y: int, m: int, d: int) -> datetime:
@@ -113,15 +112,18 @@ def test_bad_ranges_say_what_to_do() -> None:
 
 
 def test_late_days_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    def late_days() -> int | None:
+        return Settings.from_env("wh.duckdb").late_days
+
     monkeypatch.delenv("METERHOUSE_LATE_DAYS", raising=False)
-    assert late_days_from_env() == DEFAULT_LATE_DAYS
+    assert late_days() == DEFAULT_LATE_DAYS
     monkeypatch.setenv("METERHOUSE_LATE_DAYS", "7")
-    assert late_days_from_env() == 7
+    assert late_days() == 7
     monkeypatch.setenv("METERHOUSE_LATE_DAYS", "all")
-    assert late_days_from_env() is None
+    assert late_days() is None
     monkeypatch.setenv("METERHOUSE_LATE_DAYS", "-1")
-    with pytest.raises(InvalidWindow, match="must be 0 or more"):
-        late_days_from_env()
+    with pytest.raises(SettingsError, match=r"METERHOUSE_LATE_DAYS='-1': must be a whole number"):
+        late_days()
 
 
 def test_pendulum_bounds_from_airflow_work() -> None:
