@@ -203,7 +203,7 @@ def _replace_group(
         )
         for load in loads
     }
-    return _finish_sources(con, loads, counts, touched, rewrite, superseded_sources, now)
+    return finish_sources(con, loads, counts, touched, rewrite, superseded_sources, now)
 
 
 def _merge_stage(
@@ -237,7 +237,7 @@ def _merge_stage(
         ).fetchall()
     }
     touched = {uri: removed | added}
-    return _finish_sources(
+    return finish_sources(
         con,
         [replace(load, focus_line_items=None)],
         {uri: counts},
@@ -248,7 +248,7 @@ def _merge_stage(
     )[0]
 
 
-def _finish_sources(
+def finish_sources(
     con: Connection,
     loads: Sequence[SourceLoad],
     counts: dict[str, Counts],

@@ -24,9 +24,9 @@ def _kill() -> None:
 
 def main() -> None:
     warehouse, source, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    from etl.warehouse import ledger
     from etl.pipeline import ingest
     from etl.settings import Settings
+    from etl.warehouse import ledger
 
     if mode.startswith("kill-mid-load:"):
         target = int(mode.split(":", 1)[1])
