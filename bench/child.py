@@ -44,6 +44,7 @@ def _instrument() -> None:
     import etl.formats.stream as stream
     import etl.pipeline as p
     import etl.storage as storage
+    import etl.warehouse.load as load
     from etl.warehouse import Warehouse
 
     p.discover = _timed("discover", p.discover)
@@ -58,8 +59,8 @@ def _instrument() -> None:
     focus.parse_focus = _timed("parse_focus", focus.parse_focus)
     p.validate_events = _timed("validate (pandera)", p.validate_events)
     # The warehouse steps of a load (whole files and chunks alike; commits are not timed).
-    for name in ("_remove_source", "_insert_events", "_insert_rejects", "_finish_sources"):
-        setattr(Warehouse, name, _timed("load (duckdb)", getattr(Warehouse, name)))
+    for name in ("remove_source", "insert_events", "insert_rejects", "finish_sources"):
+        setattr(load, name, _timed("load (duckdb)", getattr(load, name)))
     Warehouse.publish_lake = _timed("publish_lake", Warehouse.publish_lake)  # type: ignore[method-assign]
 
 

@@ -745,7 +745,7 @@ def publish_rollups(
 ) -> None:
     """Rewrite the lake files of the rebuilt days and months and of the small tables, then
     views.sql. Each file is replaced atomically (temp file + rename), never deleted."""
-    from etl.warehouse import _write_parquet_atomically
+    from etl.lake import write_parquet_atomically as _write_parquet_atomically
 
     lake = Path(warehouse.lake)
     for month in sorted(set(months)):

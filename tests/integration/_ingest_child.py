@@ -24,25 +24,25 @@ def _kill() -> None:
 
 def main() -> None:
     warehouse, source, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    from etl import warehouse as wh
     from etl.pipeline import ingest
     from etl.settings import Settings
+    from etl.warehouse import ledger
 
     if mode.startswith("kill-mid-load:"):
         target = int(mode.split(":", 1)[1])
         calls = {"n": 0}
-        original = wh.Warehouse._upsert_ledger
+        original = ledger.upsert_ledger
 
-        def upsert_then_die(self: Any, con: Any, rows: Any) -> None:
+        def upsert_then_die(con: Any, rows: Any) -> None:
             calls["n"] += 1
             if calls["n"] == target:
                 _kill()
-            original(self, con, rows)
+            original(con, rows)
 
         # Small groups: several commits happen before the kill (one ledger write per group).
         os.environ["METERHOUSE_GROUP_FILES"] = "2"
 
-        wh.Warehouse._upsert_ledger = upsert_then_die  # type: ignore[method-assign]
+        ledger.upsert_ledger = upsert_then_die
     elif mode == "kill-in-publish":
         import pyarrow.parquet as pq
 

@@ -10,14 +10,14 @@ import polars as pl
 import pytest
 
 from contracts.meter_event import DIMENSIONS
-from etl.warehouse import _as_map_input
+from etl.warehouse.maps import as_map_input
 
 
 def _maps(rows: list[list[dict[str, Any]] | None]) -> tuple[str, list[Any], list[Any]]:
-    """How `_as_map_input` sent the column, the MAPs DuckDB built from that, and the MAPs
+    """How `as_map_input` sent the column, the MAPs DuckDB built from that, and the MAPs
     `map_from_entries` builds from the lists themselves."""
     frame = pl.DataFrame({"dimensions": rows}, schema={"dimensions": DIMENSIONS})
-    ready, sql = _as_map_input(frame, ["dimensions"])
+    ready, sql = as_map_input(frame, ["dimensions"])
     with duckdb.connect() as con:
         con.register("ready", ready.to_arrow())
         con.register("lists", frame.to_arrow())

@@ -1,0 +1,1 @@
+DELETE FROM lake_pending WHERE event_date IN (SELECT unnest(?::DATE[]))

@@ -1,0 +1,1 @@
+SELECT event_date, rewrite, appended_since FROM lake_pending

@@ -1,0 +1,41 @@
+"""The warehouse: the only code that opens the DuckDB file.
+
+Modules: `connection` (writer lock, connections, `transaction()`), `schema` (tables from the
+contracts), `ledger`, `load` (groups and chunks), `stage`, `dedup`, `focus_deliveries`, `maps`,
+`records`; `store.Warehouse` is the facade callers use. Static SQL lives in `sql/`.
+"""
+
+from etl.warehouse.connection import Connection, transaction
+from etl.warehouse.records import (
+    EMPTY,
+    ERROR,
+    FAILED,
+    LOADED,
+    Chunk,
+    LedgerEntry,
+    LoadResult,
+    SourceLoad,
+)
+from etl.warehouse.schema import EVENT_KEY, PUBLISHED_TABLES, SCHEMA_DDL
+from etl.warehouse.stage import STAGE_PREFIX
+from etl.warehouse.store import Warehouse, empty_views_sql, read_views_sql
+
+__all__ = [
+    "EMPTY",
+    "ERROR",
+    "EVENT_KEY",
+    "FAILED",
+    "LOADED",
+    "PUBLISHED_TABLES",
+    "SCHEMA_DDL",
+    "STAGE_PREFIX",
+    "Chunk",
+    "Connection",
+    "LedgerEntry",
+    "LoadResult",
+    "SourceLoad",
+    "Warehouse",
+    "empty_views_sql",
+    "read_views_sql",
+    "transaction",
+]

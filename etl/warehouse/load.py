@@ -1,0 +1,309 @@
+"""Loads: a file's rows replace its previous ones, all or nothing, with its ledger row.
+
+Groups of small files share one transaction; a large file comes in chunks, staged and merged
+in one last transaction. A file that cannot be read loses its rows (`record_failure`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+
+import polars as pl
+
+from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
+from etl.warehouse import ledger
+from etl.warehouse.connection import Connection, scalar, transaction
+from etl.warehouse.dedup import insert_events, promote_orphaned_duplicates
+from etl.warehouse.focus_deliveries import insert_focus_line_items, supersede_older_deliveries
+from etl.warehouse.records import EMPTY, ERROR, FAILED, LOADED, Chunk, LoadResult, SourceLoad
+from etl.warehouse.sqlfiles import sql_statements, sql_text
+from etl.warehouse.stage import create_stage, drop_stages
+
+_LEDGER_HAS_URI = sql_text("ledger_has_uri")
+_SOURCE_DATES = sql_text("source_dates")
+_REMOVE_SOURCE = sql_statements("remove_source")
+_KNOWN_URIS = "SELECT source_uri FROM ingest_ledger"
+_REFERENCED_URIS = (
+    "SELECT DISTINCT duplicate_of_uri FROM duplicate_events WHERE duplicate_of_uri <> source_uri"
+)
+_STORED_COLUMNS = ", ".join(EVENT_COLUMNS + ["ingested_at"])
+_REJECT_COLUMNS = ", ".join(REJECT_COLUMNS + ["rejected_at"])
+
+Counts = tuple[int, int, int, int]
+"""A file's rows_in, events loaded, duplicates and rejected."""
+
+
+def replace_sources_rows(
+    con: Connection, loads: Sequence[SourceLoad], *, dedup_window_days: int
+) -> list[LoadResult]:
+    """Validate-then-replace the rows of a group of files and write their ledger rows, in one
+    transaction (many small files: a few commits instead of one per file).
+
+    Each file's previous rows, duplicates and rejects are deleted; its new events are inserted
+    except those whose event_id the warehouse already holds from another file (or earlier in
+    this group), which go to `duplicate_events`. Events that only this file held before and no
+    longer carries are replaced by their next stored copy, if any.
+    """
+    with transaction(con):
+        return _replace_group(con, loads, dedup_window_days)
+
+
+def record_failure(
+    con: Connection,
+    *,
+    source_uri: str,
+    source_key: str,
+    etag: str,
+    size_bytes: int,
+    last_modified: datetime,
+    checksum_sha256: str | None,
+    source_format: str | None,
+    error: str,
+    retryable: bool,
+) -> frozenset[date]:
+    """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
+    a file that can no longer be read must not keep contributing stale rows."""
+    with transaction(con):
+        touched = remove_source(con, source_uri) | promote_orphaned_duplicates(con, source_uri)
+        ledger.upsert_ledger(
+            con,
+            [
+                {
+                    "source_uri": source_uri,
+                    "source_key": source_key,
+                    "etag": etag,
+                    "size_bytes": size_bytes,
+                    "checksum_sha256": checksum_sha256,
+                    "last_modified": last_modified,
+                    "source_format": source_format,
+                    "status": ERROR if retryable else FAILED,
+                    "rows_in": 0,
+                    "events_loaded": 0,
+                    "duplicates": 0,
+                    "rejected": 0,
+                    "error": error,
+                }
+            ],
+        )
+        ledger.mark_lake_pending(con, rewrite=touched)
+    return touched
+
+
+def replace_source_chunks(
+    con: Connection, load: SourceLoad, chunks: Iterable[Chunk], *, dedup_window_days: int
+) -> LoadResult:
+    """`replace_sources_rows` for one file too large to hold at once, fed chunk by chunk.
+
+    Each chunk is deduplicated (against the warehouse and the chunks before it, exactly as in
+    one piece) and committed into private staging tables, so neither this process nor DuckDB
+    holds the whole file; then one transaction replaces the file's rows with the staged ones.
+    The file is still all-or-nothing: an exception raised by `chunks` (a bad gzip tail, too
+    many rejects) leaves the warehouse as it was.
+    """
+    uri = load.source_uri
+    stage = create_stage(con)
+    try:
+        now = ledger.now()
+        rows_in = loaded = duplicates = rejected = 0
+        for chunk in chunks:
+            with transaction(con):
+                new, dups, _ = insert_events(
+                    con,
+                    chunk.events,
+                    now,
+                    dedup_window_days=dedup_window_days,
+                    stage=stage,
+                    uri=uri,
+                )
+                insert_rejects(con, chunk.rejects, now, table=f"{stage}_rejects")
+                if chunk.focus_line_items is not None:
+                    part = replace(
+                        load, events=chunk.events, focus_line_items=chunk.focus_line_items
+                    )
+                    insert_focus_line_items(con, part, now, table=f"{stage}_focus")
+            rows_in += chunk.rows_in
+            loaded += new.get(uri, 0)
+            duplicates += dups.get(uri, 0)
+            rejected += chunk.rejects.height
+        with transaction(con):
+            return _merge_stage(con, load, stage, (rows_in, loaded, duplicates, rejected), now)
+    finally:
+        drop_stages(con)
+
+
+def remove_source(con: Connection, uri: str) -> frozenset[date]:
+    """Delete a file's events, duplicates, rejects and line items; returns the event dates it
+    held."""
+    # A file the ledger has never seen has nothing to remove: skip four table scans.
+    if not scalar(con, _LEDGER_HAS_URI, [uri]):
+        return frozenset()
+    old_dates = {r[0] for r in con.execute(_SOURCE_DATES, [uri]).fetchall()}
+    for statement in _REMOVE_SOURCE:
+        con.execute(statement, [uri])
+    return frozenset(old_dates)
+
+
+def insert_rejects(
+    con: Connection, rejects: pl.DataFrame, now: datetime, table: str = "rejected_rows"
+) -> None:
+    """Store rejected rows (REJECT_COLUMNS) stamped `now` in `table`."""
+    if not rejects.height:
+        return
+    con.register(
+        "incoming_rejects",
+        rejects.select(REJECT_COLUMNS).with_columns(pl.lit(now).alias("rejected_at")).to_arrow(),
+    )
+    con.execute(
+        f"INSERT INTO {table} ({_REJECT_COLUMNS}) SELECT {_REJECT_COLUMNS} FROM incoming_rejects"  # noqa: S608
+    )
+    con.unregister("incoming_rejects")
+
+
+def _replace_group(
+    con: Connection, loads: Sequence[SourceLoad], dedup_window_days: int
+) -> list[LoadResult]:
+    """Replace the rows of several files inside the caller's transaction.
+
+    Files are taken in order: an event_id carried by an earlier file of the group (or
+    already stored) makes later copies duplicates, exactly as loading them one by one.
+    """
+    now = ledger.now()
+    uris = [load.source_uri for load in loads]
+    # One lookup for the group: only files the ledger already knows have rows to remove.
+    known = ledger.uris_in(con, _KNOWN_URIS, uris)
+    touched: dict[str, set[date]] = {
+        uri: set(remove_source(con, uri)) if uri in known else set() for uri in uris
+    }
+    superseded_sources: set[str] = set()
+    for load in loads:
+        if load.focus_line_items is not None:
+            older, dates = supersede_older_deliveries(con, load)
+            superseded_sources |= older
+            touched[load.source_uri] |= dates
+    # Days that lost rows (a replaced file, a superseded delivery) are rewritten in the
+    # lake; days that only gain rows get a part file more.
+    rewrite = set().union(*touched.values())
+    new, dups, dates_by_uri = insert_events(
+        con,
+        pl.concat([load.events.select(EVENT_COLUMNS) for load in loads]),
+        now,
+        dedup_window_days=dedup_window_days,
+    )
+    for uri, days in dates_by_uri.items():
+        touched[uri] |= days
+    insert_rejects(con, pl.concat([load.rejects.select(REJECT_COLUMNS) for load in loads]), now)
+    counts = {
+        load.source_uri: (
+            load.rows_in,
+            new.get(load.source_uri, 0),
+            dups.get(load.source_uri, 0),
+            load.rejects.height,
+        )
+        for load in loads
+    }
+    return finish_sources(con, loads, counts, touched, rewrite, superseded_sources, now)
+
+
+def _merge_stage(
+    con: Connection, load: SourceLoad, stage: str, counts: Counts, now: datetime
+) -> LoadResult:
+    """Inside the caller's transaction: the staged rows replace the file's old rows, with
+    one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
+    uri = load.source_uri
+    removed = set(remove_source(con, uri))
+    superseded: set[str] = set()
+    if load.focus_line_items is not None:
+        periods = con.execute(
+            f'SELECT DISTINCT "BillingAccountId", "BillingPeriodStart" FROM {stage}_focus'  # noqa: S608 - own name
+        ).pl()
+        older, lost = supersede_older_deliveries(con, load, periods)
+        superseded |= older
+        removed |= lost
+    cols = _STORED_COLUMNS
+    con.execute(
+        f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
+    )
+    con.execute(
+        f"INSERT INTO duplicate_events SELECT * EXCLUDE (event_key) FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
+    )
+    con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
+    con.execute(f"INSERT INTO focus_line_items SELECT * FROM {stage}_focus")  # noqa: S608
+    added = {
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT event_date FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
+        ).fetchall()
+    }
+    touched = {uri: removed | added}
+    return finish_sources(
+        con,
+        [replace(load, focus_line_items=None)],
+        {uri: counts},
+        touched,
+        removed,
+        superseded,
+        now,
+    )[0]
+
+
+def finish_sources(
+    con: Connection,
+    loads: Sequence[SourceLoad],
+    counts: dict[str, Counts],
+    touched: dict[str, set[date]],
+    rewrite: set[date],
+    superseded_sources: set[str],
+    now: datetime,
+) -> list[LoadResult]:
+    """After the files' rows are in: promote orphaned copies, write FOCUS line items and
+    the ledger rows (rows_in, loaded, duplicates, rejected per file), mark the lake."""
+    uris = [load.source_uri for load in loads]
+    # Only after the new rows are in: an id a file still carries stays with that file.
+    referenced = ledger.uris_in(con, _REFERENCED_URIS, uris)
+    for uri in uris:
+        if uri in referenced:
+            promoted = promote_orphaned_duplicates(con, uri)
+            touched[uri] |= promoted
+            rewrite |= promoted
+    for older_uri in sorted(superseded_sources):
+        promoted = promote_orphaned_duplicates(con, older_uri)
+        touched[uris[0]] |= promoted
+        rewrite |= promoted
+    results = []
+    ledger_rows = []
+    for load in loads:
+        uri = load.source_uri
+        if load.focus_line_items is not None:
+            insert_focus_line_items(con, load, now)
+        rows_in, loaded, duplicates, rejected = counts[uri]
+        status = LOADED if rows_in else EMPTY
+        ledger_rows.append(
+            {
+                "source_uri": uri,
+                "source_key": load.source_key,
+                "etag": load.etag,
+                "size_bytes": load.size_bytes,
+                "checksum_sha256": load.checksum_sha256,
+                "last_modified": load.last_modified,
+                "source_format": load.source_format,
+                "status": status,
+                "rows_in": rows_in,
+                "events_loaded": loaded,
+                "duplicates": duplicates,
+                "rejected": rejected,
+                "error": None,
+            }
+        )
+        if loaded + duplicates + rejected != rows_in:
+            raise AssertionError(
+                f"{uri}: rows_in={rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
+            )
+        results.append(
+            LoadResult(uri, status, rows_in, loaded, duplicates, rejected, frozenset(touched[uri]))
+        )
+    ledger.upsert_ledger(con, ledger_rows)
+    added = set().union(*touched.values()) - rewrite
+    ledger.mark_lake_pending(con, rewrite=rewrite, appended=added, since=now)
+    return results

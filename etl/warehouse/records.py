@@ -1,0 +1,74 @@
+"""What goes into a load and what comes out of it: plain records, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import polars as pl
+
+from contracts.status import SourceStatus
+
+# Ledger statuses (aliases of contracts.status.SourceStatus). `error` is retryable and is
+# picked up again by the next discovery.
+LOADED, EMPTY, FAILED, ERROR = (
+    SourceStatus.LOADED.value,
+    SourceStatus.EMPTY.value,
+    SourceStatus.FAILED.value,
+    SourceStatus.ERROR.value,
+)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the warehouse remembers of one source object."""
+
+    source_uri: str
+    etag: str
+    size_bytes: int
+    checksum_sha256: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class SourceLoad:
+    """Everything one source file contributes, loaded in one transaction."""
+
+    source_uri: str
+    source_key: str
+    etag: str
+    size_bytes: int
+    checksum_sha256: str
+    last_modified: datetime
+    source_format: str | None
+    rows_in: int
+    events: pl.DataFrame
+    rejects: pl.DataFrame
+    # FOCUS files only: the typed line items (aligned with events by source_row) and the
+    # export they belong to, whose billing periods a newer delivery replaces.
+    focus_line_items: pl.DataFrame | None = None
+    delivery_key: str | None = None
+    delivery_window_s: int = 3600
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One slice of a large file: its rows read, valid events and rejects."""
+
+    rows_in: int
+    events: pl.DataFrame
+    rejects: pl.DataFrame
+    focus_line_items: pl.DataFrame | None = None  # FOCUS files: the chunk's line items
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Counts of one file's load; rows_in == events_loaded + duplicates + rejected."""
+
+    source_uri: str
+    status: str
+    rows_in: int
+    events_loaded: int
+    duplicates: int
+    rejected: int
+    touched_dates: frozenset[date]

@@ -1,0 +1,1 @@
+SELECT count(*) FROM ingest_ledger WHERE source_uri = ?

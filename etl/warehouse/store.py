@@ -1,0 +1,207 @@
+"""`Warehouse`: a DuckDB warehouse file plus its Parquet lake, behind one small facade.
+
+The work is done by the modules beside it (load, ledger, dedup, FOCUS deliveries) and by the
+lake (publish, views, query); this class holds the paths and settings and the one open writer
+connection a batch shares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from etl import lake
+from etl.warehouse import load as loading
+from etl.warehouse.connection import (
+    Connection,
+    connect_reader,
+    connect_writer,
+    writer_lock,
+)
+from etl.warehouse.ledger import read_ledger
+from etl.warehouse.records import Chunk, LedgerEntry, LoadResult, SourceLoad
+from etl.warehouse.schema import LAKE_TABLES, PUBLISHED_TABLES, ensure_schema
+from etl.warehouse.stage import drop_stages
+
+
+def read_views_sql(lake_path: Path) -> str:
+    """Views over the Parquet lake: what `meterhouse sql` and the DuckDB CLI query.
+
+    Usable from the DuckDB CLI as `duckdb -init <lake>/views.sql` (or `.read <lake>/views.sql`).
+    """
+    return lake.views_sql(lake_path, LAKE_TABLES)
+
+
+def empty_views_sql() -> str:
+    """The views a reader sees while nothing is published: every table, empty."""
+    return lake.views_sql(None, LAKE_TABLES)
+
+
+class Warehouse:
+    """A DuckDB warehouse file plus its Parquet lake. One writer at a time."""
+
+    def __init__(
+        self,
+        path: Path,
+        lake: Path,
+        *,
+        lock_timeout_s: float = 600.0,
+        dedup_window_days: int = 31,
+        memory_limit: str = "1GB",
+    ) -> None:
+        self.path = Path(path)
+        self.lake = Path(lake)
+        self.lock_timeout_s = lock_timeout_s
+        self.dedup_window_days = dedup_window_days
+        self.memory_limit = memory_limit
+        self._con: Connection | None = None
+
+    # Connections
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Connection]:
+        """A short-lived read-write connection, held under the writer lock.
+
+        Re-entrant: inside an open writer (a batch), loads share its connection while each
+        file still commits on its own.
+        """
+        if self._con is not None:
+            yield self._con
+            return
+        with writer_lock(self.path, self.lock_timeout_s):
+            con = connect_writer(
+                self.path, memory_limit=self.memory_limit, timeout_s=self.lock_timeout_s
+            )
+            try:
+                ensure_schema(con)
+                drop_stages(con)
+                self._con = con
+                yield con
+            finally:
+                self._con = None
+                con.close()
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A read-only connection: queries cannot modify the warehouse."""
+        if self._con is not None:
+            yield self._con
+            return
+        if not self.path.exists():
+            with self.writer():
+                pass
+        con = connect_reader(self.path)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # Ledger and loads (etl.warehouse.ledger, etl.warehouse.load)
+
+    def ledger(self, uris: Iterable[str] | None = None) -> dict[str, LedgerEntry]:
+        """Ledger rows, for the given URIs or all."""
+        with self.reader() as con:
+            return read_ledger(con, uris)
+
+    def record_failure(
+        self,
+        *,
+        source_uri: str,
+        source_key: str,
+        etag: str,
+        size_bytes: int,
+        last_modified: datetime,
+        checksum_sha256: str | None,
+        source_format: str | None,
+        error: str,
+        retryable: bool,
+    ) -> frozenset[date]:
+        """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
+        a file that can no longer be read must not keep contributing stale rows."""
+        with self.writer() as con:
+            return loading.record_failure(
+                con,
+                source_uri=source_uri,
+                source_key=source_key,
+                etag=etag,
+                size_bytes=size_bytes,
+                last_modified=last_modified,
+                checksum_sha256=checksum_sha256,
+                source_format=source_format,
+                error=error,
+                retryable=retryable,
+            )
+
+    def replace_source_rows(self, load: SourceLoad) -> LoadResult:
+        """Validate-then-replace one file's rows and write its ledger row, atomically.
+
+        The file's previous rows, duplicates and rejects are deleted; its new events are
+        inserted except those whose event_id the warehouse already holds from another file
+        (or earlier in this file), which go to `duplicate_events`. Events that only this file
+        held before and no longer carries are replaced by their next stored copy, if any.
+        """
+        return self.replace_sources_rows([load])[0]
+
+    def replace_sources_rows(self, loads: Sequence[SourceLoad]) -> list[LoadResult]:
+        """`replace_source_rows` for a group of files in one transaction (many small files).
+
+        Each file is still all-or-nothing; the group shares one commit, so a thousand small
+        files cost a few commits instead of a thousand.
+        """
+        with self.writer() as con:
+            return loading.replace_sources_rows(
+                con, loads, dedup_window_days=self.dedup_window_days
+            )
+
+    def replace_source_chunks(self, load: SourceLoad, chunks: Iterable[Chunk]) -> LoadResult:
+        """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk
+        (staged, then merged in one transaction: still all or nothing)."""
+        with self.writer() as con:
+            return loading.replace_source_chunks(
+                con, load, chunks, dedup_window_days=self.dedup_window_days
+            )
+
+    # The lake (etl.lake)
+
+    def publish_lake(self, tables: Iterable[str] = PUBLISHED_TABLES) -> list[Path]:
+        """Publish the read path: the lake partitions loads marked pending (new part files
+        for days that only gained rows, whole partitions for days that lost some), the
+        small `tables` (names of PUBLISHED_TABLES) and views.sql.
+
+        Every file is written to a hidden temp file, fsynced and renamed into place, so a
+        reader sees the old file or the new one, never half of one. Files are replaced, never
+        deleted (a day whose events all went away gets empty files), so a query that already
+        listed a file can always open it.
+        """
+        with self.writer() as con:
+            return lake.publish_lake(
+                con, self.lake, [PUBLISHED_TABLES[name] for name in tables], LAKE_TABLES
+            )
+
+    def query_published(self, sql: str, params: list[Any] | None = None) -> lake.Rows:
+        """Run SQL on the published read path (the Parquet lake), never on the DuckDB file.
+
+        A load in progress is never blocked by, and never breaks, such a query. The
+        connection is in memory and may read only the lake folder; configuration is locked.
+        """
+        return lake.query_published(self.lake, sql, params, empty_views=empty_views_sql())
+
+    def query(self, sql: str, params: list[Any] | None = None) -> lake.Rows:
+        """Run read-only SQL on the DuckDB file; returns (column names, rows).
+
+        The file is opened read-only and the connection may touch no other file, so a query
+        can neither change the warehouse nor overwrite it with COPY.
+        """
+        if self._con is not None:
+            cur = self._con.execute(sql, params or [])
+            names = [d[0] for d in cur.description] if cur.description else []
+            return names, cur.fetchall()
+        with self.reader() as con:
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            cur = con.execute(sql, params or [])
+            names = [d[0] for d in cur.description] if cur.description else []
+            return names, cur.fetchall()
