@@ -195,7 +195,7 @@ class Gateway:
 # Small timings keep the suite fast; the behaviour under test does not depend on them.
 FAST: dict[str, Any] = {
     "flush_interval_s": 0.05,
-    "timeout_s": 2.0,
+    "timeout_s": 5.0,
     "backoff_base_s": 0.01,
     "backoff_max_s": 0.05,
     "close_timeout_s": 10.0,

@@ -61,7 +61,7 @@ def test_batches_by_count_then_flush(gateway: Gateway, make_client: MakeClient) 
 
 
 def test_batches_by_time(gateway: Gateway, make_client: MakeClient) -> None:
-    client = make_client(batch_size=500, flush_interval_s=0.1)
+    client = make_client(batch_size=500, flush_interval_s=0.3)
     records = meter_some(client, 3)
     gateway.state.wait_stored(3, timeout_s=5)  # no flush(): the linger sends it
     assert [len(r.records) for r in gateway.state.received] == [3]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from meterhouse_client.rules import check_record, dimension_map, meter_time, meter_value
+from meterhouse_client.rules import checked_fields
 
 
 @dataclass(frozen=True)
@@ -53,17 +53,14 @@ class MeterRecord:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, now_ms: int) -> MeterRecord:
         """A record from its Amberflo dict form, checked; `InvalidRecord` when it breaks a rule."""
-        check_record(raw, now_ms)
-        unique = raw.get("uniqueId")
-        if unique is None or not str(unique).strip():
-            unique = uuid.uuid4().hex
+        fields = checked_fields(raw, now_ms)
         return cls(
-            customer_id=str(raw["customerId"]).strip(),
-            meter_api_name=str(raw["meterApiName"]).strip(),
-            meter_value=meter_value(raw["meterValue"]),
-            meter_time_in_millis=meter_time(raw["meterTimeInMillis"], now_ms),
-            unique_id=str(unique).strip(),
-            dimensions=dimension_map(raw.get("dimensions")),
+            customer_id=fields.customer_id,
+            meter_api_name=fields.meter_api_name,
+            meter_value=fields.meter_value,
+            meter_time_in_millis=fields.meter_time_in_millis,
+            unique_id=fields.unique_id or uuid.uuid4().hex,
+            dimensions=fields.dimensions,
         )
 
     def to_json(self) -> str:

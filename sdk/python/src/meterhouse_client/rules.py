@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from meterhouse_client.errors import InvalidRecord
 
@@ -46,6 +46,17 @@ _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCI
 _INTEGER_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
 
 
+class CheckedFields(NamedTuple):
+    """A record's values as the warehouse stores them."""
+
+    customer_id: str
+    meter_api_name: str
+    meter_value: Decimal
+    meter_time_in_millis: int
+    unique_id: str | None
+    dimensions: dict[str, str]
+
+
 def check_record(record: dict[str, Any], now_ms: int) -> None:
     """Raise `InvalidRecord` for the first rule `record` breaks (the batch path's order).
 
@@ -54,17 +65,27 @@ def check_record(record: dict[str, Any], now_ms: int) -> None:
     an int, a Decimal, a str or a float. `now_ms` is the current time in epoch milliseconds:
     events more than a day after it are rejected.
     """
+    checked_fields(record, now_ms)
+
+
+def checked_fields(record: dict[str, Any], now_ms: int) -> CheckedFields:
+    """`check_record`, returning the checked values (text stripped, blank uniqueId None)."""
     if not isinstance(record, dict):
         raise InvalidRecord("amberflo.record.object", "record is not a JSON object")
     # The parser's checks first (every field a single value, then the dimensions), then the
     # value checks, as the batch path reports them.
     for name in FIELDS:
         _scalar_text(record.get(name), name)
-    dimension_map(record.get("dimensions"))
-    required_text(record.get("customerId"), "customerId")
-    required_text(record.get("meterApiName"), "meterApiName")
-    meter_value(record.get("meterValue"))
-    meter_time(record.get("meterTimeInMillis"), now_ms)
+    dimensions = dimension_map(record.get("dimensions"))
+    unique = _scalar_text(record.get("uniqueId"), "uniqueId")
+    return CheckedFields(
+        customer_id=required_text(record.get("customerId"), "customerId"),
+        meter_api_name=required_text(record.get("meterApiName"), "meterApiName"),
+        meter_value=meter_value(record.get("meterValue")),
+        meter_time_in_millis=meter_time(record.get("meterTimeInMillis"), now_ms),
+        unique_id=unique.strip() or None if unique is not None else None,
+        dimensions=dimensions,
+    )
 
 
 def required_text(value: Any, field: str) -> str:
@@ -81,37 +102,38 @@ def meter_value(value: Any) -> Decimal:
     if value is None:
         raise InvalidRecord("amberflo.meterValue.required", "meterValue is missing")
     text = _scalar_text(value, "meterValue") or ""
-    shown = _quoted(text)
     stripped = text.strip()
     if _NOT_FINITE.fullmatch(stripped) or (isinstance(value, Decimal) and not value.is_finite()):
         raise InvalidRecord(
-            "amberflo.meterValue.finite", f"meterValue {shown} is not a finite number"
+            "amberflo.meterValue.finite", f"meterValue {_quoted(text)} is not a finite number"
         )
     if not _DECIMAL_TEXT.fullmatch(stripped):
-        raise InvalidRecord("amberflo.meterValue.number", f"meterValue {shown} is not a number")
+        raise InvalidRecord(
+            "amberflo.meterValue.number", f"meterValue {_quoted(text)} is not a number"
+        )
     quantity = Decimal(stripped)
     if quantity and quantity.adjusted() >= MAX_INTEGER_DIGITS:
         raise InvalidRecord(
             "amberflo.meterValue.number",
-            f"meterValue {shown} is not a number the warehouse holds "
+            f"meterValue {_quoted(text)} is not a number the warehouse holds "
             f"(at most {MAX_INTEGER_DIGITS} digits before the decimal point)",
         )
     if _decimal_places(quantity) > MAX_DECIMAL_PLACES:
         raise InvalidRecord(
             "amberflo.meterValue.precision",
-            f"meterValue {shown} has more than {MAX_DECIMAL_PLACES} decimal places; quantities "
+            f"meterValue {_quoted(text)} has more than {MAX_DECIMAL_PLACES} decimal places; quantities "
             f"are stored to {MAX_DECIMAL_PLACES}, round it at the source",
         )
     if isinstance(value, float) and _significant_digits(quantity) > FLOAT_EXACT_DIGITS:
         raise InvalidRecord(
             "amberflo.meterValue.precision",
-            f"meterValue {shown} is a float that only approximates a decimal "
+            f"meterValue {_quoted(text)} is a float that only approximates a decimal "
             f"(more than {FLOAT_EXACT_DIGITS} significant digits); pass a Decimal or a str",
         )
     if quantity < 0:
         raise InvalidRecord(
             "amberflo.meterValue.non_negative",
-            f"meterValue {shown} is negative; send a correction as its own meter",
+            f"meterValue {_quoted(text)} is negative; send a correction as its own meter",
         )
     return quantity
 
@@ -121,29 +143,29 @@ def meter_time(value: Any, now_ms: int) -> int:
     if value is None:
         raise InvalidRecord("amberflo.meterTimeInMillis.required", "meterTimeInMillis is missing")
     text = _scalar_text(value, "meterTimeInMillis") or ""
-    shown = _quoted(text)
     stripped = text.strip()
     ms = int(stripped) if _INTEGER_TEXT.fullmatch(stripped) else None
     if ms is None or not -_INT64_MAX - 1 <= ms <= _INT64_MAX:
         raise InvalidRecord(
             "amberflo.meterTimeInMillis.integer",
-            f"meterTimeInMillis {shown} is not an integer of epoch milliseconds",
+            f"meterTimeInMillis {_quoted(text)} is not an integer of epoch milliseconds",
         )
     limit_ms = now_ms + MAX_FUTURE_SKEW_MS
     if MIN_EVENT_MS // 1000 <= ms <= limit_ms // 1000:
         raise InvalidRecord(
             "amberflo.meterTimeInMillis.seconds",
-            f"meterTimeInMillis {shown} looks like epoch seconds; Amberflo expects milliseconds "
+            f"meterTimeInMillis {_quoted(text)} looks like epoch seconds; Amberflo expects milliseconds "
             "(multiply by 1000)",
         )
     if ms < MIN_EVENT_MS:
         raise InvalidRecord(
-            "amberflo.meterTimeInMillis.too_old", f"meterTimeInMillis {shown} is before 2000-01-01"
+            "amberflo.meterTimeInMillis.too_old",
+            f"meterTimeInMillis {_quoted(text)} is before 2000-01-01",
         )
     if ms > limit_ms:
         raise InvalidRecord(
             "amberflo.meterTimeInMillis.future",
-            f"meterTimeInMillis {shown} is more than a day after now",
+            f"meterTimeInMillis {_quoted(text)} is more than a day after now",
         )
     return ms
 
@@ -190,7 +212,9 @@ def _scalar_text(value: Any, field: str) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
         return json.dumps(value)
     if isinstance(value, Decimal):
         return str(value)
