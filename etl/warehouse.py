@@ -275,7 +275,7 @@ def read_views_sql(lake: Path) -> str:
             lines.append(
                 f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({files});"  # noqa: S608 - configured path, fixed names
             )
-    from etl.rollups import rollup_views_sql  # cost rollups and their views (docs/rating.md)
+    from etl.costs.publish import rollup_views_sql  # cost rollups and their views (docs/rating.md)
 
     lines += rollup_views_sql(lake)
     return "\n".join(lines) + "\n"
@@ -288,7 +288,7 @@ def _empty_views_sql() -> str:
         if any(f"EXISTS {name} (" in ddl for name in ("meter_events", *PUBLISHED_TABLES))
     ]
     tables.append(_focus_ddl() + ";")
-    from etl.rollups import rollup_views_sql
+    from etl.costs.publish import rollup_views_sql
 
     tables += rollup_views_sql(None)
     return "\n".join(tables) + "\n"

@@ -10,17 +10,9 @@ import polars as pl
 import pytest
 
 from contracts.rate_card import RatedEvent
-from etl.rating import (
-    EVENT_INPUT_SCHEMA,
-    RateCard,
-    RateCardError,
-    changed_period,
-    graduated_cost,
-    parse_rate_card,
-    rate_events,
-    summarize_unrated,
-    volume_price,
-)
+from etl.costs.rate_cards import RateCard, RateCardError, changed_period, parse_rate_card
+from etl.costs.rating import EVENT_INPUT_SCHEMA, rate_events, summarize_unrated
+from etl.costs.tiers import graduated_cost, volume_price
 
 D = Decimal
 HEADER = "rate_id,meter_name,unit,currency,unit_price,pricing,tier_from,tier_period,match,effective_from,effective_to\n"
