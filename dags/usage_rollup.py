@@ -71,7 +71,7 @@ def usage_rollup() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from etl.errors import TerminalError
-        from etl.rollups import load_rate_card as load
+        from etl.jobs.rollup import load_rate_card as load
 
         uri = (params or {}).get("rate_card")
         if not uri:
@@ -92,7 +92,7 @@ def usage_rollup() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from etl.errors import TerminalError
-        from etl.rollups import plan_rollup
+        from etl.jobs.rollup import plan_rollup
 
         params = params or {}
         try:
@@ -108,7 +108,7 @@ def usage_rollup() -> None:
     def rebuild(days: list[str], params: dict | None = None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from etl.rollups import ReconciliationError, run_rollup
+        from etl.jobs.rollup import ReconciliationError, run_rollup
 
         try:
             return run_rollup(list(days), rerate=bool((params or {}).get("rerate")))

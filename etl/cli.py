@@ -168,7 +168,7 @@ def _print_table(names: Sequence[str], rows: list[list[Any]], fmt: str) -> None:
 
 
 def cmd_rate_card_load(args: argparse.Namespace) -> int:
-    from etl.rollups import load_rate_card
+    from etl.jobs.rollup import load_rate_card
 
     settings = Settings.from_env(args.warehouse)
     loaded = load_rate_card(args.file, settings=settings)
@@ -209,7 +209,7 @@ def cmd_rate_card_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rollup(args: argparse.Namespace) -> int:
-    from etl.rollups import rollup
+    from etl.jobs.rollup import rollup
 
     settings = Settings.from_env(args.warehouse)
     report = rollup(

@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from etl.rollups import (
-    ReconciliationError,
-    load_rate_card,
-    plan_rollup,
-    reconcile,
-    rollup,
-    run_rollup,
-)
+from etl.costs.reconcile import ReconciliationError, reconcile
+from etl.jobs.rollup import load_rate_card, plan_rollup, rollup, run_rollup
 
 pytestmark = [pytest.mark.integration]
 D = Decimal

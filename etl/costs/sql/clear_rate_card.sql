@@ -1,0 +1,2 @@
+DELETE FROM rate_card;
+DELETE FROM rate_adjustments;

@@ -1,0 +1,1 @@
+SELECT DISTINCT meter_name FROM rate_card
