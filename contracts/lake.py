@@ -34,11 +34,18 @@ class LakeTable:
 
     @property
     def columns(self) -> list[str]:
-        """The column names views.sql selects: the first word of each line of the DDL's body
-        (so the DDL holds one column per line)."""
-        body = self.ddl.split("(", 1)[1]
+        """The column names views.sql selects, in DDL order (table constraints left out)."""
+        body = self.ddl[self.ddl.index("(") + 1 : self.ddl.rindex(")")]
+        items, depth, start = [], 0, 0
+        for at, char in enumerate(body):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                items.append(body[start:at])
+                start = at + 1
+        items.append(body[start:])
+        constraints = ("PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT")
         return [
-            line.split()[0]
-            for line in body.splitlines()
-            if line.strip() and not line.strip().startswith(")")
+            item.split()[0]
+            for item in items
+            if item.strip() and item.split()[0].upper() not in constraints
         ]

@@ -23,23 +23,7 @@ def test_schema_creates_every_table_and_view() -> None:
         assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)  # noqa: S608
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: LakeTable.columns reads one column per DDL line, and "
-                "cost_monthly's DDL ends `unrated_quantity ..., days ...)` on one line, so the "
-                "lake view of cost_monthly has no `days` column",
-            ),
-        )
-        if name == "cost_monthly"
-        else name
-        for name in ROLLUP_LAKE_TABLES
-    ],
-)
+@pytest.mark.parametrize("name", list(ROLLUP_LAKE_TABLES))
 def test_the_lake_views_select_every_column_of_the_table(name: str) -> None:
     con = duckdb.connect()
     ensure_rollup_schema(con)
