@@ -37,7 +37,7 @@ from etl.rating import (
 from etl.settings import DEFAULT_ROLLUP_DIMENSIONS, Settings
 
 if TYPE_CHECKING:
-    from etl.storage import S3Config
+    from etl.sources.stores import S3Config
 
 log = logging.getLogger("meterhouse.rollups")
 
@@ -776,7 +776,7 @@ def publish_rollups(
 
 
 def _read_object(uri: str, s3: S3Config | None) -> bytes:
-    from etl.storage import open_source
+    from etl.sources.stores import open_source
 
     store, key = open_source(uri, s3)
     for info in store.list(key):

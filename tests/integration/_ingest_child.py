@@ -25,7 +25,7 @@ def _kill() -> None:
 def main() -> None:
     warehouse, source, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     from etl import warehouse as wh
-    from etl.pipeline import ingest
+    from etl.jobs.ingest import ingest
     from etl.settings import Settings
 
     if mode.startswith("kill-mid-load:"):
