@@ -18,7 +18,7 @@ install: $(VENV)/.synced
 demo: install
 	$(PY) scripts/demo.py
 
-test: install browser-deps
+test: lint browser-deps
 	$(VENV)/bin/pytest -q
 
 test-unit: install
@@ -61,9 +61,13 @@ bench: install
 bench-small-files: install
 	$(PY) -m bench.small_files $(SMALL_FILES_ARGS)
 
+# ruff, mypy (strict on etl/ and contracts/), import-linter (the layers in pyproject.toml) and the
+# house rules import-linter cannot express (scripts/check_structure.py). `make test` runs it first.
 lint: install
-	$(VENV)/bin/ruff check etl contracts dags tests scripts
+	$(VENV)/bin/ruff check etl contracts dags plugins tests scripts bench sdk/python
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
+	$(PY) scripts/check_structure.py
 
 clean:
 	rm -rf .run data

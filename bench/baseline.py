@@ -1,7 +1,7 @@
 """The baseline: meterhouse's job written as plain DuckDB SQL, with no Python per row.
 
 Read every file of the folder, normalize to the meter event columns, drop invalid rows (the
-same rules as etl.normalize: missing customer/meter, meterValue not a finite non-negative number
+same rules as etl.formats.amberflo.normalize: missing customer/meter, meterValue not a finite non-negative number
 with at most 12 decimals, meterTimeInMillis not an integer of epoch ms since 2000 and at most a
 day in the future), deduplicate on event_id (first file in name order, then first row, wins),
 write `meter_events`, the date-partitioned Parquet lake and a daily rollup.

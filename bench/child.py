@@ -2,77 +2,60 @@
 
     python -m bench.child SIDE --src DIR --fmt FMT --work DIR
 
-SIDE is `meterhouse` (etl.pipeline.ingest into the warehouse in --work, then the daily rollup)
+SIDE is `meterhouse` (etl.jobs.ingest.ingest into the warehouse in --work, then the daily rollup)
 or `baseline` (bench.baseline). Prints one JSON line: counts, quantity total, seconds (the job
 only: imports and the final check of the result excluded), peak RSS of this process, and per-phase seconds.
 
-Phases of the meterhouse side are timed by wrapping the pipeline's module-level functions
-(etl.pipeline looks them up at call time), so no etl code changes for the benchmark.
+Phases of the meterhouse side are reported by the ingest job itself to the observer passed in
+(etl.jobs.observer): nothing is patched.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import resource
 import sys
+import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PHASES: dict[str, float] = defaultdict(float)
+from etl.jobs.observer import Phase
 
 
-def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            PHASES[name] += time.perf_counter() - t
+class PhaseTimes:
+    """Adds up the seconds of each phase the job reports (from any thread)."""
 
-    return wrapper
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
 
+    def on_phase(self, phase: Phase, seconds: float, source_format: str | None) -> None:
+        # FOCUS parsing has its own line, as it always had.
+        name = (
+            "parse_focus"
+            if phase is Phase.PARSE and (source_format or "").startswith("focus")
+            else phase.value
+        )
+        self.add(name, seconds)
 
-def _instrument() -> None:
-    """Time each step of etl.pipeline's per-file work and the batch's publish."""
-    import etl.formats.focus as focus
-    import etl.formats.stream as stream
-    import etl.pipeline as p
-    import etl.storage as storage
-    import etl.warehouse.load as load
-    from etl.warehouse import Warehouse
-
-    p.discover = _timed("discover", p.discover)
-    storage.LocalStore.read_into = _timed("read", storage.LocalStore.read_into)  # type: ignore[method-assign]
-    p.sha256_hex = _timed("checksum", p.sha256_hex)
-    p._sha256_of = _timed("checksum", p._sha256_of)
-    stream.DecompressedStream.read = _timed("decompress+sniff", stream.DecompressedStream.read)  # type: ignore[method-assign]
-    p.sniff_format = _timed("decompress+sniff", p.sniff_format)
-    for name in ("parse_amberflo_csv", "parse_amberflo_json", "parse_amberflo_ndjson"):
-        setattr(p, name, _timed("parse", getattr(p, name)))
-    p.normalize_meter_records = _timed("normalize", p.normalize_meter_records)
-    focus.parse_focus = _timed("parse_focus", focus.parse_focus)
-    p.validate_events = _timed("validate (pandera)", p.validate_events)
-    # The warehouse steps of a load (whole files and chunks alike; commits are not timed).
-    for name in ("remove_source", "insert_events", "insert_rejects", "finish_sources"):
-        setattr(load, name, _timed("load (duckdb)", getattr(load, name)))
-    Warehouse.publish_lake = _timed("publish_lake", Warehouse.publish_lake)  # type: ignore[method-assign]
+    def add(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
 
-def run_meterhouse(src: Path, work: Path, *, rollup: bool = True) -> dict[str, Any]:
-    from etl.pipeline import ingest
+def run_meterhouse(
+    src: Path, work: Path, phases: PhaseTimes, *, rollup: bool = True
+) -> dict[str, Any]:
+    from etl.jobs.ingest import ingest
     from etl.settings import Settings
     from etl.warehouse import Warehouse
 
     # The documented METERHOUSE_* variables apply (chunk size, memory limit, ...).
     settings = Settings.from_env(work / "warehouse.duckdb")
     started = time.perf_counter()
-    report = ingest([str(src)], settings)
+    report = ingest([str(src)], settings, observer=phases)
     totals = report.totals()
     wh = Warehouse(settings.warehouse_path, settings.lake_path)
     if rollup:
@@ -84,7 +67,7 @@ def run_meterhouse(src: Path, work: Path, *, rollup: bool = True) -> dict[str, A
                           sum(quantity) AS quantity
                    FROM meter_events GROUP BY ALL"""
             )
-        PHASES["rollup"] += time.perf_counter() - t
+        phases.add("rollup", time.perf_counter() - t)
     work_seconds = time.perf_counter() - started
     # The check of the result is not part of the job's time.
     _, rows = wh.query("SELECT count(*), sum(quantity) FROM meter_events")
@@ -119,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.side == "meterhouse":
-        _instrument()
-        out = run_meterhouse(args.src, args.work, rollup=not args.no_rollup)
-        out["phases"] = dict(PHASES)
+        phases = PhaseTimes()
+        out = run_meterhouse(args.src, args.work, phases, rollup=not args.no_rollup)
+        out["phases"] = dict(phases.seconds)
     else:
         import duckdb  # noqa: F401 - import outside the timed work, as for meterhouse
 

@@ -1,6 +1,6 @@
 """Fast, deterministic bulk writer of benchmark exports (DuckDB COPY, no Python loop per row).
 
-`etl.generate` is the realistic generator for tests and demos, but it builds every record in
+`etl.samples.amberflo` is the realistic generator for tests and demos, but it builds every record in
 Python (~10^5 records/s); the benchmark needs 10-50M. This writer computes every field with
 integer arithmetic on the row number inside DuckDB, so the same (size, format, seed) always gives
 byte-identical files, at a few million rows per second on two cores.

@@ -1,4 +1,4 @@
-"""FOCUS 1.0 CSV at benchmark scale, in the on-prem provider's shape of `etl.generate_focus`.
+"""FOCUS 1.0 CSV at benchmark scale, in the on-prem provider's shape of `etl.samples.focus`.
 
 One line item per row: a service of a sub-account for one day. Every row is distinct (the
 ResourceId carries the row number) except ~1% re-delivered copies (i % 100 == 50 copies the row

@@ -3,7 +3,7 @@
     python -m bench.run [--sizes 1M,10M] [--formats csv,ndjson,focus] [--no-incremental] [--profile]
 
 For every size and format: write the exports once into bench/.cache (deterministic, reused),
-run the baseline (bench.baseline) and meterhouse (etl.pipeline.ingest into a fresh warehouse,
+run the baseline (bench.baseline) and meterhouse (etl.jobs.ingest.ingest into a fresh warehouse,
 then the same daily rollup), each in its own process, check that both load the same events,
 duplicates, rejects and quantity total, and print wall time, events/s, peak RSS and the ratio.
 Then, for Amberflo formats, the incremental scenarios: a run with nothing new on the warehouse

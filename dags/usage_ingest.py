@@ -1,7 +1,7 @@
 """usage_ingest: sense new usage exports in S3 and load them into the warehouse, in batches.
 
 Each run covers one data interval (nightly by default, METERHOUSE_INGEST_CRON). What it loads
-is decided in `etl.intervals.ingest_window`: exports whose date folder (`dt=YYYY-MM-DD/`,
+is decided in `etl.sources.windows.ingest_window`: exports whose date folder (`dt=YYYY-MM-DD/`,
 Amberflo `MM-DD-YYYY/`, `billing_period=YYYY-MM/`) overlaps the run's window, plus undated keys,
 that the ingest ledger has not loaded in their current version.
 
@@ -110,7 +110,7 @@ def usage_ingest() -> None:
         from meterhouse_airflow import s3_config
 
         from etl.errors import TerminalError
-        from etl.pipeline import plan_run
+        from etl.jobs.ingest import plan_run
 
         params = params or {}
         run_type = getattr(dag_run, "run_type", None)
@@ -134,7 +134,7 @@ def usage_ingest() -> None:
     def ingest_batch(batch: list[dict], params: dict | None = None) -> dict:
         from meterhouse_airflow import s3_config
 
-        from etl.pipeline import ingest_batch_dicts
+        from etl.jobs.ingest import ingest_batch_dicts
 
         return ingest_batch_dicts(
             batch, s3=s3_config(), dry_run=bool((params or {}).get("dry_run"))
@@ -142,7 +142,7 @@ def usage_ingest() -> None:
 
     @task(outlets=[WAREHOUSE])
     def report(reports: list[dict]) -> dict:
-        from etl.pipeline import summarize_reports
+        from etl.jobs.ingest import summarize_reports
 
         return summarize_reports(list(reports))
 
@@ -151,7 +151,7 @@ def usage_ingest() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from etl.errors import IngestFailed
-        from etl.pipeline import raise_for_failures
+        from etl.jobs.ingest import raise_for_failures
 
         try:
             raise_for_failures(summary)

@@ -26,8 +26,8 @@ def _default_start(days: int) -> date:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from etl.generate import generate_amberflo_exports, summarize_exports
-    from etl.storage import open_target
+    from etl.samples.amberflo import generate_amberflo_exports, summarize_exports
+    from etl.sources.stores import open_target
 
     start = date.fromisoformat(args.start) if args.start else _default_start(args.days)
     exports = generate_amberflo_exports(
@@ -35,7 +35,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     focus: list[tuple[str, bytes]] = []
     if args.focus:
-        from etl.generate_focus import generate_focus_exports
+        from etl.samples.focus import generate_focus_exports
 
         # FOCUS exports land under the same ingest/ prefix as meter records: one landing to sense.
         focus = [
@@ -54,7 +54,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from etl.pipeline import ingest
+    from etl.jobs.ingest import ingest
 
     settings = Settings.from_env(args.warehouse)
     report = ingest(args.sources, settings, force=args.force)

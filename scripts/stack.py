@@ -250,7 +250,7 @@ def seed_samples(
     """
     import boto3
 
-    from etl.generate import generate_amberflo_exports
+    from etl.samples.amberflo import generate_amberflo_exports
 
     client = boto3.client(
         "s3",

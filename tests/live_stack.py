@@ -138,7 +138,7 @@ def sample_exports() -> list[tuple[str, bytes]]:
     """The exports the stack was seeded with (the generator is deterministic)."""
     from stack import SAMPLE_CUSTOMERS, SAMPLE_DAYS, SAMPLE_START
 
-    from etl.generate import generate_amberflo_exports
+    from etl.samples.amberflo import generate_amberflo_exports
 
     return generate_amberflo_exports(
         start=SAMPLE_START, days=SAMPLE_DAYS, customers=SAMPLE_CUSTOMERS, seed=7
@@ -147,7 +147,7 @@ def sample_exports() -> list[tuple[str, bytes]]:
 
 def sample_keys(first: date, last: date) -> list[str]:
     """Keys of the seeded exports dated `first`..`last` (inclusive)."""
-    from etl.intervals import DateWindow, in_window
+    from etl.sources.windows import DateWindow, in_window
 
     window = DateWindow(
         datetime.combine(first, datetime.min.time(), tzinfo=UTC),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from etl.settings import AirflowSettings
-from etl.storage import S3Config
+from etl.sources.stores import S3Config
 
 _CONFIG = AirflowSettings.from_env()
 AWS_CONN_ID = _CONFIG.aws_conn_id

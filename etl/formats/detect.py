@@ -1,18 +1,19 @@
-"""Format detection by content: Amberflo's own keys carry no extension."""
+"""Byte-level helpers for telling formats apart by content: Amberflo's own keys carry no extension.
+
+Which format an object holds is decided by the registry (etl.formats.registry.sniff_format),
+which asks each format's parser in turn.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from etl.errors import FormatError
+from etl.sources.streams import UTF8_BOM
 
-SourceFormat = Literal[
-    "amberflo_json", "amberflo_ndjson", "amberflo_csv", "focus_csv", "focus_parquet"
-]
-
-GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
-UTF8_BOM = b"\xef\xbb\xbf"
+"""The first bytes of a Parquet file."""
+
+SUPPORTED = "supported are Amberflo JSON, NDJSON, CSV and FOCUS CSV/Parquet (optionally gzip)"
+"""The end of every unknown-format message."""
 
 
 def strip_bom(data: bytes) -> bytes:
@@ -28,42 +29,15 @@ def first_line(data: bytes, limit: int = 64 * 1024) -> bytes:
     return line.rstrip(b"\r")
 
 
-def sniff_format(data: bytes, uri: str) -> SourceFormat | None:
-    """Tell the format from decompressed bytes. None means the object holds no records.
+def header_columns(text: bytes, uri: str) -> list[str]:
+    """The column names of a CSV object's first line (`text`: without a byte-order mark).
 
-    Raises FormatError for anything that is not a supported export.
+    Raises FormatError when the first line is not UTF-8 text.
     """
-    from etl.formats.amberflo import AMBERFLO_CSV_REQUIRED
-    from etl.formats.focus import is_focus_header
-
-    if data.startswith(PARQUET_MAGIC):
-        return "focus_parquet"
-    text = strip_bom(data)
-    stripped = text.lstrip(b" \t\r\n")
-    if not stripped:
-        return None
-    if stripped[:1] == b"[":
-        return "amberflo_json"
-    if stripped[:1] == b"{":
-        return "amberflo_ndjson"
-    if uri.lower().endswith((".parquet", ".parquet.gz")):
-        raise FormatError(
-            f"{uri}: named .parquet but is not a Parquet file (no PAR1 magic); re-export it"
-        )
     header = first_line(text)
     try:
-        columns = [c.strip().strip('"') for c in header.decode("utf-8").split(",")]
+        return [c.strip().strip('"') for c in header.decode("utf-8").split(",")]
     except UnicodeDecodeError as exc:
         raise FormatError(
-            f"{uri}: unknown format: the first line is not UTF-8 text; supported are Amberflo JSON, "
-            "NDJSON, CSV and FOCUS CSV/Parquet (optionally gzip)"
+            f"{uri}: unknown format: the first line is not UTF-8 text; {SUPPORTED}"
         ) from exc
-    if is_focus_header(columns):
-        return "focus_csv"
-    if AMBERFLO_CSV_REQUIRED.issubset(set(columns)):
-        return "amberflo_csv"
-    raise FormatError(
-        f"{uri}: unknown format: not JSON, not Parquet, and the first line is not an Amberflo CSV header "
-        f"(needs {', '.join(sorted(AMBERFLO_CSV_REQUIRED))}) nor a FOCUS header; "
-        "supported are Amberflo JSON, NDJSON, CSV and FOCUS CSV/Parquet (optionally gzip)"
-    )

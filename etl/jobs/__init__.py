@@ -1,1 +1,1 @@
-""""""
+"""Jobs: the only API that dags/, plugins/, the CLI (and later the gateway) call."""

@@ -25,7 +25,7 @@ from etl.costs.reconcile import ReconciliationError
 from etl.costs.rollups import rebuild_days
 from etl.errors import TerminalError
 from etl.settings import Settings
-from etl.storage import S3Config, open_source
+from etl.sources.stores import S3Config, open_source
 from etl.warehouse import Warehouse
 
 __all__ = [

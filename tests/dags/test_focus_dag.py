@@ -10,7 +10,7 @@ import duckdb
 import pendulum
 import pytest
 
-from etl.generate_focus import generate_focus_exports
+from etl.samples.focus import generate_focus_exports
 from tests.conftest import BUCKET, DAGS
 from tests.integration.test_focus_ingest import _source_totals
 

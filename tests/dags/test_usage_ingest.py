@@ -34,7 +34,7 @@ def test_dags_import_without_errors(airflow_db: None) -> None:
 def test_dag_run_ingests_from_local_s3(airflow_db: None, s3: Any, warehouse_env: Path) -> None:
     import duckdb
 
-    from etl.generate import generate_amberflo_exports, summarize_exports
+    from etl.samples.amberflo import generate_amberflo_exports, summarize_exports
 
     exports = generate_amberflo_exports(start=pendulum.date(2026, 10, 1), days=2, customers=20, seed=3)
     for key, data in exports:
@@ -79,8 +79,8 @@ def test_form_date_range_loads_only_those_days_and_force_replaces(
 ) -> None:
     import duckdb
 
-    from etl.generate import generate_amberflo_exports, summarize_exports
-    from etl.intervals import DateWindow, in_window
+    from etl.samples.amberflo import generate_amberflo_exports, summarize_exports
+    from etl.sources.windows import DateWindow, in_window
 
     exports = generate_amberflo_exports(start=pendulum.date(2026, 9, 1), days=3, customers=10, seed=5)
     for key, data in exports:

@@ -22,8 +22,8 @@ def _dag() -> Any:
 
 
 def _ingest_sample(warehouse: Path, tmp_path: Path) -> None:
-    from etl.generate import generate_amberflo_exports
-    from etl.pipeline import ingest
+    from etl.jobs.ingest import ingest
+    from etl.samples.amberflo import generate_amberflo_exports
     from etl.settings import Settings
 
     src = tmp_path / "src"

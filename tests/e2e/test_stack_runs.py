@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def _expected_events(first: date, last: date) -> int:
-    from etl.generate import summarize_exports
+    from etl.samples.amberflo import summarize_exports
 
     keys = set(_keys_for(first, last))
     return summarize_exports([(k, d) for k, d in sample_exports() if k in keys]).distinct_event_ids

@@ -24,7 +24,7 @@ def _kill() -> None:
 
 def main() -> None:
     warehouse, source, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    from etl.pipeline import ingest
+    from etl.jobs.ingest import ingest
     from etl.settings import Settings
     from etl.warehouse import ledger
 

@@ -1,4 +1,4 @@
-"""Bad input, end to end: local S3 over HTTP -> etl.pipeline.ingest -> a DuckDB file.
+"""Bad input, end to end: local S3 over HTTP -> etl.jobs.ingest.ingest -> a DuckDB file.
 
 Every bad file and every bad record of this module lands in the bucket together with good
 ones and is loaded in ONE run, so each case also proves that it blocks nothing else. Each case
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from etl.pipeline import BatchReport, FileReport, ingest
+from etl.jobs.ingest import BatchReport, FileReport, ingest
 from etl.settings import Settings
 from tests.conftest import BUCKET
 from tests.integration._support import (

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from etl.generate import generate_amberflo_exports
-from etl.pipeline import ingest
+from etl.jobs.ingest import ingest
+from etl.samples.amberflo import generate_amberflo_exports
 from etl.settings import Settings
 from tests.conftest import BUCKET
 from tests.integration._support import MS, lake_digest, put, q, rec, warehouse_digest
@@ -217,7 +217,7 @@ def test_a_gzip_cut_after_many_chunks_fails_the_file_and_loads_none_of_it(
 def test_chunked_focus_csv_load_equals_whole_load(
     s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from etl.generate_focus import generate_focus_exports
+    from etl.samples.focus import generate_focus_exports
 
     exports = generate_focus_exports(start=dt.date(2026, 9, 1), days=45, seed=5)
     csvs = [(k, d) for k, d in exports if ".csv" in k]
@@ -252,7 +252,7 @@ def test_focus_csv_of_more_rows_than_focus_chunk_rows_streams_and_equals_whole_l
 ) -> None:
     """FOCUS rows are wide: an export of more rows than METERHOUSE_FOCUS_CHUNK_ROWS streams in
     chunks of about that many rows even when it is far under METERHOUSE_CHUNK_BYTES."""
-    from etl.generate_focus import generate_focus_exports
+    from etl.samples.focus import generate_focus_exports
 
     exports = generate_focus_exports(start=dt.date(2026, 9, 1), days=45, seed=5)
     csvs = [(k, d) for k, d in exports if ".csv" in k]
@@ -288,7 +288,7 @@ def test_focus_csv_of_more_rows_than_focus_chunk_rows_streams_and_equals_whole_l
 def test_chunked_focus_redelivery_replaces_the_older_delivery(s3: Any, tmp_path: Path) -> None:
     import time
 
-    from etl.generate_focus import generate_focus_exports
+    from etl.samples.focus import generate_focus_exports
 
     first = generate_focus_exports(start=dt.date(2026, 9, 1), days=30, seed=5)
     second = generate_focus_exports(start=dt.date(2026, 9, 1), days=30, seed=6)
@@ -351,7 +351,7 @@ def test_a_json_array_is_read_whole_up_to_its_own_limit(s3: Any, tmp_path: Path)
 def test_identical_focus_rows_in_different_chunks_stay_distinct_charges(
     s3: Any, tmp_path: Path
 ) -> None:
-    from etl.generate_focus import generate_focus_exports
+    from etl.samples.focus import generate_focus_exports
 
     key, body = next(
         (k, d)

@@ -22,10 +22,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl.generate import generate_amberflo_exports
-from etl.pipeline import discover, ingest, ingest_batch
+from etl.jobs.ingest import discover, ingest, ingest_batch
+from etl.samples.amberflo import generate_amberflo_exports
 from etl.settings import Settings
-from etl.storage import S3Config
+from etl.sources.stores import S3Config
 from tests.conftest import BUCKET, ROOT
 from tests.integration._support import (
     bucket_keys,
@@ -220,7 +220,7 @@ def backoffs(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(
         "botocore.retries.bucket.TokenBucket.acquire", lambda self, amount=1, block=True: True
     )
-    monkeypatch.setattr("etl.storage.BODY_READ_BACKOFF_S", 0.0)
+    monkeypatch.setattr("etl.sources.stores.BODY_READ_BACKOFF_S", 0.0)
     return delays
 
 

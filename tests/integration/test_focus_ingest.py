@@ -16,8 +16,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from etl.generate_focus import generate_focus_exports
-from etl.pipeline import ingest
+from etl.jobs.ingest import ingest
+from etl.samples.focus import generate_focus_exports
 from etl.settings import Settings
 from tests.conftest import BUCKET
 

@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl.generate import generate_amberflo_exports, summarize_exports
-from etl.pipeline import ingest
+from etl.jobs.ingest import ingest
+from etl.samples.amberflo import generate_amberflo_exports, summarize_exports
 from etl.settings import Settings
 from tests.conftest import BUCKET
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.pipeline import ingest
+from etl.jobs.ingest import ingest
 from etl.settings import Settings
 from tests.conftest import BUCKET
 from tests.integration._support import DAY_MS, MS, q

@@ -49,7 +49,7 @@ def write_events(
 
 
 def ingest_file(path: Path, settings: Any) -> None:
-    from etl.pipeline import ingest
+    from etl.jobs.ingest import ingest
 
     report = ingest([str(path)], settings)
     assert report.totals()["failed"] == 0
@@ -319,8 +319,8 @@ def test_source_cost_kept_unrated_reported_and_views_answer(tmp_path: Path, sett
 def test_generated_month_reconciles_to_the_cent(tmp_path: Path, settings: Any) -> None:
     """A generated month with the example rate card: the rollups equal the events beneath them,
     and flat and graduated costs equal an independent computation from the raw events."""
-    from etl.generate import generate_amberflo_exports
-    from etl.pipeline import ingest
+    from etl.jobs.ingest import ingest
+    from etl.samples.amberflo import generate_amberflo_exports
 
     src = tmp_path / "src"
     for key, data in generate_amberflo_exports(

@@ -13,9 +13,10 @@ import duckdb
 import pytest
 
 from etl.errors import TerminalError
-from etl.pipeline import _reason_key, ingest
+from etl.jobs.ingest import ingest
+from etl.jobs.load import reason_key
 from etl.settings import Settings
-from etl.storage import LocalStore, S3Config
+from etl.sources.stores import LocalStore, S3Config
 from etl.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,7 @@ def test_local_store_keys_never_escape_the_root(tmp_path: Path, key: str) -> Non
 def test_reason_objects_stay_under_failed_requests(tmp_path: Path, key: str) -> None:
     from datetime import UTC, datetime
 
-    reason = _reason_key(key, datetime(2026, 9, 21, tzinfo=UTC))
+    reason = reason_key(key, datetime(2026, 9, 21, tzinfo=UTC))
     assert reason.startswith("failed-requests/2026-09-21/") and reason.endswith(".reason.txt")
     parts = reason.split("/")
     assert ".." not in parts and "." not in parts and "" not in parts

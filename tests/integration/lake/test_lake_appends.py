@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.pipeline import ingest
+from etl.jobs.ingest import ingest
 from etl.settings import Settings
 from etl.warehouse import Warehouse
 from tests.integration._support import DAY_MS, MS, lake_digest, local_exports, q, rec, write_local

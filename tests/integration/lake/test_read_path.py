@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from etl.errors import MeterhouseError
-from etl.generate import generate_amberflo_exports, summarize_exports
+from etl.samples.amberflo import generate_amberflo_exports, summarize_exports
 from etl.settings import Settings
 from etl.warehouse import Warehouse
 from tests.conftest import ROOT
@@ -64,7 +64,7 @@ def test_read_path_cannot_modify_or_escape(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     _write_exports(exports, days=1, customers=5)
     settings = Settings.from_env(tmp_path / "wh" / "warehouse.duckdb")
-    from etl.pipeline import ingest
+    from etl.jobs.ingest import ingest
 
     ingest([str(exports)], settings)
     warehouse = Warehouse(settings.warehouse_path, settings.lake_path)

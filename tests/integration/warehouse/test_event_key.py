@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.pipeline import ingest
+from etl.jobs.ingest import ingest
 from etl.settings import Settings
 from tests.integration._support import DAY_MS, MS, local_exports, q, rec, write_local
 

@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from etl.intervals import (
+from etl.settings import DEFAULT_LATE_DAYS, Settings, SettingsError
+from etl.sources.windows import (
     DateWindow,
     InvalidWindow,
     in_window,
     ingest_window,
     key_date_span,
 )
-from etl.settings import DEFAULT_LATE_DAYS, Settings, SettingsError
 
 
 def _utc(y: int, m: int, d: int) -> datetime:

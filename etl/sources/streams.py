@@ -19,7 +19,11 @@ from collections.abc import Generator, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 from etl.errors import FormatError
-from etl.formats.detect import GZIP_MAGIC, UTF8_BOM
+
+GZIP_MAGIC = b"\x1f\x8b"
+"""The first bytes of a gzip stream: objects are gunzipped by content, whatever their key says."""
+UTF8_BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte-order mark spreadsheet tools put in front of CSV exports."""
 
 _BLOCK = 8 * 1024 * 1024
 T = TypeVar("T")

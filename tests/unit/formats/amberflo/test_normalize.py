@@ -19,7 +19,7 @@ from contracts.meter_event import (
     MeterEvent,
     RejectedRow,
 )
-from etl.normalize import MIN_EVENT_MS, Normalized, normalize_meter_records
+from etl.formats.amberflo.normalize import MIN_EVENT_MS, Normalized, normalize_meter_records
 
 URI = "s3://usage/ingest/export.ndjson"
 UTC = dt.UTC
@@ -444,12 +444,9 @@ def test_normalizing_many_files_at_once_equals_one_by_one() -> None:
 
     from polars.testing import assert_frame_equal
 
-    from etl.formats.detect import sniff_format
-    from etl.generate import generate_amberflo_exports
-    from etl.pipeline import normalize_parsed, parse_source
-    from etl.settings import Settings
+    from etl.formats.registry import normalize_parsed, parse_source, sniff_format
+    from etl.samples.amberflo import generate_amberflo_exports
 
-    settings = Settings.from_env("/nonexistent/warehouse.duckdb")
     exports = generate_amberflo_exports(start=dt.date(2026, 5, 1), days=2, customers=12, seed=5)
     # One file written long ago: its events are "more than a day after the file was written".
     written = [
@@ -460,7 +457,7 @@ def test_normalizing_many_files_at_once_equals_one_by_one() -> None:
     for (key, data), when in zip(exports, written, strict=True):
         raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
         assert sniff_format(raw, key) is not None
-        parsed.append(parse_source(raw, f"s3://usage/{key}", when, settings))
+        parsed.append(parse_source(raw, f"s3://usage/{key}", when))
 
     together = normalize_parsed(parsed)
     alone = [normalize_parsed([p])[0] for p in parsed]

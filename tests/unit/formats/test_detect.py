@@ -7,8 +7,9 @@ import gzip
 import pytest
 
 from etl.errors import FormatError, TerminalError
-from etl.formats.detect import first_line, sniff_format, strip_bom
-from etl.formats.stream import decompress
+from etl.formats.detect import first_line, strip_bom
+from etl.formats.registry import sniff_format
+from etl.sources.streams import decompress
 
 AMBERFLO_HEADER = b"customerId,meterApiName,meterValue,meterTimeInMillis"
 UNKNOWN = (

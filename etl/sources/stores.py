@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,11 +79,25 @@ class S3Config:
 class ObjectStore(Protocol):
     """What the pipeline needs from a place where exports land."""
 
+    @property
+    def root_uri(self) -> str:
+        """Where the store's keys live: `s3://bucket` or a local folder (etl.sources.discovery
+        opens the store again from it)."""
+        ...
+
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
 
     def read(self, info: ObjectInfo) -> bytes: ...
 
     def read_into(self, info: ObjectInfo, sink: BinaryIO) -> None: ...
+
+    def open_file(self, info: ObjectInfo, spool_dir: Path | None) -> BinaryIO:
+        """A seekable file of the object's bytes, never held in memory; the caller closes it.
+
+        A local file is opened in place; an object is downloaded into a temporary file in
+        `spool_dir` (None: the system's temporary folder) first.
+        """
+        ...
 
     def write(self, key: str, data: bytes) -> str: ...
 
@@ -111,6 +126,11 @@ class S3Store:
         self.bucket = bucket
         self.config = config or S3Config.from_env()
         self._client = client
+
+    @property
+    def root_uri(self) -> str:
+        """`s3://bucket`."""
+        return f"s3://{self.bucket}"
 
     @property
     def client(self) -> Any:
@@ -193,6 +213,16 @@ class S3Store:
                 time.sleep(BODY_READ_BACKOFF_S * 2 ** (attempt - 1))
         _check_size(info, sink.tell())
 
+    def open_file(self, info: ObjectInfo, spool_dir: Path | None) -> BinaryIO:
+        """The object downloaded into a temporary file (deleted when closed)."""
+        spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - the caller closes it
+        try:
+            self.read_into(info, spool)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
     def write(self, key: str, data: bytes) -> str:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
         return f"s3://{self.bucket}/{key}"
@@ -203,6 +233,11 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+
+    @property
+    def root_uri(self) -> str:
+        """The folder."""
+        return str(self.root)
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -251,6 +286,10 @@ class LocalStore:
             raise SourceChanged(f"{info.uri} was deleted after it was listed") from exc
         _check_size(info, os.fstat(handle.fileno()).st_size)
         return handle
+
+    def open_file(self, info: ObjectInfo, spool_dir: Path | None) -> BinaryIO:
+        """The file itself (`open`): a local file needs no download."""
+        return self.open(info)
 
     def read_into(self, info: ObjectInfo, sink: BinaryIO) -> None:
         sink.seek(0)

@@ -19,7 +19,7 @@ from contracts.meter_event import (
     REJECT_SCHEMA,
     MeterEvent,
 )
-from etl.formats.detect import SourceFormat
+from etl.formats.base import SourceFormat
 
 # pandera models give column names on attribute access; typed Any because mypy sees dtypes.
 R: Any = AmberfloRecord

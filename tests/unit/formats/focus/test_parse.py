@@ -14,18 +14,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from contracts.focus import FOCUS_MODELS
+from contracts.focus import FOCUS_LINE_ITEM_SCHEMA, FOCUS_MODELS
 from contracts.meter_event import EVENT_COLUMNS, EVENT_SCHEMA, REJECT_SCHEMA, MeterEvent
 from etl.errors import ContractViolation, FormatError
 from etl.formats.focus import (
-    FOCUS_LINE_ITEM_SCHEMA,
     detect_focus_version,
     focus_delivery_key,
     is_focus_header,
     parse_focus,
 )
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "focus"
+FIXTURES = Path(__file__).parents[3] / "fixtures" / "focus"
 URI = "s3://landing/focus/test/data/BILLING_PERIOD=2024-09/part-00001.csv"
 UTC = dt.UTC
 
@@ -614,7 +613,7 @@ def test_focus_delivery_key(uri: str, key: str) -> None:
 def test_generated_exports_are_deterministic_and_parse_without_rejects() -> None:
     import gzip
 
-    from etl.generate_focus import generate_focus_exports
+    from etl.samples.focus import generate_focus_exports
 
     exports = generate_focus_exports(start=dt.date(2024, 9, 28), days=4, seed=3, accounts=2)
     assert exports == generate_focus_exports(start=dt.date(2024, 9, 28), days=4, seed=3, accounts=2)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl.errors import FormatError
-from etl.formats.stream import DecompressedStream, read_ahead, record_chunks
+from etl.sources.streams import DecompressedStream, read_ahead, record_chunks
 
 
 def _chunks(data: bytes, *, csv_: bool, chunk_bytes: int, gz: bool = False) -> list[bytes]:

@@ -9,10 +9,13 @@ import json
 import pytest
 from polars.testing import assert_frame_equal
 
+from contracts.amberflo import A
 from etl.formats import amberflo
-from etl.formats.detect import sniff_format
-from etl.generate import generate_amberflo_exports
-from etl.normalize import normalize_meter_records
+from etl.formats.amberflo.duckdb_ndjson import duckdb_ndjson
+from etl.formats.amberflo.fast import fast_csv, fast_json
+from etl.formats.amberflo.normalize import normalize_meter_records
+from etl.formats.registry import sniff_format
+from etl.samples.amberflo import generate_amberflo_exports
 
 URI = "s3://usage/ingest/x"
 WRITTEN = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -43,9 +46,7 @@ def test_generated_exports_read_the_same_both_ways_and_use_the_fast_path() -> No
         fast_batch, fast = _events(raw, fmt, exact=False)
         exact_batch, exact = _events(raw, fmt, exact=True)
         # the clean generated files all take the vectorized path
-        assert (
-            fast_batch.records[amberflo.A.raw_record].null_count() == fast_batch.records.height
-        ), key
+        assert fast_batch.records[A.raw_record].null_count() == fast_batch.records.height, key
         assert fast_batch.rows_in == exact_batch.rows_in
         assert_frame_equal(fast.events, exact.events)
         assert fast.rejects.height == exact.rejects.height == 0
@@ -128,9 +129,9 @@ def test_rejects_match_both_ways_on_a_mixed_file() -> None:
 )
 def test_inputs_the_fast_reader_could_misread_take_the_exact_reader(fmt: str, data: bytes) -> None:
     if fmt == "amberflo_csv":
-        assert amberflo._fast_csv(data, URI) is None
+        assert fast_csv(data, URI) is None
     else:
-        assert amberflo._fast_json(data, URI, lines=fmt == "amberflo_ndjson") is None
+        assert fast_json(data, URI, lines=fmt == "amberflo_ndjson") is None
     fast = PARSERS[fmt](data, URI)
     exact = PARSERS[fmt](data, URI, exact=True)
     assert_frame_equal(fast.records, exact.records)
@@ -144,7 +145,7 @@ def test_quoted_csv_fields_take_the_fast_path_and_read_the_same() -> None:
         'c2,gpu_hours,2,1790000000001,u2,"multi\nline",p\n'
         "c3,power_kwh,3,1790000000002,u3,,\n"
     ).encode()
-    assert amberflo._fast_csv(data, URI) is not None
+    assert fast_csv(data, URI) is not None
     fast_batch, fast = _events(data, "amberflo_csv", exact=False)
     _, exact = _events(data, "amberflo_csv", exact=True)
     assert_frame_equal(fast.events, exact.events)
@@ -172,7 +173,7 @@ def test_numbers_a_float_cannot_hold_take_the_exact_reader(value: str, fast: boo
     record = '{"customerId": "c", "meterApiName": "m", "meterValue": VALUE, "meterTimeInMillis": 1790000000000, "uniqueId": "u"}\n'
     body = record.replace("VALUE", value).encode()
 
-    assert (amberflo._fast_json(body, URI, lines=True) is not None) is fast
+    assert (fast_json(body, URI, lines=True) is not None) is fast
     assert amberflo.parse_amberflo_ndjson(body, URI).records["meterValue"].to_list() == [value]
 
 
@@ -228,7 +229,7 @@ def test_duckdb_reads_clean_ndjson_like_the_exact_reader_and_steps_aside_otherwi
 ) -> None:
     body = f"{CLEAN}\n{line}\n".encode()
 
-    assert (amberflo._duckdb_ndjson(body) is not None) is duckdb_reads_it
+    assert (duckdb_ndjson(body) is not None) is duckdb_reads_it
     fast_batch, fast = _events(body, "amberflo_ndjson", exact=False)
     exact_batch, exact = _events(body, "amberflo_ndjson", exact=True)
     assert fast_batch.rows_in == exact_batch.rows_in
@@ -248,6 +249,6 @@ def test_generated_ndjson_is_read_by_duckdb() -> None:
     ]
     assert bodies
     for body in bodies:
-        batch = amberflo._duckdb_ndjson(body)
+        batch = duckdb_ndjson(body)
         assert batch is not None
         assert_frame_equal(batch.records, amberflo.parse_amberflo_ndjson(body, URI).records)

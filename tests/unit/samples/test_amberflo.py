@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from etl.generate import (
+from etl.samples.amberflo import (
     CSV_CORE_COLUMNS,
     DIMENSION_KEYS,
     METER_UNITS,

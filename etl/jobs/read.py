@@ -1,0 +1,221 @@
+"""Reading source objects: whole into memory and parsed, or opened to be parsed chunk by chunk."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import polars as pl
+
+from etl.errors import FormatError
+from etl.formats.base import Chunking, ChunkParser, ParsedSource, ParseOptions, SourceFormat
+from etl.formats.registry import chunk_parser, chunking, parse_as, sniff_format
+from etl.jobs.observer import NO_OBSERVER, Observer, Phase, timed
+from etl.settings import Settings
+from etl.sources.discovery import SourceObject
+from etl.sources.stores import ObjectStore, sha256_hex
+from etl.sources.streams import DecompressedStream, record_chunks
+from etl.validate import over_threshold, validate_events
+from etl.warehouse import Chunk
+
+# The ingest's logger: operators (and tests) filter on it.
+log = logging.getLogger("meterhouse.pipeline")
+
+
+def parse_options(settings: Settings) -> ParseOptions:
+    """What the parsers need from the settings."""
+    return ParseOptions(focus_customer_from=settings.focus_customer_from)
+
+
+@dataclass(frozen=True)
+class ParsedObject:
+    """One object read and parsed whole, not yet validated or loaded."""
+
+    obj: SourceObject
+    checksum: str
+    parsed: ParsedSource
+    started: float
+
+
+@dataclass
+class StreamingObject:
+    """An object larger than one chunk: read on demand, loaded chunk by chunk."""
+
+    obj: SourceObject
+    checksum: str
+    source_format: SourceFormat
+    chunking: Chunking
+    stream: DecompressedStream
+    first: bytes
+    started: float
+    spool: BinaryIO | None
+
+    def close(self) -> None:
+        """Close the spool file under the stream (if any)."""
+        if self.spool is not None:
+            self.spool.close()
+
+
+def read_object(
+    store: ObjectStore, obj: SourceObject, settings: Settings, observer: Observer = NO_OBSERVER
+) -> ParsedObject | StreamingObject:
+    """Read an object and parse it whole, or, for a CSV/NDJSON export larger than
+    METERHOUSE_CHUNK_BYTES once decompressed (FOCUS CSV: or of more rows than
+    METERHOUSE_FOCUS_CHUNK_ROWS), open it for loading chunk by chunk.
+
+    Objects over the chunk size are downloaded to a spool file first (never into memory).
+    """
+    started = time.monotonic()
+    info = obj.info()
+    spool: BinaryIO | None = None
+    raw: BinaryIO
+    if obj.size <= settings.chunk_bytes:
+        with timed(observer, Phase.READ):
+            data = store.read(info)
+        with timed(observer, Phase.CHECKSUM):
+            checksum = sha256_hex(data)
+        raw = io.BytesIO(data)
+    else:
+        # A local file is read in place; an object is downloaded to a spool file first.
+        with timed(observer, Phase.READ):
+            spool = store.open_file(info, settings.spool_dir)
+        try:
+            with timed(observer, Phase.CHECKSUM):
+                checksum = sha256_of(spool)
+        except BaseException:
+            spool.close()
+            raise
+        raw = spool
+    try:
+        with timed(observer, Phase.DECOMPRESS):
+            stream = DecompressedStream(raw, obj.uri, settings.max_object_bytes)
+            first = stream.read_upto(settings.chunk_bytes)
+            more = stream.read_upto(1)
+            # FOCUS rows are wide: an export of more rows than METERHOUSE_FOCUS_CHUNK_ROWS
+            # streams even when it is under the chunk size.
+            many = not more and first.count(b"\n") > settings.focus_chunk_rows
+            fmt = sniff_format(first, obj.uri) if more or many else None
+        spec = chunking(fmt) if fmt is not None else None
+        if spec is not None and (more or (many and spec.wide)):
+            assert fmt is not None
+            return StreamingObject(obj, checksum, fmt, spec, stream, first + more, started, spool)
+        with timed(observer, Phase.DECOMPRESS):
+            whole = (
+                first + more + read_whole_rest(stream, len(first) + 1, fmt, settings)
+                if more
+                else first
+            )
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+    if spool is not None:
+        spool.close()
+    with timed(observer, Phase.DECOMPRESS):
+        fmt = sniff_format(whole, obj.uri)
+    with timed(observer, Phase.PARSE, fmt):
+        parsed = parse_as(whole, fmt, obj.uri, info.last_modified, parse_options(settings))
+    return ParsedObject(obj, checksum, parsed, started)
+
+
+def read_whole_rest(
+    stream: DecompressedStream, read: int, fmt: SourceFormat | None, settings: Settings
+) -> bytes:
+    """The rest of an object that is parsed whole (JSON array, FOCUS Parquet), refused
+    beyond METERHOUSE_MAX_WHOLE_BYTES instead of exhausting memory."""
+    rest = stream.read_upto(settings.max_whole_bytes - read + 1)
+    if read + len(rest) > settings.max_whole_bytes:
+        raise FormatError(
+            f"{stream.uri}: {fmt} objects are read whole into memory and this one "
+            f"is over {settings.max_whole_bytes} bytes (METERHOUSE_MAX_WHOLE_BYTES); export it as "
+            "NDJSON or CSV (which stream in chunks), split it, or raise the limit"
+        )
+    return rest
+
+
+def sha256_of(handle: BinaryIO) -> str:
+    """The SHA-256 of a seekable file, read block by block (left at its start)."""
+    handle.seek(0)
+    digest = hashlib.sha256()
+    while block := handle.read(8 * 1024 * 1024):
+        digest.update(block)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _timed_chunks(chunks: Iterator[bytes], observer: Observer) -> Iterator[bytes]:
+    """`chunks`, the time spent reading each reported as decompression."""
+    while True:
+        with timed(observer, Phase.DECOMPRESS):
+            data = next(chunks, None)
+        if data is None:
+            return
+        yield data
+        del data
+
+
+def parse_chunks(
+    item: StreamingObject,
+    settings: Settings,
+    parser: ChunkParser,
+    observer: Observer = NO_OBSERVER,
+) -> Iterator[Chunk]:
+    """Parse, normalize and validate a streaming object chunk by chunk (source rows numbered
+    as in one piece); raises ContractViolation at the end when too many rows were rejected."""
+    uri, fmt = item.obj.uri, item.source_format
+    csv = item.chunking.framing == "csv"
+    offset = rows_in = 0
+    rules: dict[str, int] = {}
+    first, item.first = item.first, b""
+    # Memory follows rows, not bytes: size chunks to METERHOUSE_CHUNK_ROWS (FOCUS:
+    # METERHOUSE_FOCUS_CHUNK_ROWS) at the average line length of the first bytes read.
+    per_row = len(first) / max(1, first.count(b"\n"))
+    rows = settings.focus_chunk_rows if item.chunking.wide else settings.chunk_rows
+    chunk_bytes = min(settings.chunk_bytes, max(64 * 1024, int(rows * per_row)))
+    chunks = record_chunks(item.stream, first, csv=csv, chunk_bytes=chunk_bytes)
+    del first
+    for data in _timed_chunks(chunks, observer):
+        with timed(observer, Phase.PARSE, fmt):
+            parsed = parser.parse(data, offset)
+        if parsed.records is not None:
+            with timed(observer, Phase.NORMALIZE, fmt):
+                parsed, read_rejects = parser.normalize(parsed)
+        else:
+            parsed, read_rejects = parser.normalize(parsed)
+        # A CSV row is numbered among data rows, an NDJSON row by its line.
+        offset += parsed.rows_in if csv else data.count(b"\n")
+        with timed(observer, Phase.VALIDATE, fmt):
+            events, contract_rejects = validate_events(parsed.events, uri)
+        rejects = pl.concat([read_rejects, parsed.rejects, contract_rejects]).sort(
+            "source_row", nulls_last=True
+        )
+        for rule, count in rejects.group_by("rule").len().iter_rows():
+            rules[rule] = rules.get(rule, 0) + count
+        rows_in += parsed.rows_in
+        log.info(
+            "step=chunk source=%s rows_so_far=%d chunk_rows=%d chunk_bytes=%d",
+            uri,
+            rows_in,
+            parsed.rows_in,
+            len(data),
+        )
+        chunk = Chunk(parsed.rows_in, events, rejects, parsed.focus_line_items)
+        # Only the chunk stays alive while the warehouse loads it.
+        del data, parsed, read_rejects, events, contract_rejects, rejects
+        yield chunk
+        del chunk
+    problem = over_threshold(item.obj.uri, rows_in, rules, settings.reject_threshold)
+    if problem is not None:
+        raise problem
+
+
+def open_chunks(item: StreamingObject, settings: Settings) -> ChunkParser:
+    """The chunk parser of a streaming object's format."""
+    return chunk_parser(
+        item.source_format, item.obj.uri, item.obj.info().last_modified, parse_options(settings)
+    )
