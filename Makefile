@@ -62,7 +62,7 @@ bench-small-files: install
 	$(PY) -m bench.small_files $(SMALL_FILES_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check etl contracts dags tests scripts
+	$(VENV)/bin/ruff check etl contracts dags plugins tests scripts
 	$(VENV)/bin/mypy
 
 clean:
