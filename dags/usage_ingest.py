@@ -1,7 +1,7 @@
 """usage_ingest: sense new usage exports in S3 and load them into the warehouse, in batches.
 
 Each run covers one data interval (nightly by default, METERHOUSE_INGEST_CRON). What it loads
-is decided in `etl.sources.windows.ingest_window`: exports whose date folder (`dt=YYYY-MM-DD/`,
+is decided in `etl.intervals.ingest_window`: exports whose date folder (`dt=YYYY-MM-DD/`,
 Amberflo `MM-DD-YYYY/`, `billing_period=YYYY-MM/`) overlaps the run's window, plus undated keys,
 that the ingest ledger has not loaded in their current version.
 
@@ -11,29 +11,28 @@ that the ingest ledger has not loaded in their current version.
 - manual run: the form's date range if given (with `force`: reprocess it), else everything new.
 
 Writes go through a one-slot pool; the warehouse Asset is updated when anything loaded.
+The tasks' code is in plugins/meterhouse_airflow/ingest_tasks.py; failure alerts come from the
+meterhouse plugin's listener (every DAG tagged `meterhouse`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
-from meterhouse_airflow import (
+
+from meterhouse_airflow import ingest_tasks
+from meterhouse_airflow.config import (
     AWS_CONN_ID,
+    DAG_TAG,
     INGEST_CRON,
-    LANDING,
+    LANDING_BUCKET,
+    LANDING_PREFIX,
     SENSOR_POKE_S,
     SENSOR_TIMEOUT_S,
+    WAREHOUSE_ASSET,
     WAREHOUSE_POOL,
-    split_landing,
-    warehouse_asset,
 )
-from meterhouse_airflow.alerts import on_dag_failure
-
-WAREHOUSE = warehouse_asset()
-_BUCKET, _PREFIX = split_landing(LANDING)
 
 
 @dag(
@@ -43,9 +42,8 @@ _BUCKET, _PREFIX = split_landing(LANDING)
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    tags=["meterhouse", "ingest"],
+    tags=[DAG_TAG, "ingest"],
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
-    on_failure_callback=on_dag_failure,
     params={
         "start_date": Param(
             None,
@@ -64,7 +62,7 @@ _BUCKET, _PREFIX = split_landing(LANDING)
         ),
         "sources": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string", "pattern": "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/"},
             title="Prefixes",
             description="s3://bucket/prefix/ to ingest instead of the landing prefix, one per "
@@ -72,14 +70,14 @@ _BUCKET, _PREFIX = split_landing(LANDING)
         ),
         "force": Param(
             False,
-            type="boolean",
+            type=["null", "boolean"],
             title="Reprocess",
             description="load objects again even if unchanged: their rows are replaced, "
             "never duplicated",
         ),
         "dry_run": Param(
             False,
-            type="boolean",
+            type=["null", "boolean"],
             title="Dry run",
             description="list what would be loaded, load nothing",
         ),
@@ -88,8 +86,8 @@ _BUCKET, _PREFIX = split_landing(LANDING)
 def usage_ingest() -> None:
     wait_for_exports = S3KeySensor(
         task_id="wait_for_exports",
-        bucket_name=_BUCKET,
-        bucket_key=f"{_PREFIX}*",
+        bucket_name=LANDING_BUCKET,
+        bucket_key=f"{LANDING_PREFIX}*",
         wildcard_match=True,
         aws_conn_id=AWS_CONN_ID,
         deferrable=True,
@@ -98,66 +96,10 @@ def usage_ingest() -> None:
         soft_fail=True,
         retries=0,
     )
-
-    @task
-    def discover(
-        params: dict | None = None,
-        dag_run: Any = None,
-        data_interval_start: Any = None,
-        data_interval_end: Any = None,
-    ) -> list[list[dict]]:
-        from airflow.sdk.exceptions import AirflowFailException
-        from meterhouse_airflow import s3_config
-
-        from etl.errors import TerminalError
-        from etl.jobs.ingest import plan_run
-
-        params = params or {}
-        run_type = getattr(dag_run, "run_type", None)
-        try:
-            return plan_run(
-                list(params.get("sources") or [LANDING]),
-                run_type=str(getattr(run_type, "value", run_type) or "manual"),
-                interval_start=data_interval_start,
-                interval_end=data_interval_end,
-                start_date=params.get("start_date"),
-                end_date=params.get("end_date"),
-                force=bool(params.get("force")),
-                dry_run=bool(params.get("dry_run")),
-                s3=s3_config(),
-            )
-        except TerminalError as exc:
-            # A bad date range or setting: retrying cannot fix it.
-            raise AirflowFailException(str(exc)) from exc
-
-    @task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)
-    def ingest_batch(batch: list[dict], params: dict | None = None) -> dict:
-        from meterhouse_airflow import s3_config
-
-        from etl.jobs.ingest import ingest_batch_dicts
-
-        return ingest_batch_dicts(
-            batch, s3=s3_config(), dry_run=bool((params or {}).get("dry_run"))
-        )
-
-    @task(outlets=[WAREHOUSE])
-    def report(reports: list[dict]) -> dict:
-        from etl.jobs.ingest import summarize_reports
-
-        return summarize_reports(list(reports))
-
-    @task(retries=0)
-    def check_failures(summary: dict) -> None:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from etl.errors import IngestFailed
-        from etl.jobs.ingest import raise_for_failures
-
-        try:
-            raise_for_failures(summary)
-        except IngestFailed as exc:
-            # Retrying cannot fix a bad file: fail now, with every file and reason in the message.
-            raise AirflowFailException(str(exc)) from exc
+    discover = task(ingest_tasks.discover)
+    ingest_batch = task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)(ingest_tasks.ingest_batch)
+    report = task(outlets=[WAREHOUSE_ASSET])(ingest_tasks.report)
+    check_failures = task(retries=0)(ingest_tasks.check_failures)
 
     batches = discover()
     wait_for_exports >> batches

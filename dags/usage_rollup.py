@@ -10,28 +10,28 @@ A manual trigger (Params form) can also
   never changes costs already rolled up by itself: tick `rerate` (or give the range) to re-rate
   the period the new card changes.
 
-Writes go through the one-slot warehouse pool, like ingestion.
+Writes go through the one-slot warehouse pool, like ingestion. The tasks' code is in
+plugins/meterhouse_airflow/rollup_tasks.py; failure alerts come from the meterhouse plugin's
+listener, as for every DAG tagged `meterhouse`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pendulum
 from airflow.sdk import Param, dag, task
-from meterhouse_airflow import WAREHOUSE_POOL, warehouse_asset
 
-WAREHOUSE = warehouse_asset()
+from meterhouse_airflow import rollup_tasks
+from meterhouse_airflow.config import DAG_TAG, WAREHOUSE_ASSET, WAREHOUSE_POOL
 
 
 @dag(
     dag_id="usage_rollup",
     description="Rate usage and rebuild cost_daily / cost_monthly for the days that changed",
-    schedule=[WAREHOUSE],
+    schedule=[WAREHOUSE_ASSET],
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    tags=["meterhouse", "rating"],
+    tags=[DAG_TAG, "rating"],
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
     params={
         "from_date": Param(
@@ -58,7 +58,7 @@ WAREHOUSE = warehouse_asset()
         ),
         "rerate": Param(
             False,
-            type="boolean",
+            type=["null", "boolean"],
             title="Re-rate the rate card's period",
             description="also re-rate every day whose price the most recently loaded rate card "
             "changed",
@@ -66,77 +66,10 @@ WAREHOUSE = warehouse_asset()
     },
 )
 def usage_rollup() -> None:
-    @task(pool=WAREHOUSE_POOL, retries=0)
-    def load_rate_card(params: dict | None = None) -> dict | None:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from etl.errors import TerminalError
-        from etl.jobs.rollup import load_rate_card as load
-
-        uri = (params or {}).get("rate_card")
-        if not uri:
-            return None
-        s3 = None
-        if str(uri).startswith("s3://"):
-            from meterhouse_airflow import s3_config
-
-            s3 = s3_config()
-        try:
-            return load(str(uri), s3=s3)
-        except TerminalError as exc:
-            # A bad rate card stays bad on retry: fail now with the row and column.
-            raise AirflowFailException(str(exc)) from exc
-
-    @task(pool=WAREHOUSE_POOL)
-    def plan_days(loaded: dict | None, params: dict | None = None) -> list[str]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from etl.errors import TerminalError
-        from etl.jobs.rollup import plan_rollup
-
-        params = params or {}
-        try:
-            return plan_rollup(
-                from_date=params.get("from_date"),
-                to_date=params.get("to_date"),
-                rerate=bool(params.get("rerate")),
-            )
-        except TerminalError as exc:
-            raise AirflowFailException(str(exc)) from exc
-
-    @task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)
-    def rebuild(days: list[str], params: dict | None = None) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from etl.jobs.rollup import ReconciliationError, run_rollup
-
-        try:
-            return run_rollup(list(days), rerate=bool((params or {}).get("rerate")))
-        except ReconciliationError as exc:
-            # The rebuild was rolled back; retrying the same inputs gives the same difference.
-            raise AirflowFailException(str(exc)) from exc
-
-    @task
-    def report(summary: dict[str, Any]) -> dict[str, Any]:
-        import logging
-
-        log = logging.getLogger("meterhouse.usage_rollup")
-        log.info(
-            "rolled up %d days (%d events: %d rated, %d with source cost, %d unrated); cost %s",
-            len(summary["days"]),
-            summary["events"],
-            summary["rated"],
-            summary["source_cost"],
-            summary["unrated"],
-            summary["cost_by_currency"],
-        )
-        if summary["unrated"]:
-            log.warning(
-                "%d events match no price and have no cost: %s (see the unrated_usage view)",
-                summary["unrated"],
-                summary["unrated_meters"],
-            )
-        return summary
+    load_rate_card = task(pool=WAREHOUSE_POOL, retries=0)(rollup_tasks.load_rate_card)
+    plan_days = task(pool=WAREHOUSE_POOL)(rollup_tasks.plan_days)
+    rebuild = task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)(rollup_tasks.rebuild)
+    report = task(rollup_tasks.report)
 
     report(rebuild(plan_days(load_rate_card())))
 

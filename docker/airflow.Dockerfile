@@ -11,6 +11,9 @@ USER airflow
 COPY --chown=airflow:0 pyproject.toml README.md /opt/meterhouse/
 COPY --chown=airflow:0 etl /opt/meterhouse/etl
 COPY --chown=airflow:0 contracts /opt/meterhouse/contracts
+# the Airflow glue is a package of the distribution too (DAG files import it); compose also
+# mounts ./plugins as the plugins folder, whose meterhouse_plugin.py registers the plugin
+COPY --chown=airflow:0 plugins /opt/meterhouse/plugins
 COPY --chown=airflow:0 scripts /opt/meterhouse/scripts
 # Keep the image's Airflow: install meterhouse and its runtime pins next to it.
 RUN pip install --no-cache-dir "apache-airflow==3.3.2" "/opt/meterhouse"

@@ -38,6 +38,7 @@ def main() -> int:
         **s3_env(port),
         "AIRFLOW_HOME": str(RUN / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "METERHOUSE_WAREHOUSE": str(RUN / "warehouse.duckdb"),

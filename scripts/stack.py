@@ -35,6 +35,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -159,20 +161,18 @@ def _write_pid(home: Path, name: str, pid: int) -> None:
 def _session_members(session_ids: set[int]) -> list[int]:
     """Every live process whose session is one of ours (the leaders and all their children)."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in psutil.pids():
         try:
-            if os.getsid(int(entry.name)) in session_ids and not _is_zombie(int(entry.name)):
-                members.append(int(entry.name))
-        except (ProcessLookupError, PermissionError, FileNotFoundError):
+            if os.getsid(pid) in session_ids and not _is_zombie(pid):
+                members.append(pid)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return members
 
 
 def _is_zombie(pid: int) -> bool:
     # An exited process its parent has not reaped yet: nothing left to stop.
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
 
 
 def _reap(pids: Sequence[int]) -> None:
@@ -377,10 +377,9 @@ def _wait_healthy(cfg: StackConfig, timeout_s: float) -> ApiClient:
 def _assert_alive(cfg: StackConfig) -> None:
     for name, pid in _read_pids(cfg.home).items():
         try:
-            os.kill(pid, 0)
-            if _is_zombie(pid):  # exited, not reaped yet: still answers kill(0)
-                raise ProcessLookupError
-        except (ProcessLookupError, FileNotFoundError):
+            if _is_zombie(pid):  # exited, not reaped yet: still listed
+                raise psutil.NoSuchProcess(pid)
+        except psutil.NoSuchProcess:
             raise SystemExit(
                 f"{name} (pid {pid}) exited during start-up; see {cfg.home / 'logs' / (name + '.log')}"
             ) from None

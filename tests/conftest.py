@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.alert_sink import AlertSink
+
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
+PLUGINS = ROOT / "plugins"
 _HOME = tempfile.mkdtemp(prefix="meterhouse-airflow-home-")
 
 
@@ -34,6 +36,8 @@ os.environ.update(
     {
         "AIRFLOW_HOME": _HOME,
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        # the meterhouse plugin (failure alert listener) is loaded as in production
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_AWS_DEFAULT": (
             '{"conn_type": "aws", "login": "test", "password": "test", '
@@ -50,7 +54,6 @@ os.environ.update(
 )
 for var in ("METERHOUSE_WAREHOUSE", "METERHOUSE_LAKE"):
     os.environ.pop(var, None)
-sys.path.insert(0, str(DAGS))
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +94,15 @@ def warehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("METERHOUSE_WAREHOUSE", str(path))
     monkeypatch.setenv("METERHOUSE_LAKE", str(path.parent / "lake"))
     return path
+
+
+@pytest.fixture
+def alert_webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertSink]:
+    """METERHOUSE_ALERT_WEBHOOK pointed at a local endpoint that records what is POSTed."""
+    sink = AlertSink()
+    monkeypatch.setenv("METERHOUSE_ALERT_WEBHOOK", sink.url)
+    yield sink
+    sink.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,17 +12,17 @@ import json
 import shutil
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from tests.alert_sink import AlertSink
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -33,19 +33,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class _AlertSink(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @dataclass
@@ -161,15 +148,14 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     from stack import StackConfig, down, up
 
     home = tmp_path_factory.mktemp("stack")
-    sink = HTTPServer(("127.0.0.1", 0), _AlertSink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink = AlertSink()
     cfg = StackConfig(
         home=home,
         api_port=_free_port(),
         s3_port=_free_port(),
         warehouse=home / "data" / "warehouse.duckdb",
         extra_env=(
-            ("METERHOUSE_ALERT_WEBHOOK", f"http://127.0.0.1:{sink.server_port}/alert"),
+            ("METERHOUSE_ALERT_WEBHOOK", sink.url),
             ("METERHOUSE_SENSOR_POKE_INTERVAL", "5"),
         ),
     )
@@ -177,13 +163,13 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     api = up(cfg)
     print(f"\nlive stack up in {time.monotonic() - started:.0f}s at {cfg.url}")
     try:
-        yield LiveStack(cfg, api, _AlertSink.received)
+        yield LiveStack(cfg, api, sink.received)
     finally:
         try:
             stopped = down(cfg, quiet=True)
             print(f"live stack down: {stopped} processes stopped")
         finally:
-            sink.shutdown()
+            sink.close()
             shutil.copytree(home / "logs", ARTIFACTS / "stack-logs", dirs_exist_ok=True)
             airflow_logs = home / "airflow" / "logs"
             if airflow_logs.exists():

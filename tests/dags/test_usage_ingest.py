@@ -31,6 +31,19 @@ def test_dags_import_without_errors(airflow_db: None) -> None:
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
 
+def test_every_form_field_is_optional_and_keeps_its_default(airflow_db: None) -> None:
+    # The trigger form marks a typed field required unless its type admits null.
+    params = _dagbag().get_dag("usage_ingest").params
+    assert {name: params.get_param(name).value for name in params} == {
+        "start_date": None,
+        "end_date": None,
+        "sources": [],
+        "force": False,
+        "dry_run": False,
+    }
+    assert [n for n in params if "null" not in params.get_param(n).schema["type"]] == []
+
+
 def test_dag_run_ingests_from_local_s3(airflow_db: None, s3: Any, warehouse_env: Path) -> None:
     import duckdb
 

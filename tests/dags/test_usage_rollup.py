@@ -45,6 +45,18 @@ def test_rollup_dag_is_scheduled_on_the_warehouse_asset(airflow_db: None) -> Non
     assert set(dag.params) == {"from_date", "to_date", "rate_card", "rerate"}
 
 
+def test_every_form_field_is_optional_and_keeps_its_default(airflow_db: None) -> None:
+    # The trigger form marks a typed field required unless its type admits null.
+    params = _dag().params
+    assert {name: params.get_param(name).value for name in params} == {
+        "from_date": None,
+        "to_date": None,
+        "rate_card": None,
+        "rerate": False,
+    }
+    assert [n for n in params if "null" not in params.get_param(n).schema["type"]] == []
+
+
 def test_dag_loads_a_rate_card_and_rolls_up_the_changed_days(
     airflow_db: None, warehouse_env: Path, tmp_path: Path
 ) -> None:

@@ -1,0 +1,66 @@
+"""The task callables of `usage_ingest`; dags/usage_ingest.py wires them with `@task`.
+
+etl is imported inside each callable: it pulls in polars and DuckDB, which DAG parsing and the
+scheduler (which loads this plugin) do not need.
+"""
+
+# No `from __future__ import annotations` here: Airflow evaluates a task's return annotation to
+# infer `multiple_outputs`, in the globals of the wrapper that `fail_on_terminal_error` adds.
+from typing import Any
+
+from meterhouse_airflow.config import LANDING
+from meterhouse_airflow.errors import fail_on_terminal_error
+from meterhouse_airflow.s3 import s3_config
+
+
+@fail_on_terminal_error
+def discover(
+    params: dict[str, Any] | None = None,
+    dag_run: Any = None,
+    data_interval_start: Any = None,
+    data_interval_end: Any = None,
+) -> list[list[dict[str, Any]]]:
+    """Plan the run: the new (or, with `force`, all) objects in scope, in batches.
+
+    A bad date range or setting fails the task at once: retrying cannot fix it.
+    """
+    from etl.jobs.ingest import plan_run
+
+    params = params or {}
+    run_type = getattr(dag_run, "run_type", None)
+    return plan_run(
+        list(params.get("sources") or [LANDING]),
+        run_type=str(getattr(run_type, "value", run_type) or "manual"),
+        interval_start=data_interval_start,
+        interval_end=data_interval_end,
+        start_date=params.get("start_date"),
+        end_date=params.get("end_date"),
+        force=bool(params.get("force")),
+        dry_run=bool(params.get("dry_run")),
+        s3=s3_config(),
+    )
+
+
+def ingest_batch(batch: list[dict[str, Any]], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load one planned batch (on a dry run: only list it); returns the batch report."""
+    from etl.jobs.ingest import ingest_batch_dicts
+
+    return ingest_batch_dicts(batch, s3=s3_config(), dry_run=bool((params or {}).get("dry_run")))
+
+
+def report(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of the run's batches, with every failed file and its reason (the alert lists them)."""
+    from etl.jobs.ingest import summarize_reports
+
+    return summarize_reports(list(reports))
+
+
+@fail_on_terminal_error
+def check_failures(summary: dict[str, Any]) -> None:
+    """Fail the run, naming every failed file and why, once the good files are loaded.
+
+    Retrying cannot fix a bad file: the task fails at once.
+    """
+    from etl.jobs.ingest import raise_for_failures
+
+    raise_for_failures(summary)
