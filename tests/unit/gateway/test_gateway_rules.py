@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from etl.formats.amberflo import parse_amberflo_ndjson
+from etl.gateway import batch_rules
 from etl.gateway.batch_rules import check_lines
 from etl.gateway.validate import Validator, split_verdict
-from etl.normalize import normalize_meter_records
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
 MS = 1_790_000_000_000
@@ -49,8 +48,9 @@ def test_missing_unique_id_gets_the_batch_paths_own_hash() -> None:
     checked = check_lines(line + b"\n", NOW)
     stored = json.loads(checked.generated[0])
     # what the batch path computes for the same record arriving as a file without uniqueId
-    batch = parse_amberflo_ndjson(line, "s3://usage/ingest/drop.ndjson")
-    events = normalize_meter_records(
+    # (the batch path's functions as the adapter imports them, so the restructure moves one place)
+    batch = batch_rules.parse_amberflo_ndjson(line, "s3://usage/ingest/drop.ndjson")
+    events = batch_rules.normalize_meter_records(
         batch.records, source_uri="x", source_format="amberflo_ndjson", written_at=NOW
     ).events
     assert stored["uniqueId"] == events.get_column("event_id")[0]
