@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit test-integration test-dags lint clean bench bench-small-files up down test-e2e browser-deps
+.PHONY: install demo test test-unit test-integration test-dags lint clean bench bench-small-files bench-gateway up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -60,6 +60,12 @@ bench: install
 # make bench-small-files SMALL_FILES_ARGS="--files 2000 --format csv"
 bench-small-files: install
 	$(PY) -m bench.small_files $(SMALL_FILES_ARGS)
+
+# The ingest gateway under wrk (batches of 500 records) beside its floor (read body + PUT).
+# make bench-gateway GATEWAY_BENCH_ARGS="--duration 5 --connections 8 --workers 2"
+bench-gateway: install
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
+	$(PY) -m bench.gateway $(GATEWAY_BENCH_ARGS)
 
 # ruff, mypy (strict on etl/ and contracts/), import-linter (the layers in pyproject.toml) and the
 # house rules import-linter cannot express (scripts/check_structure.py). `make test` runs it first.

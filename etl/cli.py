@@ -231,6 +231,14 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from etl.gateway.server import serve
+    from etl.settings import GatewaySettings
+
+    serve(GatewaySettings.from_env(), host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `meterhouse` command line."""
     parser = argparse.ArgumentParser(prog="meterhouse", description=__doc__)
@@ -298,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--warehouse")
     r.set_defaults(func=cmd_rollup)
+
+    gw = sub.add_parser("serve", help="run the ingest gateway (POST /ingest; etl/gateway)")
+    gw.add_argument("--host", help="default $METERHOUSE_GATEWAY_HOST or 127.0.0.1")
+    gw.add_argument("--port", type=int, help="default $METERHOUSE_GATEWAY_PORT or 8090")
+    gw.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
+    gw.set_defaults(func=cmd_serve)
     return parser
 
 

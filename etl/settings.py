@@ -7,7 +7,9 @@ fails with a `SettingsError` that names the variable, the value and the form it 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,6 +50,7 @@ _FORMS = {
     "rollup_dimensions": "comma-separated dimension keys, e.g. `team,project`",
     "reject_threshold": "a fraction between 0 and 1, e.g. 0.5",
     "focus_customer_from": "SubAccountId or BillingAccountId",
+    "gateway_linger_ms": "milliseconds between 0 and 1000, e.g. 100",
 }
 
 
@@ -92,6 +95,24 @@ class _Env(BaseSettings):
     sensor_poke_interval: int = Field(60, gt=0)
     alert_webhook: str | None = None
     on_failure: str | None = Field(None, pattern=r"^[\w.]+:\w+$")
+    # the ingest gateway (`meterhouse serve`, etl/gateway)
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8090, ge=0, le=65535)
+    gateway_id: str = Field("gw", pattern=r"^[A-Za-z0-9_.]{1,40}$")
+    gateway_api_keys: str | None = None
+    gateway_api_keys_file: Path | None = None
+    gateway_linger_ms: int = Field(100, ge=0, le=1000)
+    gateway_group_bytes: int = Field(8 * 1024**2, gt=0)
+    gateway_group_records: int = Field(100_000, gt=0)
+    gateway_max_puts: int = Field(4, gt=0, le=64)
+    gateway_buffer_bytes: int = Field(256 * 1024**2, gt=0)
+    gateway_max_body_bytes: int = Field(16 * 1024**2, gt=0)
+    gateway_max_decompressed_bytes: int = Field(64 * 1024**2, gt=0)
+    gateway_max_records: int = Field(10_000, gt=0)
+    gateway_max_record_bytes: int = Field(128 * 1024, gt=0)
+    gateway_retry_after: int = Field(2, ge=1, le=3600)
+    gateway_s3_timeout: float = Field(10.0, gt=0)
+    gateway_workers: int = Field(1, ge=1, le=64)
 
 
 def _read_env() -> _Env:
@@ -255,4 +276,142 @@ class Settings:
             spool_dir=env.spool_dir,
             late_days=env.late_days,
             rollup_dimensions=env.rollup_dimensions,
+        )
+
+
+@dataclass(frozen=True)
+class ApiKeySpec:
+    """One accepted API key: the sha256 hex digest of the key (never the key itself) and the
+    customer ids its records may name (`None`: any customer)."""
+
+    sha256: str
+    customers: frozenset[str] | None = None
+    name: str = ""
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _key_spec(entry: str, variable: str) -> ApiKeySpec:
+    digest, _, scope = entry.partition("=")
+    digest = digest.strip().lower()
+    if not _SHA256_HEX.match(digest):
+        raise SettingsError(
+            f"{variable}: {digest[:12]!r}... is not a sha256 hex digest of 64 characters; "
+            "store `printf %s \"$KEY\" | sha256sum`, never the key itself"
+        )
+    customers = frozenset(c.strip() for c in scope.split("|") if c.strip()) if scope else None
+    return ApiKeySpec(digest, customers or None, digest[:8])
+
+
+def _keys_file(path: Path) -> list[ApiKeySpec]:
+    variable = "METERHOUSE_GATEWAY_API_KEYS_FILE"
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"{variable}={str(path)!r}: cannot read it as JSON ({exc})") from None
+    if not isinstance(entries, list):
+        raise SettingsError(f"{variable}={str(path)!r}: must hold a JSON array of key objects")
+    specs = []
+    for n, item in enumerate(entries):
+        customers = item.get("customers") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(item.get("sha256"), str) or not (
+            customers is None
+            or (isinstance(customers, list) and all(isinstance(c, str) for c in customers))
+        ):
+            raise SettingsError(
+                f"{variable}={str(path)!r}: entry {n} must be "
+                '{"sha256": "<hex>", "customers": ["..."] (optional), "name": "..." (optional)}'
+            )
+        spec = _key_spec(item["sha256"], variable)
+        specs.append(
+            ApiKeySpec(
+                spec.sha256,
+                frozenset(customers) if customers is not None else None,
+                str(item.get("name") or spec.name),
+            )
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The ingest gateway (`meterhouse serve`): where it listens, who may post, how it commits.
+
+    Environment variables (all optional except a key):
+      METERHOUSE_GATEWAY_HOST / _PORT   listen address (default 127.0.0.1:8090)
+      METERHOUSE_GATEWAY_ID             name in the object keys (default gw); a random token
+                                        per process start follows it, so restarts never
+                                        overwrite an earlier object
+      METERHOUSE_GATEWAY_API_KEYS       comma-separated sha256 hex digests of the accepted API
+                                        keys, each optionally scoped: `<hex>=team-a|team-b`
+      METERHOUSE_GATEWAY_API_KEYS_FILE  JSON array of {"sha256", "customers", "name"} (added to
+                                        the above)
+      METERHOUSE_GATEWAY_LINGER_MS      how long a group waits for more requests (default 100)
+      METERHOUSE_GATEWAY_GROUP_BYTES / _GROUP_RECORDS  size cap of one object (8 MiB
+                                        compressed / 100000 records)
+      METERHOUSE_GATEWAY_MAX_PUTS       objects being written at once (default 4)
+      METERHOUSE_GATEWAY_BUFFER_BYTES   bytes of requests in flight before 429 (default 256 MiB)
+      METERHOUSE_GATEWAY_MAX_BODY_BYTES / _MAX_DECOMPRESSED_BYTES  413 above (16 / 64 MiB)
+      METERHOUSE_GATEWAY_MAX_RECORDS    records per request, 413 above (default 10000)
+      METERHOUSE_GATEWAY_MAX_RECORD_BYTES  one record, 400 above (default 128 KiB)
+      METERHOUSE_GATEWAY_RETRY_AFTER    seconds in Retry-After of 429 / 503 (default 2)
+      METERHOUSE_GATEWAY_S3_TIMEOUT     seconds for one S3 call (default 10)
+      METERHOUSE_GATEWAY_WORKERS        uvicorn worker processes (default 1)
+      METERHOUSE_LANDING                the landing prefix; objects go to `<landing>api/`
+    """
+
+    api_keys: tuple[ApiKeySpec, ...]
+    landing: str = "s3://usage/ingest/"
+    host: str = "127.0.0.1"
+    port: int = 8090
+    gateway_id: str = "gw"
+    linger_ms: int = 100
+    group_bytes: int = 8 * 1024**2
+    group_records: int = 100_000
+    max_puts: int = 4
+    buffer_bytes: int = 256 * 1024**2
+    max_body_bytes: int = 16 * 1024**2
+    max_decompressed_bytes: int = 64 * 1024**2
+    max_records: int = 10_000
+    max_record_bytes: int = 128 * 1024
+    retry_after_s: int = 2
+    s3_timeout_s: float = 10.0
+    workers: int = 1
+
+    @classmethod
+    def from_env(cls) -> GatewaySettings:
+        """Read and validate the variables above; no key at all is an error."""
+        env = _read_env()
+        keys = [
+            _key_spec(entry, "METERHOUSE_GATEWAY_API_KEYS")
+            for entry in (env.gateway_api_keys or "").split(",")
+            if entry.strip()
+        ]
+        if env.gateway_api_keys_file is not None:
+            keys.extend(_keys_file(env.gateway_api_keys_file))
+        if not keys:
+            raise SettingsError(
+                "METERHOUSE_GATEWAY_API_KEYS is empty and METERHOUSE_GATEWAY_API_KEYS_FILE unset: "
+                "the gateway accepts no request without a key; set one to the sha256 hex digest "
+                "of a key (`printf %s \"$KEY\" | sha256sum`)"
+            )
+        return cls(
+            api_keys=tuple(keys),
+            landing=env.landing,
+            host=env.gateway_host,
+            port=env.gateway_port,
+            gateway_id=env.gateway_id,
+            linger_ms=env.gateway_linger_ms,
+            group_bytes=env.gateway_group_bytes,
+            group_records=env.gateway_group_records,
+            max_puts=env.gateway_max_puts,
+            buffer_bytes=env.gateway_buffer_bytes,
+            max_body_bytes=env.gateway_max_body_bytes,
+            max_decompressed_bytes=env.gateway_max_decompressed_bytes,
+            max_records=env.gateway_max_records,
+            max_record_bytes=env.gateway_max_record_bytes,
+            retry_after_s=env.gateway_retry_after,
+            s3_timeout_s=env.gateway_s3_timeout,
+            workers=env.gateway_workers,
         )

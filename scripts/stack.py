@@ -409,6 +409,34 @@ def _port_free(port: int) -> bool:
     return True
 
 
+# -- the ingest gateway beside the stack (meterhouse serve; etl/gateway) ---------------------
+
+GATEWAY_PORT = int(os.environ.get("METERHOUSE_GATEWAY_PORT", "8090"))
+
+
+def start_gateway(cfg: StackConfig) -> str:
+    """Start `meterhouse serve` on 127.0.0.1 with a per-stack demo key; returns how to use it.
+
+    Only the key's sha256 goes into the gateway's environment; the key itself is kept in the
+    stack home (mode 600) for the README's curl example and the SDK.
+    """
+    import hashlib
+
+    key = _secret(cfg.home, "gateway_key")
+    env = {
+        **s3_env(cfg.s3_port),
+        "METERHOUSE_LANDING": LANDING,
+        "METERHOUSE_GATEWAY_HOST": "127.0.0.1",
+        "METERHOUSE_GATEWAY_PORT": str(GATEWAY_PORT),
+        "METERHOUSE_GATEWAY_API_KEYS": hashlib.sha256(key.encode()).hexdigest(),
+    }
+    _spawn("gateway", [_venv_bin("meterhouse"), "serve"], env, cfg)
+    return (
+        f"  ingest gateway:        http://127.0.0.1:{GATEWAY_PORT}/ingest   "
+        f"key: {cfg.home / '.gateway_key'}\n"
+    )
+
+
 def up(cfg: StackConfig, timeout_s: float = 240) -> ApiClient:
     """Start S3 + Airflow, seed samples, wait until healthy. Returns a logged-in API client."""
     if _read_pids(cfg.home) and _session_members(set(_read_pids(cfg.home).values())):
@@ -437,6 +465,7 @@ def up(cfg: StackConfig, timeout_s: float = 240) -> ApiClient:
         _init_airflow(env, cfg)
         for name, args in AIRFLOW_COMMANDS.items():
             _spawn(name, _restarting([_venv_bin("airflow"), *args]), env, cfg)
+        gateway = start_gateway(cfg)
         api = _wait_healthy(cfg, timeout_s)
     except BaseException:
         down(cfg, quiet=True)
@@ -449,6 +478,7 @@ def up(cfg: StackConfig, timeout_s: float = 240) -> ApiClient:
         f"meterhouse stack is up in {elapsed:.0f}s\n"
         f"  Airflow UI + REST API: {cfg.url}   login: {USERNAME} / {PASSWORD}\n"
         f"  local S3 (moto):       {cfg.s3_endpoint}   bucket: {BUCKET}, landing: {LANDING}\n"
+        f"{gateway}"
         f"  warehouse:             {cfg.warehouse}\n"
         f"  logs:                  {cfg.home / 'logs'}\n"
         f"  Airflow CLI:           .venv/bin/python scripts/stack.py airflow -- dags list\n"

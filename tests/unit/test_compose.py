@@ -66,6 +66,7 @@ def test_compose_has_the_production_shaped_services(compose: dict[str, Any]) -> 
         "minio",
         "minio-seed",
         "airflow-init",
+        "ingest-gateway",
         *AIRFLOW_SERVICES.values(),
     }
     assert services["postgres"]["image"].startswith("postgres:")
@@ -144,3 +145,16 @@ def test_services_start_in_order(compose: dict[str, Any]) -> None:
         assert deps["postgres"]["condition"] == "service_healthy"
     assert services["minio-seed"]["depends_on"] == {"minio": {"condition": "service_healthy"}}
     assert services["airflow-init"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def test_the_gateway_service_runs_meterhouse_serve_with_hashed_keys(compose: dict[str, Any]) -> None:
+    import hashlib
+
+    gateway = compose["services"]["ingest-gateway"]
+    assert gateway["command"] == ["meterhouse", "serve"]
+    env = gateway["environment"]
+    assert env["METERHOUSE_LANDING"] == "s3://usage/ingest/"
+    assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+    demo = hashlib.sha256(b"meterhouse-demo-key").hexdigest()
+    assert env["METERHOUSE_GATEWAY_API_KEYS"] == f"${{METERHOUSE_GATEWAY_API_KEYS:-{demo}}}"
+    assert gateway["ports"] == [f"127.0.0.1:8090:{env['METERHOUSE_GATEWAY_PORT']}"]

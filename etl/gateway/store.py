@@ -1,0 +1,82 @@
+"""Where acknowledged records go: objects under the landing prefix of an S3 API.
+
+The client is tuned for answering a waiting HTTP request: short timeouts and few retries, so
+an unreachable S3 turns into a 503 with Retry-After within seconds instead of a hung request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from etl.gateway.batch_rules import S3Config, split_s3_uri
+
+
+class ObjectWriter(Protocol):
+    """What the group committer needs from a store."""
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str]) -> None: ...
+
+    def ready(self) -> str | None:
+        """None when the store is reachable, else what is wrong."""
+        ...
+
+
+class S3Writer:
+    """One bucket of an S3 API (endpoint and region from AWS_* variables, boto3's credentials)."""
+
+    def __init__(
+        self,
+        landing: str,
+        *,
+        timeout_s: float = 10.0,
+        connections: int = 10,
+        config: S3Config | None = None,
+    ) -> None:
+        self.bucket, prefix = split_s3_uri(landing)
+        self.prefix = prefix.rstrip("/") + "/" if prefix else ""
+        self._config = config or S3Config.from_env()
+        self._timeout_s = timeout_s
+        self._connections = connections
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            c = self._config
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=c.endpoint_url,
+                aws_access_key_id=c.access_key_id,
+                aws_secret_access_key=c.secret_access_key,
+                aws_session_token=c.session_token,
+                region_name=c.region or "us-east-1",
+                config=Config(
+                    retries={"max_attempts": 2, "mode": "standard"},
+                    s3={"addressing_style": "path"},
+                    connect_timeout=self._timeout_s,
+                    read_timeout=self._timeout_s,
+                    max_pool_connections=self._connections,
+                ),
+            )
+        return self._client
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str]) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self.prefix + key,
+            Body=data,
+            ContentType="application/gzip",
+            Metadata=metadata,
+        )
+
+    def ready(self) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            return f"s3://{self.bucket}: {exc}"
+        return None
