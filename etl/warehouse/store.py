@@ -18,10 +18,10 @@ from etl import lake
 from etl.warehouse import load as loading
 from etl.warehouse.connection import (
     Connection,
+    NotAWarehouse,
     connect_reader,
     connect_writer,
     disk_full_errors,
-    missing_warehouse,
     require_warehouse,
     scalar,
     writer_lock,
@@ -88,10 +88,17 @@ class Warehouse:
         if self.path.is_dir() or not self.create:
             require_warehouse(self.path)
         marker = lake.PublishMarker(self.lake)
+        lock_file = self.path.with_name(self.path.name + ".lock")
+        fresh_lock = not lock_file.exists()
         with disk_full_errors(self.path), writer_lock(self.path, self.lock_timeout_s):
-            con = connect_writer(
-                self.path, memory_limit=self.memory_limit, timeout_s=self.lock_timeout_s
-            )
+            try:
+                con = connect_writer(
+                    self.path, memory_limit=self.memory_limit, timeout_s=self.lock_timeout_s
+                )
+            except NotAWarehouse:
+                if fresh_lock:  # a mistyped path leaves nothing behind
+                    lock_file.unlink(missing_ok=True)
+                raise
             try:
                 marker.hold()
                 ensure_schema(con)
@@ -211,8 +218,8 @@ class Warehouse:
         LakeBehind when a run changed the warehouse and stopped before publishing, and
         WarehouseMissing when neither the warehouse nor its lake exists (a mistyped path).
         """
-        if not self.lake.exists() and not self.path.exists():
-            raise missing_warehouse(self.path)
+        if self.path.is_dir() or not self.lake.exists():
+            require_warehouse(self.path)
         return lake.query_published(self.lake, sql, params, tables=LAKE_TABLES)
 
     def query(self, sql: str, params: list[Any] | None = None) -> lake.Rows:
