@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - the statements under test are attacks built from the test's own paths
 """`meterhouse sql` cannot write anywhere or read outside the published tables (issue 19,
 finding 1): every escape is refused with one line on stderr and exit 2, and leaves every file
 of the warehouse folder byte for byte as it was."""
@@ -25,7 +26,13 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     exports = root / "exports"
     exports.mkdir()
     records = [
-        {"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": 2, "meterTimeInMillis": MS, "uniqueId": f"u{i}"}
+        {
+            "customerId": "c1",
+            "meterApiName": "gpu_hours",
+            "meterValue": 2,
+            "meterTimeInMillis": MS,
+            "uniqueId": f"u{i}",
+        }
         for i in range(3)
     ]
     (exports / "a.ndjson").write_text("\n".join(json.dumps(r) for r in records))
@@ -35,7 +42,9 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def _escapes(settings: Settings, outside: Path) -> list[str]:
@@ -137,7 +146,14 @@ def test_statements_other_than_one_select_say_refused(
     ]:
         code, _, err = _run(capsys, "sql", sql, "--warehouse", str(loaded.warehouse_path), *extra)
         assert (code, err.split(";")[0]) == (2, f"meterhouse sql: refused: {reason}")
-    code, _, err = _run(capsys, "sql", "SELECT * FROM read_text('/etc/passwd')", "--warehouse", str(loaded.warehouse_path), *extra)
+    code, _, err = _run(
+        capsys,
+        "sql",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "--warehouse",
+        str(loaded.warehouse_path),
+        *extra,
+    )
     assert code == 2
     assert err.startswith('meterhouse sql: Permission Error: Cannot access file "/etc/passwd"')
 
@@ -151,9 +167,15 @@ def test_selects_of_every_form_still_answer(
         "SELECT count(*) AS n FROM meter_events",
         "FROM meter_events SELECT count(*) AS n",
         "WITH e AS (SELECT * FROM meter_events) SELECT count(*) AS n FROM e",
-        "SELECT count(*) AS n FROM read_parquet('" + str(loaded.lake_path) + "/meter_events/*/*.parquet')" if not live else "VALUES (3)",
+        "SELECT count(*) AS n FROM read_parquet('"
+        + str(loaded.lake_path)
+        + "/meter_events/*/*.parquet')"
+        if not live
+        else "VALUES (3)",
     ):
-        code, out, err = _run(capsys, "sql", sql, "--warehouse", str(loaded.warehouse_path), "--format", "csv", *extra)
+        code, out, err = _run(
+            capsys, "sql", sql, "--warehouse", str(loaded.warehouse_path), "--format", "csv", *extra
+        )
         assert (code, err, out.split()[-1]) == (0, "", "3"), sql
     for sql in ("DESCRIBE meter_events", "SHOW TABLES", "SUMMARIZE meter_events"):
         code, out, err = _run(capsys, "sql", sql, "--warehouse", str(loaded.warehouse_path), *extra)
@@ -169,7 +191,15 @@ def test_a_views_script_planted_in_the_lake_is_never_run(
     exports = tmp_path / "exports"
     exports.mkdir()
     (exports / "a.ndjson").write_text(
-        json.dumps({"customerId": "c1", "meterApiName": "m", "meterValue": 1, "meterTimeInMillis": MS, "uniqueId": "u1"})
+        json.dumps(
+            {
+                "customerId": "c1",
+                "meterApiName": "m",
+                "meterValue": 1,
+                "meterTimeInMillis": MS,
+                "uniqueId": "u1",
+            }
+        )
     )
     settings = Settings.from_env(tmp_path / "wh" / "warehouse.duckdb")
     ingest([str(exports)], settings)
@@ -179,8 +209,20 @@ def test_a_views_script_planted_in_the_lake_is_never_run(
         f"COPY (SELECT 1 AS x) TO '{outside}';\n"
         "CREATE OR REPLACE VIEW meter_events AS SELECT 42 AS forged;\n"
     )
-    code, out, _ = _run(capsys, "sql", "SELECT count(*) AS n FROM meter_events", "--warehouse", str(settings.warehouse_path), "--format", "csv")
+    code, out, _ = _run(
+        capsys,
+        "sql",
+        "SELECT count(*) AS n FROM meter_events",
+        "--warehouse",
+        str(settings.warehouse_path),
+        "--format",
+        "csv",
+    )
     assert (code, out.split()) == (0, ["n", "1"])
     assert not outside.exists()
-    code, _, err = _run(capsys, "sql", "SELECT * FROM pwned", "--warehouse", str(settings.warehouse_path))
-    assert code == 2 and err.startswith("meterhouse sql: Catalog Error: Table with name pwned does not exist")
+    code, _, err = _run(
+        capsys, "sql", "SELECT * FROM pwned", "--warehouse", str(settings.warehouse_path)
+    )
+    assert code == 2 and err.startswith(
+        "meterhouse sql: Catalog Error: Table with name pwned does not exist"
+    )

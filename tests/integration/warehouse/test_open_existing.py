@@ -62,7 +62,11 @@ def test_a_directory_is_not_a_warehouse(
     assert _tree(tmp_path) == ["data"]
 
 
-@pytest.mark.parametrize("argv", [c for c in COMMANDS if c != ["sql", "SELECT count(*) FROM meter_events"]], ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize(
+    "argv",
+    [c for c in COMMANDS if c != ["sql", "SELECT count(*) FROM meter_events"]],
+    ids=lambda a: " ".join(a[:2]),
+)
 def test_a_file_that_is_not_duckdb_says_so_at_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
@@ -70,7 +74,9 @@ def test_a_file_that_is_not_duckdb_says_so_at_once(
     other.write_text("not a database\n" * 100)
     code, err = _run(capsys, argv, other)
     assert code == 2
-    assert f"{other} is not a DuckDB warehouse file; check --warehouse / METERHOUSE_WAREHOUSE" in err
+    assert (
+        f"{other} is not a DuckDB warehouse file; check --warehouse / METERHOUSE_WAREHOUSE" in err
+    )
     assert other.read_text() == "not a database\n" * 100
     assert _tree(tmp_path) == ["notes.txt"]
 
@@ -87,7 +93,15 @@ def test_readers_open_existing_files_only_and_ingest_still_creates(tmp_path: Pat
     exports = tmp_path / "exports"
     exports.mkdir()
     (exports / "a.ndjson").write_text(
-        json.dumps({"customerId": "c", "meterApiName": "m", "meterValue": 1, "meterTimeInMillis": 1_790_000_000_000, "uniqueId": "u"})
+        json.dumps(
+            {
+                "customerId": "c",
+                "meterApiName": "m",
+                "meterValue": 1,
+                "meterTimeInMillis": 1_790_000_000_000,
+                "uniqueId": "u",
+            }
+        )
     )
     ingest([str(exports)], Settings.from_env(path))
     assert warehouse.query("SELECT count(*) FROM meter_events")[1] == [(1,)]

@@ -32,18 +32,27 @@ def lake(tmp_path: Path) -> Path:
     root = tmp_path / "lake"
     (root / "usage").mkdir(parents=True)
     with duckdb.connect() as con:
-        con.execute(f"COPY (SELECT range::INTEGER AS n FROM range(5)) TO '{root}/usage/part-0.parquet'")
+        target = str(root / "usage" / "part-0.parquet")
+        con.execute(f"COPY (SELECT range::INTEGER AS n FROM range(5)) TO '{target}'")  # noqa: S608 - own temp path
     (root / "views.sql").write_text(views_sql(root, TABLES))
     (root / "secret.txt").write_text("not a table")
     return root
 
 
 def test_selects_answer_with_parameters(lake: Path) -> None:
-    assert query_published(lake, "SELECT sum(n) AS s FROM usage WHERE n < ?", [3], tables=TABLES) == (
+    assert query_published(
+        lake, "SELECT sum(n) AS s FROM usage WHERE n < ?", [3], tables=TABLES
+    ) == (
         ["s"],
         [(3,)],
     )
-    for sql in ("FROM usage SELECT count(*)", "DESCRIBE usage", "SHOW TABLES", "SUMMARIZE usage", "VALUES (1)"):
+    for sql in (
+        "FROM usage SELECT count(*)",
+        "DESCRIBE usage",
+        "SHOW TABLES",
+        "SUMMARIZE usage",
+        "VALUES (1)",
+    ):
         assert query_published(lake, sql, tables=TABLES)[1]
 
 
@@ -65,7 +74,12 @@ def test_selects_answer_with_parameters(lake: Path) -> None:
 def test_anything_but_one_select_is_refused(lake: Path, sql: str, message: str) -> None:
     with pytest.raises(QueryRefused, match=f"^{message}"):
         query_published(lake, sql, tables=TABLES)
-    assert sorted(p.name for p in lake.rglob("*")) == ["part-0.parquet", "secret.txt", "usage", "views.sql"]
+    assert sorted(p.name for p in lake.rglob("*")) == [
+        "part-0.parquet",
+        "secret.txt",
+        "usage",
+        "views.sql",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -87,7 +101,9 @@ def test_run_select_checks_before_it_runs() -> None:
             run_select(con, "SELEC 1")
 
 
-def test_views_sql_holds_no_absolute_path_and_runs_from_inside_the_lake(lake: Path, tmp_path: Path) -> None:
+def test_views_sql_holds_no_absolute_path_and_runs_from_inside_the_lake(
+    lake: Path, tmp_path: Path
+) -> None:
     script = views_sql(lake, TABLES)
     assert str(lake) not in script and str(tmp_path) not in script
     moved = tmp_path / "mounted" / "lake"
@@ -121,7 +137,9 @@ def test_a_lake_left_behind_by_a_stopped_run_refuses_until_published(lake: Path)
     assert query_published(lake, "SELECT count(*) FROM usage", tables=TABLES)[1] == [(5,)]
     marker.release(current=False, error="disk full while writing warehouse x")
     reason = lake_behind(lake)
-    assert reason is not None and reason.startswith("disk full while writing warehouse x; not published since ")
+    assert reason is not None and reason.startswith(
+        "disk full while writing warehouse x; not published since "
+    )
     with pytest.raises(LakeBehind, match="is behind the warehouse .*run `meterhouse ingest` again"):
         query_published(lake, "SELECT count(*) FROM usage", tables=TABLES)
     marker.hold()
