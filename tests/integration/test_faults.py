@@ -23,9 +23,11 @@ import duckdb
 import pytest
 
 from etl.generate import generate_amberflo_exports
+from etl.lake import MARKER
 from etl.pipeline import discover, ingest, ingest_batch
 from etl.settings import Settings
 from etl.storage import S3Config
+from etl.warehouse import DiskFull
 from tests.conftest import BUCKET, ROOT
 from tests.integration._support import (
     bucket_keys,
@@ -59,7 +61,12 @@ def _child(warehouse: Path, mode: str, barrier: Path | None = None) -> subproces
     if barrier is not None:
         args.append(str(barrier))
     return subprocess.Popen(
-        args, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args,
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -95,7 +102,9 @@ def _clean_run(tmp_path: Path) -> Settings:
 
 
 @pytest.mark.parametrize("kill_at", [1, 4])
-def test_sigkill_mid_load_then_rerun_equals_one_clean_run(s3: Any, tmp_path: Path, kill_at: int) -> None:
+def test_sigkill_mid_load_then_rerun_equals_one_clean_run(
+    s3: Any, tmp_path: Path, kill_at: int
+) -> None:
     files = _upload_month(s3)
     crashed = _settings(tmp_path / "crashed")
     proc = _child(crashed.warehouse_path, f"kill-mid-load:{kill_at}")
@@ -111,7 +120,9 @@ def test_sigkill_mid_load_then_rerun_equals_one_clean_run(s3: Any, tmp_path: Pat
     assert rerun.totals()["failed"] == 0
     clean = _clean_run(tmp_path)
     assert warehouse_digest(crashed.warehouse_path) == warehouse_digest(clean.warehouse_path)
-    assert q(crashed.warehouse_path, "SELECT count(*) - count(DISTINCT event_id) FROM meter_events") == [(0,)]
+    assert q(
+        crashed.warehouse_path, "SELECT count(*) - count(DISTINCT event_id) FROM meter_events"
+    ) == [(0,)]
 
 
 def test_sigkill_while_publishing_the_lake_keeps_the_warehouse_and_hides_the_half_file(
@@ -169,10 +180,12 @@ def test_two_runs_at_once_never_corrupt_or_double_anything(s3: Any, tmp_path: Pa
     clean = _clean_run(tmp_path)
     assert warehouse_digest(shared.warehouse_path) == warehouse_digest(clean.warehouse_path)
     assert lake_digest(shared.lake_path) == lake_digest(clean.lake_path)
-    assert q(shared.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events") == q(
-        clean.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events"
-    )
-    assert q(shared.warehouse_path, "SELECT count(*) FROM ingest_ledger WHERE status = 'loaded'") == [(files,)]
+    assert q(
+        shared.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events"
+    ) == q(clean.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events")
+    assert q(
+        shared.warehouse_path, "SELECT count(*) FROM ingest_ledger WHERE status = 'loaded'"
+    ) == [(files,)]
 
 
 def test_a_run_waits_for_a_reader_of_another_process_instead_of_failing(
@@ -296,9 +309,11 @@ def test_persistent_throttling_fails_the_file_as_retryable_and_the_next_run_load
         "operation (reached max retries: 8): Please reduce your request rate."
     )
     assert len(proxy.requests("GET", "/usage/ingest/a.ndjson")) == 9
-    assert q(settings.warehouse_path, "SELECT status, rows_in, error FROM ingest_ledger WHERE source_uri = ?", [uri]) == [
-        ("error", 0, by_name["a.ndjson"].error)
-    ]
+    assert q(
+        settings.warehouse_path,
+        "SELECT status, rows_in, error FROM ingest_ledger WHERE source_uri = ?",
+        [uri],
+    ) == [("error", 0, by_name["a.ndjson"].error)]
     assert q(settings.warehouse_path, "SELECT event_id FROM meter_events") == [("b1",)]
     # the throttling passes: the next run picks the file up again (status `error` is retryable)
     proxy.rules.clear()
@@ -319,9 +334,11 @@ def test_object_deleted_between_listing_and_reading_fails_clearly_alone(
         ("b.ndjson", "loaded", None),
     ]
     assert q(settings.warehouse_path, "SELECT event_id FROM meter_events") == [("b1",)]
-    assert q(settings.warehouse_path, "SELECT status, error FROM ingest_ledger WHERE source_uri = ?", [uri]) == [
-        ("failed", f"{uri} was deleted after it was listed")
-    ]
+    assert q(
+        settings.warehouse_path,
+        "SELECT status, error FROM ingest_ledger WHERE source_uri = ?",
+        [uri],
+    ) == [("failed", f"{uri} was deleted after it was listed")]
     # a vanished object is no bad export: no reason object is written for it
     assert bucket_keys(s3, "failed-requests/") == []
 
@@ -348,7 +365,11 @@ def test_new_version_uploaded_while_being_read_is_never_half_loaded(
     # the next run loads the new version, whole
     again = ingest([SOURCE], settings, _via(proxy))
     assert [(f.uri, f.status, f.events_loaded) for f in again.files] == [(uri, "loaded", 3)]
-    rows = q(settings.warehouse_path, "SELECT event_id, quantity FROM meter_events WHERE source_uri = ? ORDER BY 1", [uri])
+    rows = q(
+        settings.warehouse_path,
+        "SELECT event_id, quantity FROM meter_events WHERE source_uri = ? ORDER BY 1",
+        [uri],
+    )
     assert [(r[0], int(r[1])) for r in rows] == [("a1", 10), ("a3", 30), ("a4", 40)]
 
 
@@ -372,29 +393,55 @@ def _tiny_filesystem(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
 
 
-def _fill_the_disk(s3: Any, tmp_path: Path) -> tuple[Exception, dict[str, str], dict[str, str], Settings]:
-    """Load a small file on a 6 MB filesystem, then one that cannot fit; return the failure,
-    the digests from before it, and a copy of the warehouse files taken after it."""
+def _fill_the_disk(s3: Any, tmp_path: Path) -> tuple[str, dict[str, str], dict[str, str], Settings]:
+    """Load a small file on a 6 MB filesystem, then one that cannot fit; return the failed
+    file's ledger error, the digests from before it, and a copy of the warehouse files taken
+    after it."""
     with _tiny_filesystem(tmp_path / "tiny", "6m") as tiny:
         settings = _settings(tiny)
         put(s3, "ingest/a.ndjson", ndjson(rec("a1"), rec("a2")))
         assert ingest([SOURCE], settings).totals()["events_loaded"] == 2
         before = warehouse_digest(settings.warehouse_path)
         lake_before = lake_digest(settings.lake_path)
-        big = [rec(f"big-{i}-{uuid.UUID(int=i)}", i, team=f"t{i % 97}", host=f"h{i}") for i in range(60_000)]
+        big = [
+            rec(f"big-{i}-{uuid.UUID(int=i)}", i, team=f"t{i % 97}", host=f"h{i}")
+            for i in range(60_000)
+        ]
         put(s3, "ingest/b.ndjson", ndjson(*big))
-        with pytest.raises(Exception) as failure:
-            ingest([SOURCE], settings)
+        # The file fails on its own (retryable: it loads once there is space); the run goes on.
+        report = ingest([SOURCE], settings)
+        assert [(f.uri.rsplit("/", 1)[1], f.status) for f in report.files] == [
+            ("b.ndjson", "error")
+        ]
         copy = tmp_path / "copy"
         shutil.copytree(tiny, copy, ignore=shutil.ignore_patterns("*.tmp"))
-    return failure.value, before, lake_before, Settings(copy / "warehouse.duckdb", copy / "lake")
+    return (
+        report.files[0].error or "",
+        before,
+        lake_before,
+        Settings(copy / "warehouse.duckdb", copy / "lake"),
+    )
 
 
 def test_disk_full_while_loading_keeps_the_previous_state(s3: Any, tmp_path: Path) -> None:
     _, before, lake_before, after = _fill_the_disk(s3, tmp_path)
-    # with space again, the warehouse opens and holds exactly what it held before
-    assert warehouse_digest(after.warehouse_path) == before
-    assert lake_digest(after.lake_path) == lake_before
+    # with space again, the warehouse opens and holds exactly what it held before, plus the
+    # ledger row of the file the full disk stopped
+    digest = warehouse_digest(after.warehouse_path)
+    assert {k: v for k, v in digest.items() if k != "ingest_ledger"} == {
+        k: v for k, v in before.items() if k != "ingest_ledger"
+    }
+    assert q(
+        after.warehouse_path,
+        "SELECT source_key, status, events_loaded FROM ingest_ledger ORDER BY 1",
+    ) == [
+        ("ingest/a.ndjson", "loaded", 2),
+        ("ingest/b.ndjson", "error", 0),
+    ]
+    lake_after = lake_digest(after.lake_path)
+    assert {k: v for k, v in lake_after.items() if k != "ingest_ledger"} == {
+        k: v for k, v in lake_before.items() if k != "ingest_ledger"
+    }
     report = ingest([SOURCE], after)
     assert [(f.uri.rsplit("/", 1)[1], f.status, f.events_loaded) for f in report.files] == [
         ("b.ndjson", "loaded", 60_000)
@@ -402,8 +449,10 @@ def test_disk_full_while_loading_keeps_the_previous_state(s3: Any, tmp_path: Pat
 
 
 def test_disk_full_while_loading_fails_with_a_clear_error(s3: Any, tmp_path: Path) -> None:
-    failure, *_ = _fill_the_disk(s3, tmp_path)
-    assert "No space left on device" in str(failure), repr(failure)
+    error, *_ = _fill_the_disk(s3, tmp_path)
+    assert "disk full while writing warehouse" in error and "No space left on device" in error, (
+        error
+    )
 
 
 def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
@@ -421,12 +470,17 @@ def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
 
     monkeypatch.setattr(os, "fsync", fsync_disk_full)
     put(s3, "ingest/b.ndjson", ndjson(rec("b1")))
-    with pytest.raises(OSError) as failure:
+    with pytest.raises(DiskFull, match="No space left on device") as failure:
         ingest([SOURCE], settings)
-    assert failure.value.errno == errno.ENOSPC
-    # readers still see the previous partition, whole; no temp file is left behind
+    assert (
+        isinstance(failure.value.__cause__, OSError)
+        and failure.value.__cause__.errno == errno.ENOSPC
+    )
+    # readers still see the previous partition, whole; no temp file is left behind, only the
+    # marker that tells readers the lake is behind the warehouse
     assert lake_digest(settings.lake_path) == lake_before
-    assert sorted(p.relative_to(settings.lake_path) for p in settings.lake_path.rglob("*")) == files_before
+    files_after = sorted(p.relative_to(settings.lake_path) for p in settings.lake_path.rglob("*"))
+    assert files_after == sorted([*files_before, Path(MARKER)])
     # the next run, with space again, publishes what the failed one could not
     monkeypatch.setattr(os, "fsync", real_fsync)
     ingest([SOURCE], settings)
@@ -434,6 +488,7 @@ def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
     assert sum(1 for _ in settings.lake_path.rglob("event_date=*/*.parquet")) >= 1
     with duckdb.connect() as con:
         lake_rows = con.execute(
-            "SELECT count(*) FROM read_parquet(?)", [str(settings.lake_path / "meter_events" / "*" / "*.parquet")]
+            "SELECT count(*) FROM read_parquet(?)",
+            [str(settings.lake_path / "meter_events" / "*" / "*.parquet")],
         ).fetchone()
     assert lake_rows == (3,)
