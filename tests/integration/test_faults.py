@@ -61,12 +61,7 @@ def _child(warehouse: Path, mode: str, barrier: Path | None = None) -> subproces
     if barrier is not None:
         args.append(str(barrier))
     return subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        args, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -102,9 +97,7 @@ def _clean_run(tmp_path: Path) -> Settings:
 
 
 @pytest.mark.parametrize("kill_at", [1, 4])
-def test_sigkill_mid_load_then_rerun_equals_one_clean_run(
-    s3: Any, tmp_path: Path, kill_at: int
-) -> None:
+def test_sigkill_mid_load_then_rerun_equals_one_clean_run(s3: Any, tmp_path: Path, kill_at: int) -> None:
     files = _upload_month(s3)
     crashed = _settings(tmp_path / "crashed")
     proc = _child(crashed.warehouse_path, f"kill-mid-load:{kill_at}")
@@ -120,9 +113,7 @@ def test_sigkill_mid_load_then_rerun_equals_one_clean_run(
     assert rerun.totals()["failed"] == 0
     clean = _clean_run(tmp_path)
     assert warehouse_digest(crashed.warehouse_path) == warehouse_digest(clean.warehouse_path)
-    assert q(
-        crashed.warehouse_path, "SELECT count(*) - count(DISTINCT event_id) FROM meter_events"
-    ) == [(0,)]
+    assert q(crashed.warehouse_path, "SELECT count(*) - count(DISTINCT event_id) FROM meter_events") == [(0,)]
 
 
 def test_sigkill_while_publishing_the_lake_keeps_the_warehouse_and_hides_the_half_file(
@@ -180,12 +171,10 @@ def test_two_runs_at_once_never_corrupt_or_double_anything(s3: Any, tmp_path: Pa
     clean = _clean_run(tmp_path)
     assert warehouse_digest(shared.warehouse_path) == warehouse_digest(clean.warehouse_path)
     assert lake_digest(shared.lake_path) == lake_digest(clean.lake_path)
-    assert q(
-        shared.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events"
-    ) == q(clean.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events")
-    assert q(
-        shared.warehouse_path, "SELECT count(*) FROM ingest_ledger WHERE status = 'loaded'"
-    ) == [(files,)]
+    assert q(shared.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events") == q(
+        clean.warehouse_path, "SELECT count(*), count(DISTINCT event_id) FROM meter_events"
+    )
+    assert q(shared.warehouse_path, "SELECT count(*) FROM ingest_ledger WHERE status = 'loaded'") == [(files,)]
 
 
 def test_a_run_waits_for_a_reader_of_another_process_instead_of_failing(
@@ -309,11 +298,9 @@ def test_persistent_throttling_fails_the_file_as_retryable_and_the_next_run_load
         "operation (reached max retries: 8): Please reduce your request rate."
     )
     assert len(proxy.requests("GET", "/usage/ingest/a.ndjson")) == 9
-    assert q(
-        settings.warehouse_path,
-        "SELECT status, rows_in, error FROM ingest_ledger WHERE source_uri = ?",
-        [uri],
-    ) == [("error", 0, by_name["a.ndjson"].error)]
+    assert q(settings.warehouse_path, "SELECT status, rows_in, error FROM ingest_ledger WHERE source_uri = ?", [uri]) == [
+        ("error", 0, by_name["a.ndjson"].error)
+    ]
     assert q(settings.warehouse_path, "SELECT event_id FROM meter_events") == [("b1",)]
     # the throttling passes: the next run picks the file up again (status `error` is retryable)
     proxy.rules.clear()
@@ -334,11 +321,9 @@ def test_object_deleted_between_listing_and_reading_fails_clearly_alone(
         ("b.ndjson", "loaded", None),
     ]
     assert q(settings.warehouse_path, "SELECT event_id FROM meter_events") == [("b1",)]
-    assert q(
-        settings.warehouse_path,
-        "SELECT status, error FROM ingest_ledger WHERE source_uri = ?",
-        [uri],
-    ) == [("failed", f"{uri} was deleted after it was listed")]
+    assert q(settings.warehouse_path, "SELECT status, error FROM ingest_ledger WHERE source_uri = ?", [uri]) == [
+        ("failed", f"{uri} was deleted after it was listed")
+    ]
     # a vanished object is no bad export: no reason object is written for it
     assert bucket_keys(s3, "failed-requests/") == []
 
@@ -365,11 +350,7 @@ def test_new_version_uploaded_while_being_read_is_never_half_loaded(
     # the next run loads the new version, whole
     again = ingest([SOURCE], settings, _via(proxy))
     assert [(f.uri, f.status, f.events_loaded) for f in again.files] == [(uri, "loaded", 3)]
-    rows = q(
-        settings.warehouse_path,
-        "SELECT event_id, quantity FROM meter_events WHERE source_uri = ? ORDER BY 1",
-        [uri],
-    )
+    rows = q(settings.warehouse_path, "SELECT event_id, quantity FROM meter_events WHERE source_uri = ? ORDER BY 1", [uri])
     assert [(r[0], int(r[1])) for r in rows] == [("a1", 10), ("a3", 30), ("a4", 40)]
 
 
@@ -472,10 +453,7 @@ def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
     put(s3, "ingest/b.ndjson", ndjson(rec("b1")))
     with pytest.raises(DiskFull, match="No space left on device") as failure:
         ingest([SOURCE], settings)
-    assert (
-        isinstance(failure.value.__cause__, OSError)
-        and failure.value.__cause__.errno == errno.ENOSPC
-    )
+    assert isinstance(failure.value.__cause__, OSError) and failure.value.__cause__.errno == errno.ENOSPC
     # readers still see the previous partition, whole; no temp file is left behind, only the
     # marker that tells readers the lake is behind the warehouse
     assert lake_digest(settings.lake_path) == lake_before
@@ -488,7 +466,6 @@ def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
     assert sum(1 for _ in settings.lake_path.rglob("event_date=*/*.parquet")) >= 1
     with duckdb.connect() as con:
         lake_rows = con.execute(
-            "SELECT count(*) FROM read_parquet(?)",
-            [str(settings.lake_path / "meter_events" / "*" / "*.parquet")],
+            "SELECT count(*) FROM read_parquet(?)", [str(settings.lake_path / "meter_events" / "*" / "*.parquet")]
         ).fetchone()
     assert lake_rows == (3,)

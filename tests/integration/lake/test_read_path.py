@@ -21,9 +21,7 @@ pytestmark = [pytest.mark.integration]
 
 
 def _write_exports(folder: Path, days: int, customers: int) -> int:
-    exports = generate_amberflo_exports(
-        start=date(2026, 8, 1), days=days, customers=customers, seed=9
-    )
+    exports = generate_amberflo_exports(start=date(2026, 8, 1), days=days, customers=customers, seed=9)
     for key, data in exports:
         path = folder / key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,17 +37,7 @@ def test_queries_run_throughout_a_long_load(tmp_path: Path) -> None:
     warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
     env = {**os.environ, "METERHOUSE_BATCH_FILES": "8", "PYTHONPATH": str(ROOT)}
     loader = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "etl.cli",
-            "ingest",
-            str(exports),
-            "--warehouse",
-            str(wh_path),
-            "--quiet",
-            "--strict",
-        ],
+        [sys.executable, "-m", "etl.cli", "ingest", str(exports), "--warehouse", str(wh_path), "--quiet", "--strict"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -69,13 +57,9 @@ def test_queries_run_throughout_a_long_load(tmp_path: Path) -> None:
     assert len(set(counts)) >= 3, f"readers never saw the load progress: {sorted(set(counts))}"
     # partitions are only ever replaced by supersets during a pure-add load
     assert counts == sorted(counts)
-    _, rows = warehouse.query_published(
-        "SELECT count(*), count(DISTINCT event_id) FROM meter_events"
-    )
+    _, rows = warehouse.query_published("SELECT count(*), count(DISTINCT event_id) FROM meter_events")
     assert rows == [(expected, expected)]
-    _, ledger = warehouse.query_published(
-        "SELECT count(*) FROM ingest_ledger WHERE status = 'loaded'"
-    )
+    _, ledger = warehouse.query_published("SELECT count(*) FROM ingest_ledger WHERE status = 'loaded'")
     assert ledger[0][0] > 0
 
 
