@@ -87,13 +87,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    from etl.lake import QueryRefused
     from etl.warehouse import Warehouse
 
     settings = Settings.from_env(args.warehouse)
     warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
     # Default: the published lake, which no load ever blocks; --live: the DuckDB file, read-only.
     run = warehouse.query if args.live else warehouse.query_published
-    names, rows = run(args.query)
+    try:
+        names, rows = run(args.query)
+    except QueryRefused as exc:
+        print(f"meterhouse sql: refused: {exc}", file=sys.stderr)
+        return 2
+    except MeterhouseError as exc:
+        print(f"meterhouse sql: {exc}", file=sys.stderr)
+        return 2
     _print_table(names, [list(r) for r in rows], args.format)
     return 0
 
@@ -210,8 +218,11 @@ def cmd_rate_card_show(args: argparse.Namespace) -> int:
 
 def cmd_rollup(args: argparse.Namespace) -> int:
     from etl.jobs.rollup import rollup
+    from etl.warehouse import require_warehouse
 
     settings = Settings.from_env(args.warehouse)
+    # Rolls up an existing warehouse only: a mistyped --warehouse must not create an empty one.
+    require_warehouse(settings.warehouse_path)
     report = rollup(
         from_date=args.from_date, to_date=args.to_date, rerate=args.rerate, settings=settings
     )

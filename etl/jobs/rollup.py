@@ -48,9 +48,10 @@ def _read_object(uri: str, s3: S3Config | None) -> bytes:
     raise RateCardError(f"rate card {uri} not found; give an s3://bucket/key or a local file")
 
 
-def _warehouse(settings: Settings | None) -> Warehouse:
+def _warehouse(settings: Settings | None, *, create: bool = False) -> Warehouse:
+    # Only a rate card may start a warehouse; a rollup of a mistyped path must not create one.
     settings = settings or Settings.from_env()
-    return Warehouse(settings.warehouse_path, settings.lake_path)
+    return Warehouse(settings.warehouse_path, settings.lake_path, create=create)
 
 
 def load_rate_card(
@@ -58,7 +59,7 @@ def load_rate_card(
 ) -> dict[str, Any]:
     """Read, validate and store a rate card from S3 or a local path; costs are not re-rated."""
     card = parse_rate_card(_read_object(uri, s3), uri)
-    warehouse = _warehouse(settings)
+    warehouse = _warehouse(settings, create=True)
     with warehouse.writer() as con:
         loaded = store_rate_card(con, card, uri).to_dict()
         publish_rollups(warehouse, con)

@@ -5,7 +5,14 @@ contracts), `ledger`, `load` (groups and chunks), `stage`, `dedup`, `focus_deliv
 `records`; `store.Warehouse` is the facade callers use. Static SQL lives in `sql/`.
 """
 
-from etl.warehouse.connection import Connection, transaction
+from etl.warehouse.connection import (
+    Connection,
+    DiskFull,
+    NotAWarehouse,
+    WarehouseMissing,
+    require_warehouse,
+    transaction,
+)
 from etl.warehouse.records import (
     EMPTY,
     ERROR,
@@ -31,11 +38,15 @@ __all__ = [
     "STAGE_PREFIX",
     "Chunk",
     "Connection",
+    "DiskFull",
     "LedgerEntry",
     "LoadResult",
+    "NotAWarehouse",
     "SourceLoad",
     "Warehouse",
+    "WarehouseMissing",
     "empty_views_sql",
     "read_views_sql",
+    "require_warehouse",
     "transaction",
 ]

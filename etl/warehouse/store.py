@@ -8,6 +8,7 @@ connection a batch shares.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -17,21 +18,26 @@ from etl import lake
 from etl.warehouse import load as loading
 from etl.warehouse.connection import (
     Connection,
+    NotAWarehouse,
     connect_reader,
     connect_writer,
+    disk_full_errors,
+    require_warehouse,
+    scalar,
     writer_lock,
 )
 from etl.warehouse.ledger import read_ledger
 from etl.warehouse.records import Chunk, LedgerEntry, LoadResult, SourceLoad
 from etl.warehouse.schema import LAKE_TABLES, PUBLISHED_TABLES, ensure_schema
+from etl.warehouse.sqlfiles import sql_text
 from etl.warehouse.stage import drop_stages
+
+_PENDING_COUNT = sql_text("pending_count")
 
 
 def read_views_sql(lake_path: Path) -> str:
-    """Views over the Parquet lake: what `meterhouse sql` and the DuckDB CLI query.
-
-    Usable from the DuckDB CLI as `duckdb -init <lake>/views.sql` (or `.read <lake>/views.sql`).
-    """
+    """views.sql: the views over the Parquet lake for the DuckDB CLI, paths relative to the
+    lake folder (`cd <lake> && duckdb -init views.sql`)."""
     return lake.views_sql(lake_path, LAKE_TABLES)
 
 
@@ -51,8 +57,11 @@ class Warehouse:
         lock_timeout_s: float = 600.0,
         dedup_window_days: int = 31,
         memory_limit: str = "1GB",
+        create: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.create = create
+        """Whether `writer()` may create the warehouse file (ingest); readers never do."""
         self.lake = Path(lake)
         self.lock_timeout_s = lock_timeout_s
         self.dedup_window_days = dedup_window_days
@@ -66,20 +75,41 @@ class Warehouse:
         """A short-lived read-write connection, held under the writer lock.
 
         Re-entrant: inside an open writer (a batch), loads share its connection while each
-        file still commits on its own.
+        file still commits on its own. Creates the file only if `create` (a folder or a file
+        that is not DuckDB fails at once). A full disk raises DiskFull (retryable).
+
+        The lake counts as behind the warehouse (etl.lake.state) from the moment the
+        connection opens until it closes with nothing left to publish and no error.
         """
         if self._con is not None:
-            yield self._con
+            with disk_full_errors(self.path):
+                yield self._con
             return
-        with writer_lock(self.path, self.lock_timeout_s):
-            con = connect_writer(
-                self.path, memory_limit=self.memory_limit, timeout_s=self.lock_timeout_s
-            )
+        if self.path.is_dir() or not self.create:
+            require_warehouse(self.path)
+        marker = lake.PublishMarker(self.lake)
+        lock_file = self.path.with_name(self.path.name + ".lock")
+        fresh_lock = not lock_file.exists()
+        with disk_full_errors(self.path), writer_lock(self.path, self.lock_timeout_s):
             try:
+                con = connect_writer(
+                    self.path, memory_limit=self.memory_limit, timeout_s=self.lock_timeout_s
+                )
+            except NotAWarehouse:
+                if fresh_lock:  # a mistyped path leaves nothing behind
+                    lock_file.unlink(missing_ok=True)
+                raise
+            try:
+                marker.hold()
                 ensure_schema(con)
                 drop_stages(con)
                 self._con = con
                 yield con
+            except BaseException as exc:
+                marker.release(current=False, error=lake.first_line(exc))
+                raise
+            else:
+                marker.release(current=_nothing_pending(con))
             finally:
                 self._con = None
                 con.close()
@@ -90,9 +120,6 @@ class Warehouse:
         if self._con is not None:
             yield self._con
             return
-        if not self.path.exists():
-            with self.writer():
-                pass
         con = connect_reader(self.path)
         try:
             yield con
@@ -102,7 +129,9 @@ class Warehouse:
     # Ledger and loads (etl.warehouse.ledger, etl.warehouse.load)
 
     def ledger(self, uris: Iterable[str] | None = None) -> dict[str, LedgerEntry]:
-        """Ledger rows, for the given URIs or all."""
+        """Ledger rows, for the given URIs or all (none while there is no warehouse file)."""
+        if self._con is None and not self.path.exists():
+            return {}
         with self.reader() as con:
             return read_ledger(con, uris)
 
@@ -182,26 +211,35 @@ class Warehouse:
             )
 
     def query_published(self, sql: str, params: list[Any] | None = None) -> lake.Rows:
-        """Run SQL on the published read path (the Parquet lake), never on the DuckDB file.
+        """Run one SELECT on the published read path (the Parquet lake), never on the DuckDB
+        file (etl.lake.query: what it can and cannot do).
 
-        A load in progress is never blocked by, and never breaks, such a query. The
-        connection is in memory and may read only the lake folder; configuration is locked.
+        A load in progress is never blocked by, and never breaks, such a query. Raises
+        LakeBehind when a run changed the warehouse and stopped before publishing, and
+        WarehouseMissing when neither the warehouse nor its lake exists (a mistyped path).
         """
-        return lake.query_published(self.lake, sql, params, empty_views=empty_views_sql())
+        if self.path.is_dir() or not self.lake.exists():
+            require_warehouse(self.path)
+        return lake.query_published(self.lake, sql, params, tables=LAKE_TABLES)
 
     def query(self, sql: str, params: list[Any] | None = None) -> lake.Rows:
-        """Run read-only SQL on the DuckDB file; returns (column names, rows).
+        """Run one SELECT on the DuckDB file itself; returns (column names, rows).
 
-        The file is opened read-only and the connection may touch no other file, so a query
-        can neither change the warehouse nor overwrite it with COPY.
+        The file is opened read-only (an existing one only), the connection may touch no
+        other file, install nothing and change no setting, and anything but one SELECT is
+        refused: a query can neither change the warehouse nor write a file.
         """
         if self._con is not None:
-            cur = self._con.execute(sql, params or [])
-            names = [d[0] for d in cur.description] if cur.description else []
-            return names, cur.fetchall()
-        with self.reader() as con:
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
-            cur = con.execute(sql, params or [])
-            names = [d[0] for d in cur.description] if cur.description else []
-            return names, cur.fetchall()
+            return lake.run_select(self._con, sql, params)
+        with self.reader() as con, tempfile.TemporaryDirectory(prefix="meterhouse-sql-") as tmp:
+            lake.lock_down(con, [], Path(tmp))
+            lake.lock_configuration(con)
+            return lake.run_select(con, sql, params)
+
+
+def _nothing_pending(con: Connection) -> bool:
+    """Whether every change of the warehouse is published (best effort: False if unknown)."""
+    try:
+        return bool(scalar(con, _PENDING_COUNT) == 0)
+    except Exception:  # noqa: BLE001 - a broken connection (a full disk) means "not known"
+        return False

@@ -23,9 +23,11 @@ import duckdb
 import pytest
 
 from etl.jobs.ingest import discover, ingest, ingest_batch
+from etl.lake import MARKER
 from etl.samples.amberflo import generate_amberflo_exports
 from etl.settings import Settings
 from etl.sources.stores import S3Config
+from etl.warehouse import DiskFull
 from tests.conftest import BUCKET, ROOT
 from tests.integration._support import (
     bucket_keys,
@@ -372,29 +374,55 @@ def _tiny_filesystem(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
 
 
-def _fill_the_disk(s3: Any, tmp_path: Path) -> tuple[Exception, dict[str, str], dict[str, str], Settings]:
-    """Load a small file on a 6 MB filesystem, then one that cannot fit; return the failure,
-    the digests from before it, and a copy of the warehouse files taken after it."""
+def _fill_the_disk(s3: Any, tmp_path: Path) -> tuple[str, dict[str, str], dict[str, str], Settings]:
+    """Load a small file on a 6 MB filesystem, then one that cannot fit; return the failed
+    file's ledger error, the digests from before it, and a copy of the warehouse files taken
+    after it."""
     with _tiny_filesystem(tmp_path / "tiny", "6m") as tiny:
         settings = _settings(tiny)
         put(s3, "ingest/a.ndjson", ndjson(rec("a1"), rec("a2")))
         assert ingest([SOURCE], settings).totals()["events_loaded"] == 2
         before = warehouse_digest(settings.warehouse_path)
         lake_before = lake_digest(settings.lake_path)
-        big = [rec(f"big-{i}-{uuid.UUID(int=i)}", i, team=f"t{i % 97}", host=f"h{i}") for i in range(60_000)]
+        big = [
+            rec(f"big-{i}-{uuid.UUID(int=i)}", i, team=f"t{i % 97}", host=f"h{i}")
+            for i in range(60_000)
+        ]
         put(s3, "ingest/b.ndjson", ndjson(*big))
-        with pytest.raises(Exception) as failure:
-            ingest([SOURCE], settings)
+        # The file fails on its own (retryable: it loads once there is space); the run goes on.
+        report = ingest([SOURCE], settings)
+        assert [(f.uri.rsplit("/", 1)[1], f.status) for f in report.files] == [
+            ("b.ndjson", "error")
+        ]
         copy = tmp_path / "copy"
         shutil.copytree(tiny, copy, ignore=shutil.ignore_patterns("*.tmp"))
-    return failure.value, before, lake_before, Settings(copy / "warehouse.duckdb", copy / "lake")
+    return (
+        report.files[0].error or "",
+        before,
+        lake_before,
+        Settings(copy / "warehouse.duckdb", copy / "lake"),
+    )
 
 
 def test_disk_full_while_loading_keeps_the_previous_state(s3: Any, tmp_path: Path) -> None:
     _, before, lake_before, after = _fill_the_disk(s3, tmp_path)
-    # with space again, the warehouse opens and holds exactly what it held before
-    assert warehouse_digest(after.warehouse_path) == before
-    assert lake_digest(after.lake_path) == lake_before
+    # with space again, the warehouse opens and holds exactly what it held before, plus the
+    # ledger row of the file the full disk stopped
+    digest = warehouse_digest(after.warehouse_path)
+    assert {k: v for k, v in digest.items() if k != "ingest_ledger"} == {
+        k: v for k, v in before.items() if k != "ingest_ledger"
+    }
+    assert q(
+        after.warehouse_path,
+        "SELECT source_key, status, events_loaded FROM ingest_ledger ORDER BY 1",
+    ) == [
+        ("ingest/a.ndjson", "loaded", 2),
+        ("ingest/b.ndjson", "error", 0),
+    ]
+    lake_after = lake_digest(after.lake_path)
+    assert {k: v for k, v in lake_after.items() if k != "ingest_ledger"} == {
+        k: v for k, v in lake_before.items() if k != "ingest_ledger"
+    }
     report = ingest([SOURCE], after)
     assert [(f.uri.rsplit("/", 1)[1], f.status, f.events_loaded) for f in report.files] == [
         ("b.ndjson", "loaded", 60_000)
@@ -402,8 +430,10 @@ def test_disk_full_while_loading_keeps_the_previous_state(s3: Any, tmp_path: Pat
 
 
 def test_disk_full_while_loading_fails_with_a_clear_error(s3: Any, tmp_path: Path) -> None:
-    failure, *_ = _fill_the_disk(s3, tmp_path)
-    assert "No space left on device" in str(failure), repr(failure)
+    error, *_ = _fill_the_disk(s3, tmp_path)
+    assert "disk full while writing warehouse" in error and "No space left on device" in error, (
+        error
+    )
 
 
 def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
@@ -421,12 +451,14 @@ def test_disk_full_while_writing_the_lake_keeps_the_previous_partition(
 
     monkeypatch.setattr(os, "fsync", fsync_disk_full)
     put(s3, "ingest/b.ndjson", ndjson(rec("b1")))
-    with pytest.raises(OSError) as failure:
+    with pytest.raises(DiskFull, match="No space left on device") as failure:
         ingest([SOURCE], settings)
-    assert failure.value.errno == errno.ENOSPC
-    # readers still see the previous partition, whole; no temp file is left behind
+    assert isinstance(failure.value.__cause__, OSError) and failure.value.__cause__.errno == errno.ENOSPC
+    # readers still see the previous partition, whole; no temp file is left behind, only the
+    # marker that tells readers the lake is behind the warehouse
     assert lake_digest(settings.lake_path) == lake_before
-    assert sorted(p.relative_to(settings.lake_path) for p in settings.lake_path.rglob("*")) == files_before
+    files_after = sorted(p.relative_to(settings.lake_path) for p in settings.lake_path.rglob("*"))
+    assert files_after == sorted([*files_before, Path(MARKER)])
     # the next run, with space again, publishes what the failed one could not
     monkeypatch.setattr(os, "fsync", real_fsync)
     ingest([SOURCE], settings)

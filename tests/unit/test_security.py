@@ -15,6 +15,7 @@ import pytest
 from etl.errors import TerminalError
 from etl.jobs.ingest import ingest
 from etl.jobs.load import reason_key
+from etl.lake import QueryRefused
 from etl.settings import Settings
 from etl.sources.stores import LocalStore, S3Config
 from etl.warehouse import Warehouse
@@ -263,7 +264,7 @@ def test_sql_users_cannot_modify_the_warehouse(loaded_warehouse: Settings, state
 def test_warehouse_query_refuses_writes(loaded_warehouse: Settings, statement: str) -> None:
     path = loaded_warehouse.warehouse_path
     before = path.read_bytes()
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(QueryRefused, match="read path runs only one SELECT"):
         Warehouse(path, loaded_warehouse.lake_path).query(statement.format(warehouse=path))
     assert path.read_bytes() == before
 
@@ -271,7 +272,7 @@ def test_warehouse_query_refuses_writes(loaded_warehouse: Settings, statement: s
 def test_warehouse_query_cannot_overwrite_the_warehouse_file(loaded_warehouse: Settings) -> None:
     path = loaded_warehouse.warehouse_path
     before = path.read_bytes()
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(QueryRefused, match="COPY statement"):
         Warehouse(path, loaded_warehouse.lake_path).query(f"COPY (SELECT 1 AS x) TO '{path}' (FORMAT csv)")
     assert path.read_bytes() == before
 
