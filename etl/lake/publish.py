@@ -18,7 +18,6 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +34,16 @@ from etl.lake.files import (
     write_text_atomically,
 )
 from etl.lake.views import views_sql
+from etl.sqlfiles import SqlFolder
 
-_SQL = files("etl.lake").joinpath("sql")
-_PENDING_DAYS = _SQL.joinpath("pending_days.sql").read_text()
-_PENDING_REWRITE = _SQL.joinpath("pending_rewrite.sql").read_text()
-_PENDING_CLEAR = _SQL.joinpath("pending_clear.sql").read_text()
-_EVENTS_OF_DAYS = _SQL.joinpath("events_of_days.sql").read_text()
-_EVENTS_OF_RANGE = _SQL.joinpath("events_of_range.sql").read_text()
-_EVENTS_APPENDED = _SQL.joinpath("events_appended.sql").read_text()
-_EVENTS_EMPTY = _SQL.joinpath("events_empty.sql").read_text()
+_SQL = SqlFolder("etl.lake")
+_PENDING_DAYS = _SQL.text("pending_days")
+_PENDING_REWRITE = _SQL.text("pending_rewrite")
+_PENDING_CLEAR = _SQL.text("pending_clear")
+_EVENTS_OF_DAYS = _SQL.text("events_of_days")
+_EVENTS_OF_RANGE = _SQL.text("events_of_range")
+_EVENTS_APPENDED = _SQL.text("events_appended")
+_EVENTS_EMPTY = _SQL.text("events_empty")
 
 EVENTS_TABLE = "meter_events"
 """The event table, published by the days `lake_pending` names."""
