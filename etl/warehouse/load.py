@@ -15,7 +15,12 @@ import polars as pl
 from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
 from etl.warehouse import ledger
 from etl.warehouse.connection import Connection, scalar, transaction
-from etl.warehouse.dedup import insert_events, promote_orphaned_duplicates
+from etl.warehouse.dedup import (
+    DEFAULT_DEDUP_WINDOW_DAYS,
+    insert_events,
+    promote_orphaned_duplicates,
+    resolve_duplicates,
+)
 from etl.warehouse.focus_deliveries import insert_focus_line_items, supersede_older_deliveries
 from etl.warehouse.records import EMPTY, ERROR, FAILED, LOADED, Chunk, LoadResult, SourceLoad
 from etl.warehouse.sqlfiles import sql_statements, sql_text
@@ -25,9 +30,6 @@ _LEDGER_HAS_URI = sql_text("ledger_has_uri")
 _SOURCE_DATES = sql_text("source_dates")
 _REMOVE_SOURCE = sql_statements("remove_source")
 _KNOWN_URIS = "SELECT source_uri FROM ingest_ledger"
-_REFERENCED_URIS = (
-    "SELECT DISTINCT duplicate_of_uri FROM duplicate_events WHERE duplicate_of_uri <> source_uri"
-)
 _STORED_COLUMNS = ", ".join(EVENT_COLUMNS + ["ingested_at"])
 _REJECT_COLUMNS = ", ".join(REJECT_COLUMNS + ["rejected_at"])
 
@@ -62,11 +64,14 @@ def record_failure(
     source_format: str | None,
     error: str,
     retryable: bool,
+    dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS,
 ) -> frozenset[date]:
     """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
     a file that can no longer be read must not keep contributing stale rows."""
     with transaction(con):
-        touched = remove_source(con, source_uri) | promote_orphaned_duplicates(con, source_uri)
+        touched = remove_source(con, source_uri) | promote_orphaned_duplicates(
+            con, source_uri, dedup_window_days=dedup_window_days
+        )
         ledger.upsert_ledger(
             con,
             [
@@ -128,7 +133,8 @@ def replace_source_chunks(
             duplicates += dups.get(uri, 0)
             rejected += chunk.rejects.height
         with transaction(con):
-            return _merge_stage(con, load, stage, (rows_in, loaded, duplicates, rejected), now)
+            counts = (rows_in, loaded, duplicates, rejected)
+            return _merge_stage(con, load, stage, counts, now, dedup_window_days)
     finally:
         drop_stages(con)
 
@@ -203,11 +209,18 @@ def _replace_group(
         )
         for load in loads
     }
-    return finish_sources(con, loads, counts, touched, rewrite, superseded_sources, now)
+    return finish_sources(
+        con, loads, counts, touched, rewrite, superseded_sources, now, dedup_window_days
+    )
 
 
 def _merge_stage(
-    con: Connection, load: SourceLoad, stage: str, counts: Counts, now: datetime
+    con: Connection,
+    load: SourceLoad,
+    stage: str,
+    counts: Counts,
+    now: datetime,
+    dedup_window_days: int,
 ) -> LoadResult:
     """Inside the caller's transaction: the staged rows replace the file's old rows, with
     one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
@@ -226,7 +239,7 @@ def _merge_stage(
         f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
     )
     con.execute(
-        f"INSERT INTO duplicate_events SELECT * EXCLUDE (event_key) FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
+        f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) SELECT {cols}, duplicate_of_uri FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
     )
     con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
     con.execute(f"INSERT INTO focus_line_items SELECT * FROM {stage}_focus")  # noqa: S608
@@ -245,6 +258,7 @@ def _merge_stage(
         removed,
         superseded,
         now,
+        dedup_window_days,
     )[0]
 
 
@@ -256,21 +270,27 @@ def finish_sources(
     rewrite: set[date],
     superseded_sources: set[str],
     now: datetime,
+    dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS,
 ) -> list[LoadResult]:
-    """After the files' rows are in: promote orphaned copies, write FOCUS line items and
-    the ledger rows (rows_in, loaded, duplicates, rejected per file), mark the lake."""
+    """After the files' rows are in: keep the copy the duplicate rule picks of every event_id
+    these files duplicated or stopped carrying, write FOCUS line items and the ledger rows
+    (rows_in, loaded, duplicates, rejected per file), mark the lake."""
     uris = [load.source_uri for load in loads]
-    # Only after the new rows are in: an id a file still carries stays with that file.
-    referenced = ledger.uris_in(con, _REFERENCED_URIS, uris)
-    for uri in uris:
-        if uri in referenced:
-            promoted = promote_orphaned_duplicates(con, uri)
-            touched[uri] |= promoted
-            rewrite |= promoted
-    for older_uri in sorted(superseded_sources):
-        promoted = promote_orphaned_duplicates(con, older_uri)
-        touched[uris[0]] |= promoted
-        rewrite |= promoted
+    # Only after the new rows are in: every copy of an id is ranked together.
+    resolution = resolve_duplicates(
+        con,
+        uris=[*uris, *sorted(superseded_sources - set(uris))],
+        dedup_window_days=dedup_window_days,
+        now=now,
+    )
+    rewrite |= resolution.dates
+    for uri in [*uris, *superseded_sources]:
+        # A superseded file's changes belong to the delivery that replaced it.
+        touched[uri if uri in touched else uris[0]] |= resolution.dates_by_uri.get(uri, set())
+    for uri, moved in resolution.moved.items():
+        if uri in counts:
+            rows_in, loaded, duplicates, rejected = counts[uri]
+            counts[uri] = (rows_in, loaded + moved, duplicates - moved, rejected)
     results = []
     ledger_rows = []
     for load in loads:
