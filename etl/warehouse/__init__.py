@@ -6,6 +6,7 @@ contracts), `ledger`, `load` (groups and chunks), `stage`, `dedup`, `focus_deliv
 """
 
 from etl.warehouse.connection import Connection, transaction
+from etl.warehouse.load import retract_source
 from etl.warehouse.records import (
     EMPTY,
     ERROR,
@@ -14,6 +15,7 @@ from etl.warehouse.records import (
     Chunk,
     LedgerEntry,
     LoadResult,
+    Retraction,
     SourceLoad,
 )
 from etl.warehouse.schema import EVENT_KEY, PUBLISHED_TABLES, SCHEMA_DDL
@@ -33,9 +35,11 @@ __all__ = [
     "Connection",
     "LedgerEntry",
     "LoadResult",
+    "Retraction",
     "SourceLoad",
     "Warehouse",
     "empty_views_sql",
     "read_views_sql",
+    "retract_source",
     "transaction",
 ]

@@ -13,6 +13,7 @@ from datetime import date, datetime
 import polars as pl
 
 from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
+from etl.errors import TerminalError
 from etl.warehouse import ledger
 from etl.warehouse.connection import Connection, scalar, transaction
 from etl.warehouse.dedup import (
@@ -22,13 +23,24 @@ from etl.warehouse.dedup import (
     resolve_duplicates,
 )
 from etl.warehouse.focus_deliveries import insert_focus_line_items, supersede_older_deliveries
-from etl.warehouse.records import EMPTY, ERROR, FAILED, LOADED, Chunk, LoadResult, SourceLoad
+from etl.warehouse.records import (
+    EMPTY,
+    ERROR,
+    FAILED,
+    LOADED,
+    Chunk,
+    LoadResult,
+    Retraction,
+    SourceLoad,
+)
 from etl.warehouse.sqlfiles import sql_statements, sql_text
 from etl.warehouse.stage import create_stage, drop_stages
 
 _LEDGER_HAS_URI = sql_text("ledger_has_uri")
 _SOURCE_DATES = sql_text("source_dates")
 _REMOVE_SOURCE = sql_statements("remove_source")
+_LEDGER_COUNTS = sql_text("ledger_counts")
+_LEDGER_RETRACT = sql_text("ledger_retract")
 _KNOWN_URIS = "SELECT source_uri FROM ingest_ledger"
 _STORED_COLUMNS = ", ".join(EVENT_COLUMNS + ["ingested_at"])
 _REJECT_COLUMNS = ", ".join(REJECT_COLUMNS + ["rejected_at"])
@@ -94,6 +106,29 @@ def record_failure(
         )
         ledger.mark_lake_pending(con, rewrite=touched)
     return touched
+
+
+def retract_source(
+    con: Connection, uri: str, *, dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS
+) -> Retraction:
+    """Remove a source's events, duplicates, rejects and FOCUS line items on purpose, in one
+    transaction, and mark it `retracted` in the ledger (copies other files carry of its events
+    take their place by the duplicate rule). Raises TerminalError for a URI the ledger does
+    not know."""
+    with transaction(con):
+        row = con.execute(_LEDGER_COUNTS, [uri]).fetchone()
+        if row is None:
+            raise TerminalError(
+                f"{uri}: no such source in the ingest ledger; give the source_uri exactly as "
+                "`meterhouse status` or the ingest_ledger table shows it"
+            )
+        _, events, duplicates, rejected = row
+        touched = remove_source(con, uri) | promote_orphaned_duplicates(
+            con, uri, dedup_window_days=dedup_window_days
+        )
+        con.execute(_LEDGER_RETRACT, [ledger.now(), uri])
+        ledger.mark_lake_pending(con, rewrite=touched)
+    return Retraction(uri, int(events), int(duplicates), int(rejected), frozenset(touched))
 
 
 def replace_source_chunks(
