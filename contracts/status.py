@@ -16,6 +16,9 @@ class SourceStatus(StrEnum):
     """A terminal problem with the file (format, contract, threshold): fix it, then re-run."""
     ERROR = "error"
     """A retryable problem (throttling, a lock, the store): re-running loads it."""
+    RETRACTED = "retracted"
+    """Its rows were removed on purpose (`meterhouse retract`); loaded again only if it changes
+    or is reprocessed."""
     UNCHANGED = "unchanged"
     """Already loaded with the same content; nothing to do (reports only, never in the ledger)."""
 

@@ -127,6 +127,33 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {uri}: {error}")
     _, ev = wh.query("SELECT count(*), min(event_date), max(event_date) FROM meter_events")
     print(f"\nmeter_events: {ev[0][0]} events from {ev[0][1]} to {ev[0][2]}")
+    _, has_conflict = wh.query(
+        "SELECT count(*) FROM information_schema.columns"
+        " WHERE table_name = 'duplicate_events' AND column_name = 'conflict'"
+    )
+    if has_conflict[0][0]:
+        _, dup = wh.query(
+            "SELECT count(*), count(*) FILTER (WHERE conflict) FROM duplicate_events"
+        )
+        print(
+            f"duplicate_events: {dup[0][0]} copies of stored events, {dup[0][1]} of them "
+            "conflicting (content differs from the kept copy)"
+        )
+    return 0
+
+
+def cmd_retract(args: argparse.Namespace) -> int:
+    from etl.jobs.retract import retract
+
+    settings = Settings.from_env(args.warehouse)
+    for r in retract(args.sources, settings):
+        days = sorted(d.isoformat() for d in r.touched_dates)
+        span = f"{days[0]} .. {days[-1]}" if days else "none"
+        print(
+            f"retracted {r.source_uri}: removed {r.events} events, {r.duplicates} duplicates, "
+            f"{r.rejected} rejected rows; event days changed: {span}"
+        )
+    print("run `meterhouse rollup` to re-rate the days that changed")
     return 0
 
 
@@ -166,7 +193,21 @@ def _print_table(names: Sequence[str], rows: list[list[Any]], fmt: str) -> None:
         writer.writerow(names)
         writer.writerows([[_cell(v) for v in r] for r in rows])
         return
-    cells = [[_cell(v) for v in r] for r in rows]
+
+    # Data never drives the terminal: control characters (ESC sequences, carriage returns,
+    # bidi overrides) print as visible escapes such as \x1b.
+    def shown(text: str) -> str:
+        return "".join(
+            f"\\x{ord(c):02x}"
+            if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
+            else f"\\u{ord(c):04x}"
+            if 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069
+            else c
+            for c in text
+        )
+
+    names = [shown(n) for n in names]
+    cells = [[shown(_cell(v)) for v in r] for r in rows]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     widths = [min(w, 80) for w in widths]
     print("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
@@ -291,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="summarize the ingest ledger")
     s.add_argument("--warehouse")
     s.set_defaults(func=cmd_status)
+
+    rt = sub.add_parser(
+        "retract",
+        help="remove a source's events, duplicates, rejects and line items on purpose",
+    )
+    rt.add_argument("sources", nargs="+", help="source_uri as the ingest ledger shows it")
+    rt.add_argument("--warehouse")
+    rt.set_defaults(func=cmd_retract)
 
     rc = sub.add_parser("rate-card", help="load or show the rate card (docs/rating.md)")
     rc_sub = rc.add_subparsers(dest="rate_card_command", required=True)

@@ -29,3 +29,8 @@ class SourceChanged(RetryableError):
 
 class IngestFailed(TerminalError):
     """Some files of a run failed; each is in the ledger with its reason."""
+
+
+class ParseFailed(TerminalError):
+    """Reading one file raised something no parser rule names (a reader's own error, a
+    recursion limit, a library panic): that file fails with the exception named, the run goes on."""

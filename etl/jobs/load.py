@@ -18,7 +18,13 @@ from etl.errors import MeterhouseError, RetryableError, SourceChanged
 from etl.formats.base import ParsedSource
 from etl.formats.registry import normalize_parsed
 from etl.jobs.observer import NO_OBSERVER, NoObserver, Observer, Phase, timed
-from etl.jobs.read import ParsedObject, StreamingObject, open_chunks, parse_chunks
+from etl.jobs.read import (
+    ParsedObject,
+    StreamingObject,
+    open_chunks,
+    parse_chunks,
+    parse_failures_fail_the_file,
+)
 from etl.jobs.reports import FileReport
 from etl.settings import Settings
 from etl.sources.discovery import SourceObject
@@ -176,13 +182,30 @@ def load_group(
     """
     parsed = [i.parsed for i in group]
     if any(p.records is not None for p in parsed):
-        with timed(observer, Phase.NORMALIZE, parsed[0].source_format):
-            parsed = normalize_parsed(parsed)
+        uri = group[0].obj.uri if len(group) == 1 else f"a group of {len(group)} files"
+        try:
+            with (
+                timed(observer, Phase.NORMALIZE, parsed[0].source_format),
+                parse_failures_fail_the_file(uri, "normalizing"),
+            ):
+                parsed = normalize_parsed(parsed)
+        except MeterhouseError as exc:
+            if len(group) == 1:
+                return [_fail_item(warehouse, stores, group[0], exc)]
+            # One file's records broke the group's pass: each file on its own finds which.
+            return [
+                r
+                for item in group
+                for r in load_group(warehouse, stores, [item], settings, observer)
+            ]
     group = [replace(item, parsed=p) for item, p in zip(group, parsed, strict=True)]
     fmt = group[0].parsed.source_format
     if len(group) > 1:
         try:
-            with timed(observer, Phase.VALIDATE, fmt):
+            with (
+                timed(observer, Phase.VALIDATE, fmt),
+                parse_failures_fail_the_file("group", "validating"),
+            ):
                 good_all, bad_all = validate_events(
                     pl.concat([i.parsed.events for i in group]), "group"
                 )
@@ -203,7 +226,10 @@ def load_group(
         ]
     else:
         try:
-            with timed(observer, Phase.VALIDATE, fmt):
+            with (
+                timed(observer, Phase.VALIDATE, fmt),
+                parse_failures_fail_the_file(group[0].obj.uri, "validating"),
+            ):
                 split = [validate_events(group[0].parsed.events, group[0].obj.uri)]
         except MeterhouseError as exc:
             return [_fail_item(warehouse, stores, group[0], exc)]

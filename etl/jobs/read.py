@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -12,7 +13,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from etl.errors import FormatError
+from etl.errors import FormatError, MeterhouseError, ParseFailed
 from etl.formats.base import Chunking, ChunkParser, ParsedSource, ParseOptions, SourceFormat
 from etl.formats.registry import chunk_parser, chunking, parse_as, sniff_format
 from etl.jobs.observer import NO_OBSERVER, Observer, Phase, timed
@@ -25,6 +26,28 @@ from etl.warehouse import Chunk
 
 # The ingest's logger: operators (and tests) filter on it.
 log = logging.getLogger("meterhouse.pipeline")
+
+
+@contextlib.contextmanager
+def parse_failures_fail_the_file(uri: str, step: str) -> Iterator[None]:
+    """Turn an exception no parser rule names, raised while reading one file (`step`: what was
+    being done), into that file's ParseFailed, so it fails alone and the run goes on.
+
+    Meterhouse's own errors pass unchanged (a SourceChanged stays retryable); so do OSError
+    (a full disk, the spool) and MemoryError, which are the machine's, not the file's.
+    """
+    try:
+        yield
+    except (MeterhouseError, OSError, MemoryError):
+        raise
+    except (Exception, pl.exceptions.PanicException) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ParseFailed(
+            f"{uri}: {step} failed: {type(exc).__name__}: {detail}; no rule of meterhouse "
+            "names this input, so the whole file is marked failed and the other files load: "
+            "check the file (encoding, quoting, nesting), re-export or fix it and run again, "
+            "and report this message so it can become a per-row rule"
+        ) from exc
 
 
 def parse_options(settings: Settings) -> ParseOptions:
@@ -99,7 +122,8 @@ def read_object(
             # FOCUS rows are wide: an export of more rows than METERHOUSE_FOCUS_CHUNK_ROWS
             # streams even when it is under the chunk size.
             many = not more and first.count(b"\n") > settings.focus_chunk_rows
-            fmt = sniff_format(first, obj.uri) if more or many else None
+            with parse_failures_fail_the_file(obj.uri, "detecting the format"):
+                fmt = sniff_format(first, obj.uri) if more or many else None
         spec = chunking(fmt) if fmt is not None else None
         if spec is not None and (more or (many and spec.wide)):
             assert fmt is not None
@@ -116,9 +140,12 @@ def read_object(
         raise
     if spool is not None:
         spool.close()
-    with timed(observer, Phase.DECOMPRESS):
+    with (
+        timed(observer, Phase.DECOMPRESS),
+        parse_failures_fail_the_file(obj.uri, "detecting the format"),
+    ):
         fmt = sniff_format(whole, obj.uri)
-    with timed(observer, Phase.PARSE, fmt):
+    with timed(observer, Phase.PARSE, fmt), parse_failures_fail_the_file(obj.uri, f"parsing {fmt}"):
         parsed = parse_as(whole, fmt, obj.uri, info.last_modified, parse_options(settings))
     return ParsedObject(obj, checksum, parsed, started)
 
@@ -180,16 +207,18 @@ def parse_chunks(
     chunks = record_chunks(item.stream, first, csv=csv, chunk_bytes=chunk_bytes)
     del first
     for data in _timed_chunks(chunks, observer):
-        with timed(observer, Phase.PARSE, fmt):
+        step = f"parsing {fmt} (rows after {offset})"
+        with timed(observer, Phase.PARSE, fmt), parse_failures_fail_the_file(uri, step):
             parsed = parser.parse(data, offset)
-        if parsed.records is not None:
-            with timed(observer, Phase.NORMALIZE, fmt):
+        with parse_failures_fail_the_file(uri, f"normalizing {fmt}"):
+            if parsed.records is not None:
+                with timed(observer, Phase.NORMALIZE, fmt):
+                    parsed, read_rejects = parser.normalize(parsed)
+            else:
                 parsed, read_rejects = parser.normalize(parsed)
-        else:
-            parsed, read_rejects = parser.normalize(parsed)
         # A CSV row is numbered among data rows, an NDJSON row by its line.
         offset += parsed.rows_in if csv else data.count(b"\n")
-        with timed(observer, Phase.VALIDATE, fmt):
+        with timed(observer, Phase.VALIDATE, fmt), parse_failures_fail_the_file(uri, "validating"):
             events, contract_rejects = validate_events(parsed.events, uri)
         rejects = pl.concat([read_rejects, parsed.rejects, contract_rejects]).sort(
             "source_row", nulls_last=True

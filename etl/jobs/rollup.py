@@ -48,10 +48,11 @@ def _read_object(uri: str, s3: S3Config | None) -> bytes:
     raise RateCardError(f"rate card {uri} not found; give an s3://bucket/key or a local file")
 
 
-def _warehouse(settings: Settings | None, *, create: bool = False) -> Warehouse:
-    # Only a rate card may start a warehouse; a rollup of a mistyped path must not create one.
+def _warehouse(settings: Settings | None) -> Warehouse:
+    # The CLI checks that a --warehouse exists before it rolls up (a mistyped path must not
+    # create one); a scheduled rollup before the first ingest starts an empty warehouse.
     settings = settings or Settings.from_env()
-    return Warehouse(settings.warehouse_path, settings.lake_path, create=create)
+    return Warehouse(settings.warehouse_path, settings.lake_path)
 
 
 def load_rate_card(
@@ -59,7 +60,7 @@ def load_rate_card(
 ) -> dict[str, Any]:
     """Read, validate and store a rate card from S3 or a local path; costs are not re-rated."""
     card = parse_rate_card(_read_object(uri, s3), uri)
-    warehouse = _warehouse(settings, create=True)
+    warehouse = _warehouse(settings)
     with warehouse.writer() as con:
         loaded = store_rate_card(con, card, uri).to_dict()
         publish_rollups(warehouse, con)

@@ -3,6 +3,7 @@ order by arrival, group into batches."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -73,6 +74,9 @@ class LedgerRecord(Protocol):
     @property
     def size_bytes(self) -> int: ...
 
+    @property
+    def checksum_sha256(self) -> str | None: ...
+
 
 def store_for(root: str, s3: S3Config | None = None) -> ObjectStore:
     """The store a SourceObject's `root` names."""
@@ -107,7 +111,13 @@ def not_loaded(
     listed: Iterable[SourceObject], ledger: Mapping[str, LedgerRecord]
 ) -> list[SourceObject]:
     """Objects the ledger has not loaded in their current version: new objects, objects whose
-    etag or size changed, and objects whose last attempt hit a retryable error."""
+    etag or size changed, objects whose last attempt hit a retryable error, and local files
+    whose content no longer has the ledger's checksum.
+
+    An S3 ETag changes with the content; a local file's "etag" is its mtime and size, which
+    `cp -p` or `rsync -a` keep across an edit, so local files whose mtime and size match are
+    hashed (one read, cheap beside parsing) and compared with the ledger's SHA-256.
+    """
     pending = []
     for obj in listed:
         entry = ledger.get(obj.uri)
@@ -116,9 +126,31 @@ def not_loaded(
             or entry.status == SourceStatus.ERROR
             or entry.etag != obj.etag
             or entry.size_bytes != obj.size
+            or (
+                entry.checksum_sha256 is not None
+                and is_local(obj)
+                and file_sha256(Path(obj.uri)) != entry.checksum_sha256
+            )
         ):
             pending.append(obj)
     return pending
+
+
+def is_local(obj: SourceObject) -> bool:
+    """True for an object of a local folder (its URI is its path)."""
+    return not obj.root.startswith("s3://")
+
+
+def file_sha256(path: Path) -> str | None:
+    """The SHA-256 of a local file, read block by block (None if it vanished since listed)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(8 * 1024 * 1024):
+                digest.update(block)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
 
 
 def arrival_order(obj: SourceObject) -> tuple[str, str]:

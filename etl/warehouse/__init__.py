@@ -13,6 +13,7 @@ from etl.warehouse.connection import (
     require_warehouse,
     transaction,
 )
+from etl.warehouse.load import retract_source
 from etl.warehouse.records import (
     EMPTY,
     ERROR,
@@ -21,6 +22,7 @@ from etl.warehouse.records import (
     Chunk,
     LedgerEntry,
     LoadResult,
+    Retraction,
     SourceLoad,
 )
 from etl.warehouse.schema import EVENT_KEY, PUBLISHED_TABLES, SCHEMA_DDL
@@ -42,11 +44,13 @@ __all__ = [
     "LedgerEntry",
     "LoadResult",
     "NotAWarehouse",
+    "Retraction",
     "SourceLoad",
     "Warehouse",
     "WarehouseMissing",
     "empty_views_sql",
     "read_views_sql",
     "require_warehouse",
+    "retract_source",
     "transaction",
 ]

@@ -1,23 +1,32 @@
 """Duplicates across files: each event_id is stored once (meter_events), every other copy kept
-in duplicate_events, and a copy promoted when the stored one's file no longer carries it."""
+in duplicate_events. Which copy is stored follows one rule, whatever order files load in
+(`resolve_duplicates`); a copy whose content differs from the stored one is a conflict."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import polars as pl
 
 from contracts.meter_event import EVENT_COLUMNS
 from etl.warehouse import ledger
-from etl.warehouse.connection import Connection, scalar
+from etl.warehouse.connection import Connection
 from etl.warehouse.maps import as_map_input
 from etl.warehouse.schema import EVENT_KEY
-from etl.warehouse.sqlfiles import sql_text
+from etl.warehouse.sqlfiles import sql_statements, sql_text
 
-_REFERENCING = sql_text("duplicates_referencing")
-_PROMOTED = sql_text("promoted")
-_PROMOTED_REMOVE = sql_text("promoted_remove")
-_PROMOTED_REPOINT = sql_text("promoted_repoint")
+_RESOLVE_IDS = sql_text("resolve_ids")
+_RESOLVE_RANGE = sql_text("resolve_range")
+_RESOLVED = sql_text("resolved")
+_RESOLVE_APPLY = sql_statements("resolve_apply")
+_RESOLVE_MOVED = sql_text("resolve_moved")
+_RESOLVE_TOUCHED = sql_text("resolve_touched")
+_LEDGER_SHIFT = sql_text("ledger_shift")
+
+DEFAULT_DEDUP_WINDOW_DAYS = 31
+"""METERHOUSE_DEDUP_WINDOW_DAYS's default: copies are matched within this many days."""
 
 _STORED_COLUMNS = ", ".join(EVENT_COLUMNS + ["ingested_at"])
 
@@ -77,9 +86,10 @@ def insert_events(
     stage: str | None = None,
     uri: str | None = None,
 ) -> tuple[dict[str, int], dict[str, int], dict[str, set[date]]]:
-    """Insert events in order: the first copy of an event_id not already stored goes to
-    meter_events, every other copy to duplicate_events. Returns, per source file, the
-    events loaded, the duplicates and the event dates loaded.
+    """Insert events: the first copy of an event_id not already stored goes to meter_events,
+    every other copy to duplicate_events. This split is provisional: `resolve_duplicates`,
+    run by the load before it commits, keeps the copy the duplicate rule picks. Returns, per
+    source file, the events loaded, the duplicates and the event dates loaded.
 
     With a `stage` (a large file `uri` loading chunk by chunk), both go to the staging
     table instead, and "already stored" means in another file or staged before."""
@@ -133,21 +143,68 @@ def insert_events(
     )
 
 
-def promote_orphaned_duplicates(con: Connection, uri: str) -> set[date]:
-    """Copies that were deduplicated against `uri` become the stored copy when `uri`'s rows no
-    longer hold their event_id. Returns the event dates that gained a promoted copy."""
-    if not scalar(con, _REFERENCING, [uri, uri]):
-        return set()
-    con.execute(_PROMOTED, [uri])
-    if not scalar(con, "SELECT count(*) FROM promoted"):
-        return set()
-    cols = _STORED_COLUMNS
-    con.execute(
-        f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, {EVENT_KEY} FROM promoted"  # noqa: S608 - fixed column names
+@dataclass(frozen=True)
+class Resolution:
+    """What ranking the copies of some event_ids changed: per file, how many of its copies
+    moved into meter_events (positive) or out of it (negative), and the event dates whose
+    stored rows changed."""
+
+    moved: dict[str, int] = field(default_factory=dict)
+    dates: set[date] = field(default_factory=set)
+    dates_by_uri: dict[str, set[date]] = field(default_factory=dict)
+    """The dates per file involved (a moved copy's own file, the kept copy's, and the file
+    the copy was a duplicate of), so a load reports the days it changed whatever its group."""
+
+
+def resolve_duplicates(
+    con: Connection,
+    *,
+    uris: Sequence[str] = (),
+    dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS,
+    now: datetime | None = None,
+) -> Resolution:
+    """Store, of every copy of an event_id, the one the duplicate rule picks, whatever order
+    the files loaded in: the earliest `event_time`, then the smallest `source_uri`, then the
+    smallest `source_row`. Every other copy is in duplicate_events, pointing at the kept copy's
+    file, with `conflict` true when its content differs from the kept copy's.
+
+    Ranked again: the ids with a duplicate not ranked yet (`conflict` null: just inserted, or
+    stored before this rule existed) and those with copies deduplicated against one of `uris`
+    (files whose rows were just replaced or removed: a copy they no longer carry is replaced
+    by the next one). Runs inside the caller's transaction, whose time `now` is stamped on the
+    duplicate rows that change; the ledger counts of files other than `uris` are shifted
+    here, those of `uris` are the caller's to adjust (`moved`).
+    """
+    con.register(
+        "resolve_uris", pl.DataFrame({"uri": list(uris)}, schema={"uri": pl.String}).to_arrow()
     )
-    con.execute(_PROMOTED_REMOVE)
-    con.execute(_PROMOTED_REPOINT)
-    sources = [r[0] for r in con.execute("SELECT DISTINCT source_uri FROM promoted").fetchall()]
-    for src in sources:
-        ledger.recount_ledger(con, src)
-    return {r[0] for r in con.execute("SELECT DISTINCT event_date FROM promoted").fetchall()}
+    con.execute(_RESOLVE_IDS)
+    con.unregister("resolve_uris")
+    lo, hi = con.execute(_RESOLVE_RANGE, [dedup_window_days, dedup_window_days]).fetchone() or (
+        None,
+        None,
+    )
+    if lo is None:
+        return Resolution()
+    con.execute(_RESOLVED, [lo, hi])
+    stamp = now or ledger.now()
+    for statement, params in zip(_RESOLVE_APPLY, ([], [], [], [stamp], [stamp]), strict=True):
+        con.execute(statement, params)
+    moved = {uri: int(n) for uri, n in con.execute(_RESOLVE_MOVED).fetchall() if n}
+    dates_by_uri: dict[str, set[date]] = {}
+    for uri, day in con.execute(_RESOLVE_TOUCHED).fetchall():
+        dates_by_uri.setdefault(uri, set()).add(day)
+    own = set(uris)
+    for uri, count in moved.items():
+        if uri not in own:
+            con.execute(_LEDGER_SHIFT, [count, count, uri])
+    return Resolution(moved, set().union(*dates_by_uri.values()), dates_by_uri)
+
+
+def promote_orphaned_duplicates(
+    con: Connection, uri: str, *, dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS
+) -> set[date]:
+    """After `uri`'s rows were removed: the copies deduplicated against it are ranked again
+    (the next copy by the duplicate rule becomes the stored one). Returns the event dates
+    whose stored rows changed."""
+    return resolve_duplicates(con, uris=[uri], dedup_window_days=dedup_window_days).dates

@@ -13,21 +13,35 @@ from datetime import date, datetime
 import polars as pl
 
 from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
+from etl.errors import TerminalError
 from etl.warehouse import ledger
 from etl.warehouse.connection import Connection, scalar, transaction
-from etl.warehouse.dedup import insert_events, promote_orphaned_duplicates
+from etl.warehouse.dedup import (
+    DEFAULT_DEDUP_WINDOW_DAYS,
+    insert_events,
+    promote_orphaned_duplicates,
+    resolve_duplicates,
+)
 from etl.warehouse.focus_deliveries import insert_focus_line_items, supersede_older_deliveries
-from etl.warehouse.records import EMPTY, ERROR, FAILED, LOADED, Chunk, LoadResult, SourceLoad
+from etl.warehouse.records import (
+    EMPTY,
+    ERROR,
+    FAILED,
+    LOADED,
+    Chunk,
+    LoadResult,
+    Retraction,
+    SourceLoad,
+)
 from etl.warehouse.sqlfiles import sql_statements, sql_text
 from etl.warehouse.stage import create_stage, drop_stages
 
 _LEDGER_HAS_URI = sql_text("ledger_has_uri")
 _SOURCE_DATES = sql_text("source_dates")
 _REMOVE_SOURCE = sql_statements("remove_source")
+_LEDGER_COUNTS = sql_text("ledger_counts")
+_LEDGER_RETRACT = sql_text("ledger_retract")
 _KNOWN_URIS = "SELECT source_uri FROM ingest_ledger"
-_REFERENCED_URIS = (
-    "SELECT DISTINCT duplicate_of_uri FROM duplicate_events WHERE duplicate_of_uri <> source_uri"
-)
 _STORED_COLUMNS = ", ".join(EVENT_COLUMNS + ["ingested_at"])
 _REJECT_COLUMNS = ", ".join(REJECT_COLUMNS + ["rejected_at"])
 
@@ -62,11 +76,14 @@ def record_failure(
     source_format: str | None,
     error: str,
     retryable: bool,
+    dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS,
 ) -> frozenset[date]:
     """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
     a file that can no longer be read must not keep contributing stale rows."""
     with transaction(con):
-        touched = remove_source(con, source_uri) | promote_orphaned_duplicates(con, source_uri)
+        touched = remove_source(con, source_uri) | promote_orphaned_duplicates(
+            con, source_uri, dedup_window_days=dedup_window_days
+        )
         ledger.upsert_ledger(
             con,
             [
@@ -89,6 +106,29 @@ def record_failure(
         )
         ledger.mark_lake_pending(con, rewrite=touched)
     return touched
+
+
+def retract_source(
+    con: Connection, uri: str, *, dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS
+) -> Retraction:
+    """Remove a source's events, duplicates, rejects and FOCUS line items on purpose, in one
+    transaction, and mark it `retracted` in the ledger (copies other files carry of its events
+    take their place by the duplicate rule). Raises TerminalError for a URI the ledger does
+    not know."""
+    with transaction(con):
+        row = con.execute(_LEDGER_COUNTS, [uri]).fetchone()
+        if row is None:
+            raise TerminalError(
+                f"{uri}: no such source in the ingest ledger; give the source_uri exactly as "
+                "`meterhouse status` or the ingest_ledger table shows it"
+            )
+        _, events, duplicates, rejected = row
+        touched = remove_source(con, uri) | promote_orphaned_duplicates(
+            con, uri, dedup_window_days=dedup_window_days
+        )
+        con.execute(_LEDGER_RETRACT, [ledger.now(), uri])
+        ledger.mark_lake_pending(con, rewrite=touched)
+    return Retraction(uri, int(events), int(duplicates), int(rejected), frozenset(touched))
 
 
 def replace_source_chunks(
@@ -128,7 +168,8 @@ def replace_source_chunks(
             duplicates += dups.get(uri, 0)
             rejected += chunk.rejects.height
         with transaction(con):
-            return _merge_stage(con, load, stage, (rows_in, loaded, duplicates, rejected), now)
+            counts = (rows_in, loaded, duplicates, rejected)
+            return _merge_stage(con, load, stage, counts, now, dedup_window_days)
     finally:
         drop_stages(con)
 
@@ -203,11 +244,18 @@ def _replace_group(
         )
         for load in loads
     }
-    return finish_sources(con, loads, counts, touched, rewrite, superseded_sources, now)
+    return finish_sources(
+        con, loads, counts, touched, rewrite, superseded_sources, now, dedup_window_days
+    )
 
 
 def _merge_stage(
-    con: Connection, load: SourceLoad, stage: str, counts: Counts, now: datetime
+    con: Connection,
+    load: SourceLoad,
+    stage: str,
+    counts: Counts,
+    now: datetime,
+    dedup_window_days: int,
 ) -> LoadResult:
     """Inside the caller's transaction: the staged rows replace the file's old rows, with
     one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
@@ -226,7 +274,7 @@ def _merge_stage(
         f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
     )
     con.execute(
-        f"INSERT INTO duplicate_events SELECT * EXCLUDE (event_key) FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
+        f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) SELECT {cols}, duplicate_of_uri FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
     )
     con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
     con.execute(f"INSERT INTO focus_line_items SELECT * FROM {stage}_focus")  # noqa: S608
@@ -245,6 +293,7 @@ def _merge_stage(
         removed,
         superseded,
         now,
+        dedup_window_days,
     )[0]
 
 
@@ -256,21 +305,27 @@ def finish_sources(
     rewrite: set[date],
     superseded_sources: set[str],
     now: datetime,
+    dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS,
 ) -> list[LoadResult]:
-    """After the files' rows are in: promote orphaned copies, write FOCUS line items and
-    the ledger rows (rows_in, loaded, duplicates, rejected per file), mark the lake."""
+    """After the files' rows are in: keep the copy the duplicate rule picks of every event_id
+    these files duplicated or stopped carrying, write FOCUS line items and the ledger rows
+    (rows_in, loaded, duplicates, rejected per file), mark the lake."""
     uris = [load.source_uri for load in loads]
-    # Only after the new rows are in: an id a file still carries stays with that file.
-    referenced = ledger.uris_in(con, _REFERENCED_URIS, uris)
-    for uri in uris:
-        if uri in referenced:
-            promoted = promote_orphaned_duplicates(con, uri)
-            touched[uri] |= promoted
-            rewrite |= promoted
-    for older_uri in sorted(superseded_sources):
-        promoted = promote_orphaned_duplicates(con, older_uri)
-        touched[uris[0]] |= promoted
-        rewrite |= promoted
+    # Only after the new rows are in: every copy of an id is ranked together.
+    resolution = resolve_duplicates(
+        con,
+        uris=[*uris, *sorted(superseded_sources - set(uris))],
+        dedup_window_days=dedup_window_days,
+        now=now,
+    )
+    rewrite |= resolution.dates
+    for uri in [*uris, *superseded_sources]:
+        # A superseded file's changes belong to the delivery that replaced it.
+        touched[uri if uri in touched else uris[0]] |= resolution.dates_by_uri.get(uri, set())
+    for uri, moved in resolution.moved.items():
+        if uri in counts:
+            rows_in, loaded, duplicates, rejected = counts[uri]
+            counts[uri] = (rows_in, loaded + moved, duplicates - moved, rejected)
     results = []
     ledger_rows = []
     for load in loads:

@@ -72,3 +72,15 @@ class LoadResult:
     duplicates: int
     rejected: int
     touched_dates: frozenset[date]
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """What retracting one source removed: its events, duplicates and rejects (as the ledger
+    counted them) and the event dates whose stored rows changed."""
+
+    source_uri: str
+    events: int
+    duplicates: int
+    rejected: int
+    touched_dates: frozenset[date]

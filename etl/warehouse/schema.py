@@ -50,7 +50,9 @@ METER_EVENTS_DDL = (
 # Copies of an event_id already stored (a retry re-sent in another file, or twice in one file).
 # Kept whole so that, if the stored copy's file is replaced without it, the next copy is
 # promoted instead of the event being lost.
-DUPLICATE_EVENTS_DDL = f"CREATE TABLE IF NOT EXISTS duplicate_events ({EVENT_COLUMNS_DDL}, duplicate_of_uri VARCHAR NOT NULL)"
+# conflict: its content differs from the stored copy's (null until ranked, see
+# etl.warehouse.dedup.resolve_duplicates).
+DUPLICATE_EVENTS_DDL = f"CREATE TABLE IF NOT EXISTS duplicate_events ({EVENT_COLUMNS_DDL}, duplicate_of_uri VARCHAR NOT NULL, conflict BOOLEAN)"
 REJECTED_ROWS_DDL = sql_statements("rejected_rows")[0]
 INGEST_LEDGER_DDL = sql_statements("ingest_ledger")[0]
 _HAS_EVENT_KEY = sql_statements("has_event_key")[0]
@@ -72,6 +74,7 @@ SCHEMA_DDL: tuple[str, ...] = (
     *sql_statements("lake_pending"),
     METER_EVENTS_DDL,
     DUPLICATE_EVENTS_DDL,
+    *sql_statements("duplicate_conflict"),
     REJECTED_ROWS_DDL,
     INGEST_LEDGER_DDL,
     focus_ddl(),

@@ -162,6 +162,7 @@ class Warehouse:
                 source_format=source_format,
                 error=error,
                 retryable=retryable,
+                dedup_window_days=self.dedup_window_days,
             )
 
     def replace_source_rows(self, load: SourceLoad) -> LoadResult:

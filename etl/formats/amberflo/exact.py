@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 
 from contracts.amberflo import AMBERFLO_FIELDS
+from etl.errors import FormatError
 from etl.formats.amberflo.records import (
     RAW_PREVIEW,
     Collector,
@@ -17,6 +19,12 @@ from etl.formats.amberflo.records import (
     has_bad_bytes,
     loads_json,
 )
+
+TOO_DEEP = (
+    "record nests JSON objects or arrays deeper than the reader allows; a meter record is flat "
+    "(dimensions: one level of string values): fix the producer"
+)
+"""The reason of a record rejected by amberflo.json.depth."""
 
 
 def read_ndjson_exact(data: bytes, uri: str) -> RawBatch:
@@ -48,6 +56,10 @@ def read_ndjson_exact(data: bytes, uri: str) -> RawBatch:
                 line,
             )
             continue
+        except RecursionError:
+            out.rows_in += 1
+            out.reject(number, None, "amberflo.json.depth", TOO_DEEP, line)
+            continue
         out.add_json(number, record, line)
     return out.batch()
 
@@ -58,15 +70,18 @@ def read_json_exact(data: bytes, uri: str) -> RawBatch:
     Elements are decoded one at a time, so a file cut off mid-record still loads every
     complete record before the cut and rejects the rest with its position.
     """
+    # Undecodable bytes stay surrogates, so the record holding them is rejected by name.
     text = decode(data)
-    if has_bad_bytes(text):
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     out = Collector(uri)
     decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
     pos = _skip_ws(text, 0)
     if text.startswith("{", pos):
         try:
             record, end = decoder.raw_decode(text, pos)
+        except RecursionError:
+            out.rows_in += 1
+            out.reject(1, None, "amberflo.json.depth", TOO_DEEP, text[pos : pos + RAW_PREVIEW])
+            return out.batch()
         except json.JSONDecodeError as exc:
             out.rows_in += 1
             out.reject(
@@ -99,6 +114,17 @@ def read_json_exact(data: bytes, uri: str) -> RawBatch:
         row += 1
         try:
             record, end = decoder.raw_decode(text, pos)
+        except RecursionError:
+            # Where the record ends is unknown: the rest of the array cannot be read either.
+            out.rows_in += 1
+            out.reject(
+                row,
+                None,
+                "amberflo.json.depth",
+                f"record {row}: {TOO_DEEP}; the rest of the array cannot be read",
+                text[pos : pos + RAW_PREVIEW],
+            )
+            break
         except json.JSONDecodeError as exc:
             out.rows_in += 1
             out.reject(
@@ -128,13 +154,20 @@ def read_csv_exact(data: bytes, uri: str) -> RawBatch:
     """CSV with a header row: the Amberflo fields as columns, every other column a dimension."""
     text = decode(data)
     out = Collector(uri)
+    # The csv module refuses fields over 128 KiB by default; no cell can be longer than the
+    # file, so every cell is read and judged by the rules (a dimension value over
+    # MAX_DIMENSION_VALUE is rejected by amberflo.dimensions.length). The limit is
+    # process-wide and only ever raised.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
         return out.batch()
     header = [h.strip() for h in header]
+    check_header(header, uri)
     field_index = {name: header.index(name) for name in AMBERFLO_FIELDS if name in header}
     dim_columns = [(i, h) for i, h in enumerate(header) if h not in AMBERFLO_FIELDS and h]
+    unnamed = [i for i, h in enumerate(header) if not h]
     width = len(header)
     row = 0
     for fields in reader:
@@ -162,6 +195,17 @@ def read_csv_exact(data: bytes, uri: str) -> RawBatch:
                 raw,
             )
             continue
+        stray = [i + 1 for i in unnamed if fields[i].strip()]
+        if stray:
+            out.reject(
+                row,
+                None,
+                "amberflo.csv.unnamed_column",
+                f"row has a value under column {stray[0]}, whose header is empty; name the "
+                "column in the header (it becomes a dimension) or remove the value",
+                raw,
+            )
+            continue
         values = [
             (fields[field_index[name]].strip() or None) if name in field_index else None
             for name in AMBERFLO_FIELDS
@@ -174,3 +218,16 @@ def read_csv_exact(data: bytes, uri: str) -> RawBatch:
             continue
         out.append(row, values, dims, raw)
     return out.batch()
+
+
+def check_header(header: list[str], uri: str) -> None:
+    """Refuse a CSV header that names a column twice: which of the two values a record means
+    cannot be told (raises FormatError naming the columns)."""
+    counts = Counter(h for h in header if h)
+    twice = sorted(h for h, n in counts.items() if n > 1)
+    if twice:
+        raise FormatError(
+            f"{uri}: the CSV header names column(s) {', '.join(repr(h) for h in twice)} more "
+            "than once; which value a record means cannot be told: rename or drop the extra "
+            "column(s) and upload the file again"
+        )

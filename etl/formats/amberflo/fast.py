@@ -109,6 +109,7 @@ def _finish_fast(
     return RawBatch(records, pl.DataFrame(schema=REJECT_SCHEMA), records.height)
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _NAME_AS_FLOAT = re.compile(rb'"(?:customerId|meterApiName|uniqueId)"\s*:\s*-?[0-9]+[.eE]')
 
 # DuckDB costs ~20 ms per call (a connection, a temp file) where polars reads 100 lines in
@@ -129,6 +130,9 @@ def fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
     # polars renders a JSON number's value, not its text (1e3 as "1000"): an id or a name
     # given as a non-integer number is left to the exact reader.
     if _NAME_AS_FLOAT.search(body):
+        return None
+    # polars reads a lone UTF-16 surrogate escape as NUL: the exact reader rejects it by name.
+    if _SURROGATE_ESCAPE.search(body):
         return None
     overrides = {name: pl.String for name in AMBERFLO_FIELDS}
     try:

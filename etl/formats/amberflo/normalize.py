@@ -28,6 +28,13 @@ E: Any = MeterEvent
 # The columns `with_source` adds: which file a raw record came from, and when it was written.
 SOURCE_URI, SOURCE_FORMAT, WRITTEN_AT = "_source_uri", "_source_format", "_written_at"
 
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
+"""A C0 or C1 control character (NUL, tab, newline, ESC, ...): never part of an id or a name."""
+NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+"""A decimal number as text (what a meterValue out of range still looks like)."""
+QUANTITY_INTEGER_DIGITS = 26
+"""Digits a quantity holds before the decimal point: DECIMAL(38, 12)."""
+
 # Epoch milliseconds before 2000-01-01 are almost always seconds or garbage.
 MIN_EVENT_MS = 946_684_800_000
 # An event may be stamped a little after its file was written (clock skew), not days after.
@@ -113,10 +120,28 @@ def _reason_rules() -> list[tuple[str, str, pl.Expr, pl.Expr]]:
             pl.lit("customerId is missing or empty"),
         ),
         (
+            "amberflo.customerId.control",
+            R.customerId,
+            pl.col("_customer").str.contains(CONTROL_CHARACTERS),
+            pl.lit(
+                "customerId contains a control character (NUL, tab, newline, escape, ...); "
+                "ids are printable text: fix the producer"
+            ),
+        ),
+        (
             "amberflo.meterApiName.required",
             R.meterApiName,
             pl.col("_meter").is_null(),
             pl.lit("meterApiName is missing or empty"),
+        ),
+        (
+            "amberflo.meterApiName.control",
+            R.meterApiName,
+            pl.col("_meter").str.contains(CONTROL_CHARACTERS),
+            pl.lit(
+                "meterApiName contains a control character (NUL, tab, newline, escape, ...); "
+                "meter names are printable text: fix the producer"
+            ),
         ),
         (
             "amberflo.meterValue.required",
@@ -131,6 +156,17 @@ def _reason_rules() -> list[tuple[str, str, pl.Expr, pl.Expr]]:
             pl.lit("meterValue ") + quoted(R.meterValue) + pl.lit(" is not a finite number"),
         ),
         (
+            "amberflo.meterValue.range",
+            R.meterValue,
+            pl.col("_quantity").is_null() & value.str.strip_chars().str.contains(NUMBER),
+            pl.lit("meterValue ")
+            + quoted(R.meterValue)
+            + pl.lit(
+                f" is out of range: a quantity holds at most {QUANTITY_INTEGER_DIGITS} digits "
+                "before the decimal point (DECIMAL(38, 12)); send it in a larger unit"
+            ),
+        ),
+        (
             "amberflo.meterValue.number",
             R.meterValue,
             pl.col("_quantity").is_null(),
@@ -139,10 +175,16 @@ def _reason_rules() -> list[tuple[str, str, pl.Expr, pl.Expr]]:
         (
             "amberflo.meterValue.precision",
             R.meterValue,
-            pl.col("_quantity_fine").is_not_null()
-            & (
-                pl.col("_quantity_fine")
-                != pl.col("_quantity").cast(pl.Decimal(38, 24), strict=False)
+            (
+                pl.col("_quantity_fine").is_not_null()
+                & (
+                    pl.col("_quantity_fine")
+                    != pl.col("_quantity").cast(pl.Decimal(38, 24), strict=False)
+                )
+            )
+            # A value so small that both scales hold it as 0 (1e-400) is not 0.
+            | (
+                (pl.col("_quantity") == 0) & value.str.replace(r"[eE].*$", "").str.contains("[1-9]")
             ),
             pl.lit("meterValue ")
             + quoted(R.meterValue)
@@ -163,6 +205,15 @@ def _reason_rules() -> list[tuple[str, str, pl.Expr, pl.Expr]]:
             R.meterTimeInMillis,
             pl.col(R.meterTimeInMillis).is_null(),
             pl.lit("meterTimeInMillis is missing"),
+        ),
+        (
+            "amberflo.meterTimeInMillis.range",
+            R.meterTimeInMillis,
+            ms.is_null()
+            & pl.col(R.meterTimeInMillis).str.strip_chars().str.contains(r"^[+-]?[0-9]+$"),
+            pl.lit("meterTimeInMillis ")
+            + quoted(R.meterTimeInMillis)
+            + pl.lit(" is out of range for epoch milliseconds (a 64-bit integer)"),
         ),
         (
             "amberflo.meterTimeInMillis.integer",
@@ -226,8 +277,18 @@ def normalize_sources(records: pl.DataFrame) -> Normalized:
     """`normalize_meter_records` for the records of many files at once (one vectorized pass
     instead of one per small file); each row carries its file in the `with_source` columns."""
     work = records.lazy().with_columns(
-        pl.col(R.customerId).str.strip_chars().replace("", None).alias("_customer"),
-        pl.col(R.meterApiName).str.strip_chars().replace("", None).alias("_meter"),
+        # Ids that differ only in Unicode normalization (a composed and a decomposed é) are
+        # one customer, one meter: both are stored in NFC.
+        pl.col(R.customerId)
+        .str.strip_chars()
+        .str.normalize("NFC")
+        .replace("", None)
+        .alias("_customer"),
+        pl.col(R.meterApiName)
+        .str.strip_chars()
+        .str.normalize("NFC")
+        .replace("", None)
+        .alias("_meter"),
         pl.col(R.meterValue).str.strip_chars().cast(QUANTITY, strict=False).alias("_quantity"),
         # Wider scale for the precision check only: values under 10**14 fit, larger ones skip it.
         pl.col(R.meterValue)

@@ -127,6 +127,25 @@ class Collector:
     def add_json(self, row: int, record: Any, raw: str) -> None:
         """Add a decoded JSON record (or reject it)."""
         self.rows_in += 1
+        if has_bad_bytes(raw):
+            self.reject(
+                row,
+                None,
+                "amberflo.encoding",
+                "record is not valid UTF-8 (Latin-1 bytes?); re-export the file as UTF-8",
+                raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            )
+            return
+        if _SURROGATE_ESCAPE.search(raw) and _has_surrogate(record):
+            self.reject(
+                row,
+                None,
+                "amberflo.encoding",
+                "record holds a \\uD800-\\uDFFF escape that is not a valid character "
+                "(a lone UTF-16 surrogate); fix the producer's JSON encoder",
+                raw,
+            )
+            return
         if not isinstance(record, dict):
             self.reject(row, None, "amberflo.record.object", "record is not a JSON object", raw)
             return
@@ -156,6 +175,21 @@ class Collector:
             rejects=pl.DataFrame(self.rejects, schema=REJECT_SCHEMA),
             rows_in=self.rows_in,
         )
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    """True if a decoded JSON value holds a lone surrogate (from a `\\ud800` escape)."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 def loads_json(text: str) -> Any:

@@ -203,8 +203,9 @@ def focus_events(
         dimensions=_dimensions(with_provider),
     ).select(
         "event_id",
-        customer_id=pl.coalesce(customer_from, F.BillingAccountId),
-        meter_name=pl.coalesce(F.SkuMeter, F.SkuId, F.ServiceName),
+        # Stored in NFC, like Amberflo ids: Unicode forms of one name are one customer, one meter.
+        customer_id=pl.coalesce(customer_from, F.BillingAccountId).str.normalize("NFC"),
+        meter_name=pl.coalesce(F.SkuMeter, F.SkuId, F.ServiceName).str.normalize("NFC"),
         quantity=pl.when(consumed).then(pl.col(F.ConsumedQuantity))
         .when(priced).then(pl.col(F.PricingQuantity))
         .otherwise(pl.lit(0).cast(FOCUS_DECIMAL)),

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
-from etl.sources.discovery import SourceObject, plan_batches
+from etl.sources.discovery import SourceObject, not_loaded, plan_batches
+from etl.sources.stores import LocalStore
 
 # -- plan_batches ---------------------------------------------------------------------------------
 
@@ -68,3 +74,41 @@ def test_every_object_lands_in_exactly_one_batch() -> None:
     assert [o for b in batches for o in b] == objects
     assert all(1 <= len(b) <= 4 for b in batches)
     assert all(sum(o.size for o in b) <= 40 or len(b) == 1 for b in batches)
+
+
+# -- not_loaded -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    status: str
+    etag: str
+    size_bytes: int
+    checksum_sha256: str | None
+
+
+def test_a_local_file_edited_with_size_and_mtime_kept_is_loaded_again(tmp_path: Path) -> None:
+    path = tmp_path / "export.ndjson"
+    path.write_bytes(b'{"uniqueId": "a"}\n')
+    store = LocalStore(tmp_path)
+    listed = [SourceObject.of(store.root_uri, info) for info in store.list("")]
+    obj = listed[0]
+    loaded = {
+        obj.uri: Entry("loaded", obj.etag, obj.size, hashlib.sha256(path.read_bytes()).hexdigest())
+    }
+    assert not_loaded(listed, loaded) == []
+
+    # `cp -p` / `rsync -a` of an edited copy: same size, same mtime, other bytes
+    stat = path.stat()
+    path.write_bytes(b'{"uniqueId": "b"}\n')
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    relisted = [SourceObject.of(store.root_uri, info) for info in store.list("")]
+
+    assert relisted == listed
+    assert not_loaded(relisted, loaded) == relisted
+
+
+def test_an_s3_object_is_not_hashed_its_etag_tells() -> None:
+    obj = objs(10)[0]
+
+    assert not_loaded([obj], {obj.uri: Entry("loaded", obj.etag, obj.size, "other")}) == []

@@ -308,12 +308,20 @@ def test_array_without_closing_bracket_keeps_every_record() -> None:
     assert batch.rows_in == 3
 
 
-def test_json_with_latin1_bytes_still_loads_with_replacement_characters() -> None:
-    data = b'[{"customerId":"caf\xe9","meterValue":"1"}]'
+def test_json_record_with_latin1_bytes_is_rejected_and_the_others_load() -> None:
+    data = b'[{"customerId":"caf\xe9","meterValue":"1"}, {"customerId":"ok","meterValue":"2"}]'
 
     batch = parse_amberflo_json(data, URI)
 
-    assert batch.records[AmberfloRecord.customerId].to_list() == ["caf\ufffd"]
+    assert batch.records[AmberfloRecord.customerId].to_list() == ["ok"]
+    assert batch.rejects.select("source_row", "rule", "reason", "raw_record").rows() == [
+        (
+            1,
+            "amberflo.encoding",
+            "record is not valid UTF-8 (Latin-1 bytes?); re-export the file as UTF-8",
+            '{"customerId":"caf\ufffd","meterValue":"1"}',
+        )
+    ]
 
 
 def test_json_with_bom_is_read() -> None:

@@ -1,0 +1,28 @@
+-- Every copy of the ids in `resolve_ids` (the stored one in meter_events, looked up by its
+-- event_key within the dates params 1..2, and the duplicates), ranked by the duplicate rule:
+-- the earliest event_time, then the smallest source_uri, then the smallest source_row. The
+-- first copy wins (`winner`); a copy whose content (everything but its lineage) differs from
+-- the winner's is a `conflict`. Neither depends on which file loaded first.
+CREATE OR REPLACE TEMP TABLE resolved AS
+WITH ids AS (SELECT event_id, md5_number(event_id) AS event_key FROM resolve_ids),
+copies AS (
+    SELECT m.* EXCLUDE (event_key), true AS stored, NULL::VARCHAR AS was_duplicate_of
+    FROM meter_events m JOIN ids i ON m.event_key = i.event_key
+    WHERE m.event_date BETWEEN ?::DATE AND ?::DATE
+    UNION ALL BY NAME
+    SELECT d.* EXCLUDE (duplicate_of_uri, conflict), false AS stored,
+        d.duplicate_of_uri AS was_duplicate_of
+    FROM duplicate_events d JOIN ids i USING (event_id)
+),
+ranked AS (
+    SELECT *,
+        struct_pack(customer_id, meter_name, quantity, unit, event_time, dimensions,
+                    billed_cost, effective_cost, list_cost, contracted_cost, currency) AS content
+    FROM copies
+)
+SELECT * EXCLUDE (content),
+    row_number() OVER w = 1 AS winner,
+    first_value(source_uri) OVER w AS winner_uri,
+    content IS DISTINCT FROM first_value(content) OVER w AS conflict
+FROM ranked
+WINDOW w AS (PARTITION BY event_id ORDER BY event_time, source_uri, source_row)
