@@ -3,7 +3,6 @@ with SQL of its own over the published Parquet files (DuckDB reading views.sql, 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,70 +10,16 @@ from typing import Any
 
 import pytest
 
-from etl.jobs.ingest import ingest
-from etl.jobs.rollup import load_rate_card, rollup
 from etl.jobs.usage_report import ReportFilters, usage_report
+from tests.integration.usage_lake import METERS, build_usage_lake
 
 pytestmark = [pytest.mark.integration]
 D = Decimal
-CARD = """rate_id,meter_name,unit,currency,unit_price,pricing,tier_from,tier_period,match,effective_from,effective_to
-cpu,cpu_core_hours,core_hour,USD,0.031,flat,0,month,,2024-01-01,
-power,power_kwh,kwh,USD,0.15,flat,0,month,,2024-01-01,
-power-fra1,power_kwh,kwh,USD,0.21,flat,0,month,datacenter=fra1,2024-01-01,
-gpu,gpu_hours,hour,EUR,2.5,flat,0,month,,2024-01-01,
-"""
-METERS = ("cpu_core_hours", "power_kwh", "gpu_hours", "quantum_hours")  # quantum: no price
-
-
-def _ms(day: date, hour: int) -> int:
-    return int(datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() * 1000)
-
-
-def _records() -> list[dict[str, Any]]:
-    out = []
-    for month, days in ((9, 30), (10, 25)):
-        for d in range(1, days + 1):
-            day = date(2026, month, d)
-            for c in range(1, 5):
-                for m, meter in enumerate(METERS):
-                    if (d + c + m) % 3 == 0:
-                        continue
-                    dims = {"team": f"t{c % 2}"}
-                    if meter == "power_kwh" and c == 2:
-                        dims["datacenter"] = "fra1"
-                    out.append({
-                        "uniqueId": f"{day}-{c}-{meter}", "customerId": f"c{c}",
-                        "meterApiName": meter, "meterValue": (d * 7 + c * 13 + m * 5) % 40 + 0.5,
-                        "meterTimeInMillis": _ms(day, (c * 5 + m) % 24), "dimensions": dims,
-                    })  # fmt: skip
-    return out
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from etl.settings import Settings
-
-    root = tmp_path_factory.mktemp("report")
-    settings = Settings.from_env(root / "wh" / "warehouse.duckdb")
-    src = root / "src"
-    src.mkdir()
-    records = _records()
-    half = len(records) // 2
-    (src / "a.ndjson").write_text("\n".join(json.dumps(r) for r in records[:half]) + "\n")
-    bad = [
-        {**records[0], "uniqueId": "neg", "meterValue": -3},
-        {**records[1], "uniqueId": "neg2", "meterValue": -4},
-        {k: v for k, v in records[2].items() if k != "customerId"} | {"uniqueId": "nocust"},
-    ]
-    (src / "b.ndjson").write_text("\n".join(json.dumps(r) for r in records[half:] + bad) + "\n")
-    (src / "broken.bin").write_bytes(b"\x00\x01 this is not a usage export \x02")
-    (src / "empty.ndjson").write_text("")
-    ingest([str(src)], settings)
-    card = root / "card.csv"
-    card.write_text(CARD)
-    load_rate_card(str(card), settings=settings)
-    rollup(settings=settings)
-    return settings
+    return build_usage_lake(tmp_path_factory.mktemp("report"))
 
 
 def _sql(settings: Any, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
