@@ -17,8 +17,9 @@ no script is read from the lake, so nothing written there can widen what a query
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from etl.lake.views import create_views, table_folders
 
 Rows = tuple[list[str], list[tuple[Any, ...]]]
 """A query's result: the column names and the rows."""
+
+Select = Callable[[str, list[Any] | None], Rows]
+"""Runs one SELECT with its parameters on an open read connection."""
 
 ALLOWED = "one SELECT statement (SELECT, FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE)"
 
@@ -103,6 +107,14 @@ def query_published(
     published yet reads as empty), and its configuration is locked. Raises LakeBehind when a
     run changed the warehouse and stopped before publishing.
     """
+    with published_reader(lake, tables=tables) as select:
+        return select(sql, params)
+
+
+@contextlib.contextmanager
+def published_reader(lake: Path, *, tables: Sequence[LakeTable]) -> Iterator[Select]:
+    """`query_published` for several SELECTs on one fenced connection (a page of figures):
+    yields a function that runs one SELECT, as `run_select` does. The views are defined once."""
     import duckdb
 
     behind = lake_behind(lake)
@@ -127,6 +139,10 @@ def query_published(
                 lock_configuration(con)
             except duckdb.Error as exc:
                 raise QueryFailed(f"the lake {lake} cannot be read: {first_line(exc)}") from exc
-            return run_select(con, sql, params)
+
+            def select(sql: str, params: list[Any] | None = None) -> Rows:
+                return run_select(con, sql, params)
+
+            yield select
         finally:
             con.close()

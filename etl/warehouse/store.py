@@ -223,6 +223,15 @@ class Warehouse:
             require_warehouse(self.path)
         return lake.query_published(self.lake, sql, params, tables=LAKE_TABLES)
 
+    @contextlib.contextmanager
+    def published_reader(self) -> Iterator[lake.Select]:
+        """`query_published` for several SELECTs on one read-only connection over the lake
+        (its views defined once): yields a function that runs one SELECT with its parameters."""
+        if self.path.is_dir() or not self.lake.exists():
+            require_warehouse(self.path)
+        with lake.published_reader(self.lake, tables=LAKE_TABLES) as select:
+            yield select
+
     def query(self, sql: str, params: list[Any] | None = None) -> lake.Rows:
         """Run one SELECT on the DuckDB file itself; returns (column names, rows).
 
