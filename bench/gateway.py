@@ -123,6 +123,23 @@ class RssSampler(threading.Thread):
             time.sleep(0.1)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the uvicorn workers)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -156,7 +173,7 @@ def count_stored(endpoint: str, prefix: str) -> int:
 
 def run_side(
     name: str, argv: list[str], env: dict[str, str], port: int, args: argparse.Namespace,
-    lua: Path, work: Path, s3_endpoint: str, prefix: str,
+    lua: Path, work: Path, s3_endpoint: str, prefix: str, s3_pid: int,
 ) -> dict[str, Any]:  # fmt: skip
     log = work / f"{name}.log"
     with open(log, "wb") as out:
@@ -166,11 +183,16 @@ def run_side(
         wait_up(f"http://127.0.0.1:{port}/healthz", proc, log)
         sampler = RssSampler(proc.pid)
         sampler.start()
+        load_before = os.getloadavg()[0]
+        cpu_before = tree_cpu_seconds(proc.pid), tree_cpu_seconds(s3_pid)
         wrk = subprocess.run(
             ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.duration}s",
              "--timeout", "30s", "-s", str(lua), f"http://127.0.0.1:{port}"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
+        server_cpu = tree_cpu_seconds(proc.pid) - cpu_before[0]
+        s3_cpu = tree_cpu_seconds(s3_pid) - cpu_before[1]
+        load_after = os.getloadavg()[0]
         sampler.stop.set()
         sampler.join()
     finally:
@@ -197,6 +219,10 @@ def run_side(
         "acked_records": acked,
         "stored_records": stored,
         "durable": stored >= acked,
+        # CPU per 1,000 acknowledged records: what the side costs, whatever else runs
+        "server_cpu_ms_per_1k": 1e6 * server_cpu / max(acked, 1),
+        "s3_cpu_ms_per_1k": 1e6 * s3_cpu / max(acked, 1),
+        "load_average": (load_before, load_after),
     }
 
 
@@ -248,9 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         gw_argv = [str(venv_bin / "meterhouse"), "serve", "--port", str(gw_port),
                    "--workers", str(args.workers)]  # fmt: skip
-        results.append(
-            run_side("gateway", gw_argv, gw_env, gw_port, args, lua, work, endpoint, "ingest/api/")
-        )
+        gw_side = ("gateway", gw_argv, gw_env, gw_port, args, lua, work, endpoint, "ingest/api/")
+        results.append(run_side(*gw_side, s3.pid))
         if not args.no_floor:
             fl_port = free_port()
             fl_argv = [sys.executable, "-m", "bench.gateway_floor", str(fl_port), LANDING]
@@ -258,19 +283,22 @@ def main(argv: list[str] | None = None) -> int:
                 fl_argv = [str(venv_bin / "uvicorn"), "--factory", "bench.gateway_floor:factory",
                            "--port", str(fl_port), "--workers", str(args.workers), "--log-level", "warning"]  # fmt: skip
             results.append(run_side("floor", fl_argv, {**env, "FLOOR_LANDING": LANDING}, fl_port,
-                                    args, lua, work, endpoint, "ingest/floor/"))  # fmt: skip
+                                    args, lua, work, endpoint, "ingest/floor/", s3.pid))  # fmt: skip
     finally:
         s3.terminate()
         s3.wait(timeout=30)
     print(f"\n{args.records} records per request ({body_bytes} bytes gzip), {args.connections} "
           f"connections, {args.threads} wrk threads, {args.duration} s, {args.workers} worker(s), "
           f"uniqueIds {args.ids}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    header = f"{'side':8} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>12} {'200s':>7} {'other':>6} durable"
+    header = (f"{'side':8} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>12} "
+              f"{'CPU ms/1k':>9} {'S3 CPU ms/1k':>12} {'load':>9} {'200s':>7} {'other':>6} durable")  # fmt: skip
     print(header)
     print("-" * len(header))
     for r in results:
+        load = "{:.1f}-{:.1f}".format(*r["load_average"])
         print(f"{r['name']:8} {r['records_per_s']:>10,.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['peak_rss_mib']:>12.0f} {r['requests_ok']:>7} {r['non_200']:>6} "
+              f"{r['peak_rss_mib']:>12.0f} {r['server_cpu_ms_per_1k']:>9.1f} "
+              f"{r['s3_cpu_ms_per_1k']:>12.1f} {load:>9} {r['requests_ok']:>7} {r['non_200']:>6} "
               f"{'yes' if r['durable'] else 'NO'} ({r['stored_records']}/{r['acked_records']})"
               + (f" codes: {r['codes']}" if r["codes"] else ""))  # fmt: skip
     if len(results) == 2 and results[1]["records_per_s"]:

@@ -25,6 +25,8 @@ def make_app(landing: str) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
+            # the S3 client is built before the first request, as the gateway does
+            await run_in_threadpool(lambda: writer.client)
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})

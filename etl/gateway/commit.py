@@ -2,9 +2,11 @@
 
 A request hands the committer its records as one gzip member (compressed by the request
 itself, in parallel with the others); a group is the concatenation of members, which is one
-valid gzip stream of NDJSON. A group is written when its first member has waited `linger_s`,
-or when it reaches the size cap, and only while fewer than `max_puts` writes are under way:
-when S3 is slow, groups grow instead of queueing writes. Every request of a group learns the
+valid gzip stream of NDJSON. A group is written as soon as no request in the gateway is still
+on its way to it (every request being read or checked has joined it or been answered: waiting
+longer could only delay the answers), when its first member has waited `linger_s` (under steady
+traffic, requests keep coming), or when it reaches the size cap; and only while fewer than
+`max_puts` writes are under way: when S3 is slow, groups grow instead of queueing writes. Every request of a group learns the
 outcome of that one PUT: stored (the request is acknowledged) or not (503, nothing of it is
 acknowledged; a retry may store it again, which the uniqueIds make harmless).
 
@@ -19,7 +21,9 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,6 +45,13 @@ class _Member:
     records: int
     arrived: float
     future: asyncio.Future[str] = field(repr=False)
+
+
+@dataclass
+class Arrival:
+    """A request on its way to the committer (see `GroupCommitter.incoming`)."""
+
+    joined: bool = False
 
 
 def _consume(future: asyncio.Future[str]) -> None:
@@ -81,11 +92,26 @@ class GroupCommitter:
         self._busy = 0
         self._sequence = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._soon: asyncio.Handle | None = None
+        self._incoming = 0
         self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def commit(self, data: bytes, records: int) -> str:
+    @contextmanager
+    def incoming(self) -> Iterator[Arrival]:
+        """Count a request as on its way from when it is read until it joins a group (pass
+        the arrival to `commit`) or is answered otherwise; a group is not held for it after."""
+        arrival = Arrival()
+        self._incoming += 1
+        try:
+            yield arrival
+        finally:
+            if not arrival.joined:
+                self._incoming -= 1
+                self._kick_soon()
+
+    async def commit(self, data: bytes, records: int, arrival: Arrival | None = None) -> str:
         """Wait until `data` (a gzip member of NDJSON lines) is in S3; returns the object key.
 
         Raises StoreUnavailable when its group's write failed.
@@ -97,8 +123,11 @@ class GroupCommitter:
         self._pending.append(member)
         self._pending_bytes += len(data)
         self._pending_records += records
+        if arrival is not None and not arrival.joined:
+            arrival.joined = True
+            self._incoming -= 1
         self._idle.clear()
-        self._kick()
+        self._kick_soon()
         # Shielded: a client that hangs up does not take its records out of a group that is
         # being written; it simply never hears the answer (its retry is deduplicated).
         return await asyncio.shield(member.future)
@@ -113,9 +142,19 @@ class GroupCommitter:
     def _due(self) -> bool:
         if self._closing or self._pending_bytes >= self.group_bytes:
             return True
-        if self._pending_records >= self.group_records:
+        if self._pending_records >= self.group_records or self._incoming == 0:
             return True
         return time.monotonic() - self._pending[0].arrived >= self.linger_s
+
+    def _kick_soon(self) -> None:
+        # Once the callbacks already due have run: requests resumed together (one check pass)
+        # join before the group is judged.
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().call_soon(self._on_soon)
+
+    def _on_soon(self) -> None:
+        self._soon = None
+        self._kick()
 
     def _kick(self) -> None:
         loop = asyncio.get_running_loop()

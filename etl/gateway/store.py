@@ -6,6 +6,7 @@ an unreachable S3 turns into a 503 with Retry-After within seconds instead of a 
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 from etl.gateway.batch_rules import S3Config, split_s3_uri
@@ -38,10 +39,16 @@ class S3Writer:
         self._timeout_s = timeout_s
         self._connections = connections
         self._client: Any = None
+        self._client_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
+        """The boto3 client, built once (about half a second) by the first caller."""
+        if self._client is not None:
+            return self._client
+        with self._client_lock:
+            if self._client is not None:
+                return self._client
             import boto3
             from botocore.config import Config
 

@@ -26,20 +26,43 @@ from etl.formats.amberflo.records import (
 )
 from etl.formats.detect import strip_bom
 
-# 16+ digits in a row (the JSON readers hold numbers as float64, exact only to ~15 digits)
-# and blank lines (they would shift line numbers) are found in one C-speed pass (a regex
-# scan took a third of the reader's time): digits and dots become "0", newlines stay,
-# spaces, tabs and carriage returns go, everything else becomes "x". Runs joined across
-# removed spaces only send a file to the exact reader needlessly, never the other way round.
+# 16+ digits in a row in a number (the JSON readers hold numbers as float64, exact only to
+# ~15 digits) and blank lines (they would shift line numbers) are found in C-speed passes (a
+# regex scan took a third of the reader's time): digits and dots become "0", quotes,
+# backslashes and newlines stay, spaces, tabs and carriage returns go, everything else
+# becomes "x". Runs joined across removed spaces only send a file to the exact reader
+# needlessly, never the other way round. Digits inside strings are text to every reader
+# (ids such as uuid4 hex have 16+ digits in a row about 1% of the time), so a run only
+# counts where an even number of quotes precede it on its line.
 _SHAPE = bytes(
-    ord("0") if chr(c) in "0123456789." else c if chr(c) == "\n" else ord("x") for c in range(256)
+    ord("0") if chr(c) in "0123456789." else c if chr(c) in '\n"\\' else ord("x")
+    for c in range(256)
 )
 _LONG_RUN = b"0" * 16
 
 
+def _long_run_outside_strings(shape: bytes) -> bool:
+    if b'\\"' in shape:
+        # Escapes read left to right: an escaped backslash first, then an escaped quote, is
+        # never a string's end. Outside strings a backslash is a syntax error the readers refuse.
+        shape = shape.replace(b"\\\\", b"xx").replace(b'\\"', b"xx")
+    start = mark = quotes = 0
+    while (run := shape.find(_LONG_RUN, start)) >= 0:
+        # A JSON string never holds a raw newline: every line starts outside strings, so a
+        # line with broken quoting cannot hide a number on the lines after it.
+        newline = shape.rfind(b"\n", mark, run)
+        if newline >= 0:
+            mark, quotes = newline + 1, 0
+        quotes += shape.count(b'"', mark, run)
+        if quotes % 2 == 0:
+            return True
+        mark = start = run + len(_LONG_RUN)
+    return False
+
+
 def _has_long_number_or_blank_line(body: bytes, *, lines: bool) -> bool:
     shape = body.translate(_SHAPE, b" \t\r")
-    if _LONG_RUN in shape:
+    if _LONG_RUN in shape and _long_run_outside_strings(shape):
         return True
     if not lines:
         return False

@@ -91,6 +91,30 @@ def test_close_writes_what_is_pending() -> None:
     asyncio.run(run())
 
 
+def test_a_group_is_written_once_no_request_is_on_its_way() -> None:
+    writer = MemoryWriter()
+
+    async def run() -> None:
+        committer = _committer(writer, linger_s=30)
+        with committer.incoming() as first, committer.incoming() as second:
+            one = asyncio.ensure_future(committer.commit(_member(1), 1, first))
+            await asyncio.sleep(0.05)
+            assert not one.done() and not writer.objects  # held for the request on its way
+            two = asyncio.ensure_future(committer.commit(_member(2), 2, second))
+            keys = await asyncio.wait_for(asyncio.gather(one, two), 1)  # not the 30 s linger
+        assert keys[0] == keys[1] and list(writer.objects) == [keys[0]]
+        with committer.incoming() as third:
+            three = asyncio.ensure_future(committer.commit(_member(1), 1, third))
+            with committer.incoming():
+                await asyncio.sleep(0.05)
+                assert not three.done()
+            # the other request left without joining (an error answer): nothing to wait for
+            assert await asyncio.wait_for(three, 1) in writer.objects
+        await committer.close()
+
+    asyncio.run(run())
+
+
 @pytest.mark.parametrize("day", ["2026-10-01", "2027-01-31"])
 def test_object_keys_are_dated_for_the_batch_path(day: str) -> None:
     key = "ingest/" + object_key("gw-0a1b2c3d", 7, day)

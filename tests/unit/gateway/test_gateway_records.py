@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from etl.gateway.records import BodyError, Gunzip, split_records
+from etl.gateway.records import BodyError, Gunzip, _split_array_exact, split_records
 
 
 def test_array_elements_become_lines_with_their_own_text() -> None:
@@ -15,6 +15,27 @@ def test_array_elements_become_lines_with_their_own_text() -> None:
     split = split_records(body, "application/json", 10)
     assert split.lines == [b'{"a": 1.50,  "b": "x"}', b'{"c": [1, 2]}']
     assert not split.syntax_errors
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"a": 1.50, "b": "x"}, {"c": [1, {"d": "]"}]}, "s", 12345678901234567890, null]',
+        b'[\n  {"a": "\\"quoted\\" \\u00e9 \\\\"},\r\n  {"b": 1e3}\n]\n',
+        b' [ ] ',
+        b'[{"a": "\xff\xfe not utf-8"}]',  # the records' rules name it, as in a file
+        b'[{"a": NaN}, {"b": Infinity}]',  # only the exact splitter reads these
+        b'[{"a": "\\ud800"}]',  # a lone surrogate escape, likewise
+        b'[{"a": 1, "a": 2}]',
+        b'[{"a": 1},]',
+        b'[{"a": "tab\tinside"}]',
+        b'[{"a": 1}] trailing',
+    ],
+)
+def test_array_split_gives_what_the_exact_splitter_gives(body: bytes) -> None:
+    assert split_records(body, "application/json", 10) == _split_array_exact(
+        body.decode("utf-8", "surrogateescape"), 10
+    )
 
 
 def test_ndjson_index_counts_records_not_blank_lines() -> None:

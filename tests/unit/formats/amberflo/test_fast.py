@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from contracts.amberflo import A
 from etl.formats import amberflo
 from etl.formats.amberflo.duckdb_ndjson import duckdb_ndjson
-from etl.formats.amberflo.fast import fast_csv, fast_json
+from etl.formats.amberflo.fast import _has_long_number_or_blank_line, fast_csv, fast_json
 from etl.formats.amberflo.normalize import normalize_meter_records
 from etl.formats.registry import sniff_format
 from etl.samples.amberflo import generate_amberflo_exports
@@ -175,6 +175,69 @@ def test_numbers_a_float_cannot_hold_take_the_exact_reader(value: str, fast: boo
 
     assert (fast_json(body, URI, lines=True) is not None) is fast
     assert amberflo.parse_amberflo_ndjson(body, URI).records["meterValue"].to_list() == [value]
+
+
+def _record(unique_id: str, value: str = "1.5", dimensions: str = '{"team": "t"}') -> str:
+    return (
+        f'{{"customerId": "c", "meterApiName": "m", "meterValue": {value}, '
+        f'"meterTimeInMillis": 1790000000000, "uniqueId": {unique_id}, "dimensions": {dimensions}}}'
+    )
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _record('"a1b2c3d4e5f60718293041526374859f"'),  # uuid4 hex: 20 digits in a row
+        _record('"12345678901234567890"'),  # a numeric id given as text
+        _record('"u-\\"-12345678901234567890"'),  # after an escaped quote, still a string
+        _record('"u"', dimensions='{"order": "98765432109876543210"}'),
+        _record('"u"', dimensions='{"98765432109876543210": "x"}'),
+    ],
+)
+@pytest.mark.parametrize("lines", [True, False])
+def test_digit_runs_inside_strings_stay_on_the_fast_path(record: str, lines: bool) -> None:
+    # uuid4-hex ids hold 16+ digits in a row about 1% of the time: counting them would send
+    # nearly every batch of 500 records to the exact reader
+    body = (f"{record}\n{CLEAN}\n" if lines else f"[{record}, {CLEAN}]").encode()
+    fmt = "amberflo_ndjson" if lines else "amberflo_json"
+
+    assert fast_json(body, URI, lines=lines) is not None
+    fast_batch, fast = _events(body, fmt, exact=False)
+    _, exact = _events(body, fmt, exact=True)
+    assert_frame_equal(fast.events, exact.events)
+    assert fast.rejects.height == exact.rejects.height == 0
+    assert fast.events.height == 2
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _record('"a1b2c3d4e5f60718293041526374859f"', value="12345678901234567"),
+        _record('"u\\\\"', value="12345678901234567"),  # escaped backslash ends the string
+        _record('"u\\""', value="12345678901234567"),  # `\"` then `"`: the string is closed
+        _record('"12345678901234567890"', value="0.12345678901234567"),
+        _record('"u"', dimensions='{"n": 12345678901234567}'),
+    ],
+)
+@pytest.mark.parametrize("lines", [True, False])
+def test_long_numbers_after_strings_still_take_the_exact_reader(record: str, lines: bool) -> None:
+    body = (f"{CLEAN}\n{record}\n" if lines else f"[{CLEAN}, {record}]").encode()
+    fmt = "amberflo_ndjson" if lines else "amberflo_json"
+
+    assert fast_json(body, URI, lines=lines) is None
+    fast = PARSERS[fmt](body, URI)
+    exact = PARSERS[fmt](body, URI, exact=True)
+    assert_frame_equal(fast.records, exact.records)
+    assert_frame_equal(fast.rejects, exact.rejects)
+
+
+def test_broken_quoting_on_one_line_does_not_hide_a_long_number_on_the_next() -> None:
+    body = f'{{"customerId": "c\n{_record(chr(34) + "u" + chr(34), value="12345678901234567")}\n'
+
+    assert _has_long_number_or_blank_line(body.encode(), lines=True)
+    batch = amberflo.parse_amberflo_ndjson(body.encode(), URI)
+    assert batch.records["meterValue"].to_list() == ["12345678901234567"]
+    assert batch.rejects["source_row"].to_list() == [1]
 
 
 CLEAN = '{"customerId": "c", "meterApiName": "m", "meterValue": 2.50, "meterTimeInMillis": 1790000000000, "uniqueId": "u1", "dimensions": {"rack": "r1", "team": "t"}}'
