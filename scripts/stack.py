@@ -46,6 +46,7 @@ DEFAULT_HOME = ROOT / ".run" / "stack"
 DEFAULT_WAREHOUSE = ROOT / "data" / "warehouse.duckdb"
 DEFAULT_API_PORT = 8080
 DEFAULT_S3_PORT = 5055
+DEFAULT_GATEWAY_PORT = 8090
 USERNAME = "admin"
 PASSWORD = "admin"  # a local, 127.0.0.1-only demo login; documented in the README
 BUCKET = "usage"
@@ -70,6 +71,7 @@ class StackConfig:
     home: Path = DEFAULT_HOME
     api_port: int = DEFAULT_API_PORT
     s3_port: int = DEFAULT_S3_PORT
+    gateway_port: int = DEFAULT_GATEWAY_PORT
     warehouse: Path = DEFAULT_WAREHOUSE
     seed: bool = True
     extra_env: tuple[tuple[str, str], ...] = ()
@@ -411,9 +413,6 @@ def _port_free(port: int) -> bool:
 
 # -- the ingest gateway beside the stack (meterhouse serve; etl/gateway) ---------------------
 
-GATEWAY_PORT = int(os.environ.get("METERHOUSE_GATEWAY_PORT", "8090"))
-
-
 def start_gateway(cfg: StackConfig) -> str:
     """Start `meterhouse serve` on 127.0.0.1 with a per-stack demo key; returns how to use it.
 
@@ -427,12 +426,12 @@ def start_gateway(cfg: StackConfig) -> str:
         **s3_env(cfg.s3_port),
         "METERHOUSE_LANDING": LANDING,
         "METERHOUSE_GATEWAY_HOST": "127.0.0.1",
-        "METERHOUSE_GATEWAY_PORT": str(GATEWAY_PORT),
+        "METERHOUSE_GATEWAY_PORT": str(cfg.gateway_port),
         "METERHOUSE_GATEWAY_API_KEYS": hashlib.sha256(key.encode()).hexdigest(),
     }
     _spawn("gateway", [_venv_bin("meterhouse"), "serve"], env, cfg)
     return (
-        f"  ingest gateway:        http://127.0.0.1:{GATEWAY_PORT}/ingest   "
+        f"  ingest gateway:        http://127.0.0.1:{cfg.gateway_port}/ingest   "
         f"key: {cfg.home / '.gateway_key'}\n"
     )
 
@@ -569,6 +568,7 @@ def _config_from_env() -> StackConfig:
         home=Path(os.environ.get("METERHOUSE_STACK_HOME", DEFAULT_HOME)),
         api_port=int(os.environ.get("METERHOUSE_AIRFLOW_PORT", DEFAULT_API_PORT)),
         s3_port=int(os.environ.get("METERHOUSE_S3_PORT", DEFAULT_S3_PORT)),
+        gateway_port=int(os.environ.get("METERHOUSE_GATEWAY_PORT", DEFAULT_GATEWAY_PORT)),
         warehouse=Path(os.environ.get("METERHOUSE_WAREHOUSE", DEFAULT_WAREHOUSE)).resolve(),
     )
 

@@ -153,6 +153,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         home=home,
         api_port=_free_port(),
         s3_port=_free_port(),
+        gateway_port=_free_port(),
         warehouse=home / "data" / "warehouse.duckdb",
         extra_env=(
             ("METERHOUSE_ALERT_WEBHOOK", sink.url),
