@@ -1,7 +1,6 @@
-"""Rating: meter events -> one rated event each, priced by a rate card.
-
-Pure functions, frames in and frames out; no I/O. The warehouse side (storing cards, choosing the
-days to rate, rolling costs up) lives in the other modules of `etl.costs`.
+"""The rating engine meterhouse had before etl.costs.rating (polars to match, a Python `decimal`
+loop per event for tiers), kept as the oracle of tests/unit/costs/test_rating_differential.py:
+the warehouse engine must give every event the same columns, to the last decimal.
 
 Money never passes through float: frames carry Decimal(38, 12), and every multiplication
 (quantity x price, x adjustment) is done with Python `Decimal` and rounded half-even to 12
@@ -10,7 +9,6 @@ decimal places once per event (`etl.costs.tiers`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 import polars as pl
@@ -218,24 +216,3 @@ def rate_events(events: pl.DataFrame, card: RateCard) -> pl.DataFrame:
         ]
     )
     return out.select(RATED_COLUMNS).sort("event_date", "event_id")
-
-
-@dataclass(frozen=True)
-class UnratedReport:
-    """Events that no price matched (they have no cost, never a zero cost)."""
-
-    events: int
-    meters: dict[str, int]
-
-
-def summarize_unrated(events: pl.DataFrame, rated: pl.DataFrame) -> UnratedReport:
-    """Count unrated events per meter."""
-    unrated = rated.filter(pl.col("rate_status") == "unrated").select("event_id")
-    per_meter = (
-        events.join(unrated, on="event_id", how="semi")
-        .group_by("meter_name")
-        .len()
-        .sort("meter_name")
-    )
-    meters = {str(m): int(n) for m, n in per_meter.iter_rows()}
-    return UnratedReport(sum(meters.values()), meters)

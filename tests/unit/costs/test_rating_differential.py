@@ -19,18 +19,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from contracts.rate_card import RATED_COLUMNS, RATED_SCHEMA
-from etl.costs.rate_card_store import store_rate_card
 from etl.costs.rate_cards import RateCard, parse_rate_card
-from etl.costs.rating_sql import prepare_rating, rate_partition, rating_partitions, select_days
-from etl.warehouse.schema import ensure_schema
 from tests.unit.costs.oracle import EVENT_INPUT_SCHEMA, rate_events
+from tests.unit.costs.warehouse import rate_in_warehouse
 
 D = Decimal
 EXAMPLES = int(os.environ.get("RATING_DIFFERENTIAL_EXAMPLES", "300"))
@@ -165,7 +161,9 @@ def events(draw: st.DrawFn) -> list[dict[str, Any]]:
     out = []
     for i in range(draw(st.integers(1, 40))):
         day = draw(st.sampled_from(EVENT_DAYS))
-        when = datetime(day.year, day.month, day.day, draw(st.sampled_from([0, 12, 23])), tzinfo=UTC)
+        when = datetime(
+            day.year, day.month, day.day, draw(st.sampled_from([0, 12, 23])), tzinfo=UTC
+        )
         keys = draw(st.lists(st.sampled_from(sorted(DIMENSIONS)), unique=True))
         sourced = draw(st.integers(0, 9)) == 0
         cost = D(draw(TWELVE_PLACES)) if sourced else None
@@ -182,38 +180,6 @@ def events(draw: st.DrawFn) -> list[dict[str, Any]]:
             "currency": "EUR" if sourced else None,
         })  # fmt: skip
     return out
-
-
-def rate_in_warehouse(
-    card: RateCard, frame: pl.DataFrame, days: list[date], max_events: int
-) -> pl.DataFrame:
-    """The engine under test, in an in-memory DuckDB warehouse with the card stored."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        ensure_schema(con)
-        stored = frame.with_columns(
-            pl.lit("u").alias("unit"),
-            pl.lit("amberflo_json").alias("source_format"),
-            pl.lit("test://events").alias("source_uri"),
-            pl.int_range(1, frame.height + 1).alias("source_row"),
-            pl.lit(datetime(2026, 12, 1, tzinfo=UTC)).alias("ingested_at"),
-        )
-        con.register("incoming", stored.to_arrow())
-        con.execute(
-            """INSERT INTO meter_events BY NAME
-               SELECT * EXCLUDE (dimensions), map_from_entries(dimensions) AS dimensions
-               FROM incoming"""
-        )
-        store_rate_card(con, card, "card.csv")
-        select_days(con, days)
-        prepare_rating(con)
-        for partition in rating_partitions(con, max_events):
-            rate_partition(con, partition, card.version)
-        rated = con.execute("SELECT * FROM rated_events").pl()
-    finally:
-        con.close()
-    return rated.cast(pl.Schema(RATED_SCHEMA)).select(RATED_COLUMNS).sort("event_id")
 
 
 def assert_same_rating(
