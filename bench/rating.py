@@ -181,13 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     source = build_source(events)
     sides = ["meterhouse"] if args.no_baseline else ["baseline", "meterhouse"]
     results = {side: run_side(side, source, events) for side in sides}
-    print(f"\n| events | side | wall s | peak RSS MiB | ratio | load (1/5/15 min, before -> after) |")
+    print(
+        "\n| events | side | wall s | peak RSS MiB | ratio | load (1/5/15 min, before -> after) |"
+    )
     print("|---:|---|---:|---:|---:|---|")
     base = results.get("baseline")
     for side, r in results.items():
         ratio = f"{r['seconds'] / base['seconds']:.2f}x" if base and side != "baseline" else ""
         name = "baseline (plain SQL)" if side == "baseline" else "meterhouse rollup"
-        print(f"| {events:,} | {name} | {r['seconds']:.1f} | {r['peak_rss_mib']:,.0f} | {ratio} | {r['load']} |")
+        print(
+            f"| {events:,} | {name} | {r['seconds']:.1f} | {r['peak_rss_mib']:,.0f} | {ratio} | {r['load']} |"
+        )
     for side, r in results.items():
         print(f"{side}: rated rows {r['rated_rows']:,}, rated cost {r['rated_cost']}")
     return 0
