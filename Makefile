@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit test-integration test-dags lint clean bench bench-small-files bench-gateway up down test-e2e browser-deps
+.PHONY: install demo test test-unit test-integration test-dags lint clean bench bench-rating bench-small-files bench-gateway up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -55,6 +55,12 @@ SIZES ?= 1M,10M
 FORMATS ?= csv,ndjson,focus
 bench: install
 	$(PY) -m bench.run --sizes $(SIZES) --formats $(FORMATS) $(BENCH_ARGS)
+
+# meterhouse rollup of one month of N events (example rate card) beside a plain-SQL rating of them.
+# make bench-rating RATING_ARGS="--events 50M --no-baseline"
+RATING_ARGS ?= --events 3M
+bench-rating: install
+	$(PY) -m bench.rating $(RATING_ARGS)
 
 # 10,000 small files through usage_ingest on its own embedded stack (free ports, bench/.cache/).
 # make bench-small-files SMALL_FILES_ARGS="--files 2000 --format csv"

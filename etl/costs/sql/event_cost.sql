@@ -1,1 +1,1 @@
-CASE WHEN r.rate_status = 'rated' THEN r.rated_cost ELSE coalesce(e.effective_cost, e.billed_cost) END
+CASE WHEN rate_status = 'rated' THEN rated_cost ELSE coalesce(effective_cost, billed_cost) END

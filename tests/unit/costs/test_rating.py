@@ -1,4 +1,5 @@
-"""Rating on tiny hand-computed cases: one test per pricing shape."""
+"""Rating (the warehouse engine, etl.costs.rating) on tiny hand-computed cases: one test per
+pricing shape."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import polars as pl
 
 from contracts.rate_card import RatedEvent
 from etl.costs.rate_cards import RateCard
-from etl.costs.rating import EVENT_INPUT_SCHEMA, rate_events, summarize_unrated
 from etl.costs.tiers import graduated_cost, volume_price
 from tests.unit.costs.cards import HEADER, card_csv
+from tests.unit.costs.oracle import EVENT_INPUT_SCHEMA
+from tests.unit.costs.warehouse import rate_in_warehouse
 
 D = Decimal
 
@@ -45,7 +47,9 @@ def at(day: int, hour: int = 12, month: int = 10) -> datetime:
 
 
 def rate(card: RateCard, *events: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    rated = rate_events(pl.DataFrame(list(events), schema=EVENT_INPUT_SCHEMA), card)
+    days = sorted({e["event_date"] for e in events})
+    frame = pl.DataFrame(list(events), schema=EVENT_INPUT_SCHEMA)
+    rated = rate_in_warehouse(card, frame, days, max_events=1000)
     RatedEvent.validate(rated)
     assert rated.height == len(events)
     return {r["event_id"]: r for r in rated.iter_rows(named=True)}
@@ -206,6 +210,5 @@ def test_source_cost_is_kept_and_unmatched_events_are_unrated_not_zero() -> None
     assert out["focus"]["rate_status"] == "source_cost"
     assert out["focus"]["rated_cost"] is None and out["focus"]["currency"] == "EUR"
     assert out["nothing"]["rate_status"] == "unrated" and out["nothing"]["rated_cost"] is None
-    frame = pl.DataFrame(events, schema=EVENT_INPUT_SCHEMA)
-    report = summarize_unrated(frame, rate_events(frame, card))
-    assert (report.events, report.meters) == (2, {"quantum_qubit_hours": 2})
+    assert out["nothing-2"]["rate_status"] == "unrated" and out["nothing-2"]["currency"] is None
+    assert out["focus"]["rate_card_version"] is None and out["nothing"]["rate_id"] is None

@@ -1,0 +1,1 @@
+DELETE FROM cost_daily WHERE event_date IN (SELECT day FROM rollup_days)
