@@ -49,24 +49,12 @@ class S3Writer:
         with self._client_lock:
             if self._client is not None:
                 return self._client
-            import boto3
-            from botocore.config import Config
-
-            c = self._config
-            self._client = boto3.client(
-                "s3",
-                endpoint_url=c.endpoint_url,
-                aws_access_key_id=c.access_key_id,
-                aws_secret_access_key=c.secret_access_key,
-                aws_session_token=c.session_token,
-                region_name=c.region or "us-east-1",
-                config=Config(
-                    retries={"max_attempts": 2, "mode": "standard"},
-                    s3={"addressing_style": "path"},
-                    connect_timeout=self._timeout_s,
-                    read_timeout=self._timeout_s,
-                    max_pool_connections=self._connections,
-                ),
+            self._client = self._config.client(
+                max_attempts=2,
+                retry_mode="standard",
+                connect_timeout_s=self._timeout_s,
+                read_timeout_s=self._timeout_s,
+                max_pool_connections=self._connections,
             )
         return self._client
 

@@ -55,8 +55,17 @@ class S3Config:
         env = s3_from_env()
         return cls(endpoint_url=env.endpoint_url, region=env.region)
 
-    def client(self) -> Any:
-        """A boto3 S3 client with retries for throttling and dropped connections."""
+    def client(
+        self,
+        *,
+        max_attempts: int = 8,
+        retry_mode: str = "adaptive",
+        connect_timeout_s: float = 10,
+        read_timeout_s: float = 120,
+        max_pool_connections: int = 10,
+    ) -> Any:
+        """A boto3 S3 client with retries for throttling and dropped connections (batch loads
+        wait out a slow S3; the gateway asks for short timeouts and few attempts)."""
         import boto3
         from botocore.config import Config
 
@@ -68,10 +77,11 @@ class S3Config:
             aws_session_token=self.session_token,
             region_name=self.region or "us-east-1",
             config=Config(
-                retries={"max_attempts": 8, "mode": "adaptive"},
+                retries={"max_attempts": max_attempts, "mode": retry_mode},
                 s3={"addressing_style": "path"},
-                connect_timeout=10,
-                read_timeout=120,
+                connect_timeout=connect_timeout_s,
+                read_timeout=read_timeout_s,
+                max_pool_connections=max_pool_connections,
             ),
         )
 
