@@ -9,6 +9,7 @@ from datetime import date, datetime
 import polars as pl
 
 from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
+from contracts.focus_conformance import FINDING_COLUMNS
 from etl.warehouse import ledger
 from etl.warehouse.connection import Connection
 from etl.warehouse.maps import as_map_input
@@ -79,3 +80,22 @@ def insert_focus_line_items(
         "WHERE event_id IS NOT NULL"
     )
     con.unregister("incoming_focus")
+
+
+_FINDING_COLUMNS = ", ".join([*FINDING_COLUMNS, "found_at"])
+
+
+def insert_focus_findings(
+    con: Connection, findings: pl.DataFrame, now: datetime, table: str = "focus_conformance"
+) -> None:
+    """Store conformance findings (contracts.focus_conformance) stamped `now` in `table`."""
+    if not findings.height:
+        return
+    con.register(
+        "incoming_findings",
+        findings.select(FINDING_COLUMNS).with_columns(pl.lit(now).alias("found_at")).to_arrow(),
+    )
+    con.execute(
+        f"INSERT INTO {table} ({_FINDING_COLUMNS}) SELECT {_FINDING_COLUMNS} FROM incoming_findings"  # noqa: S608 - names from the contract
+    )
+    con.unregister("incoming_findings")
