@@ -83,7 +83,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"\n{t['files']} files ({t['failed']} failed): rows_in={t['rows_in']} loaded={t['events_loaded']} "
         f"duplicates={t['duplicates']} rejected={t['rejected']} warehouse={settings.warehouse_path}"
     )
+    _print_findings(report.findings())
     return 1 if t["failed"] and args.strict else 0
+
+
+def _print_findings(findings: dict[str, int]) -> None:
+    """FOCUS conformance findings per rule (rows kept, never rejects)."""
+    if findings:
+        print("\nFOCUS conformance findings (rows loaded, not rejected):")
+        for rule, count in findings.items():
+            print(f"  {rule}: {count}")
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -139,7 +148,26 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"duplicate_events: {dup[0][0]} copies of stored events, {dup[0][1]} of them "
             "conflicting (content differs from the kept copy)"
         )
+    _status_focus(settings)
     return 0
+
+
+def _status_focus(settings: Settings) -> None:
+    """FOCUS findings per rule and unreconciled files, when the warehouse has the tables."""
+    from etl.jobs.focus_conformance import findings_by_rule
+
+    try:
+        rows = findings_by_rule(settings)
+    except MeterhouseError:
+        return  # a warehouse not yet opened by a load since FOCUS findings were added
+    if rows:
+        print("\nFOCUS conformance findings (rows loaded, not rejected):")
+        _print_table(
+            ["rule", "column", "findings", "files", "example"],
+            [[r["rule"], r["column_name"], r["findings"], r["files"], r["example_value"] or ""]
+             for r in rows],
+            "table",
+        )  # fmt: skip
 
 
 def cmd_retract(args: argparse.Namespace) -> int:

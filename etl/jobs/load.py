@@ -99,6 +99,7 @@ def loaded_report(fmt: str | None, started: float, result: LoadResult) -> FileRe
         result.rejected,
         seconds=round(time.monotonic() - started, 3),
         touched_dates=tuple(sorted(d.isoformat() for d in result.touched_dates)),
+        findings=dict(result.findings),
     )
 
 

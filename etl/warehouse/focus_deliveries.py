@@ -99,3 +99,11 @@ def insert_focus_findings(
         f"INSERT INTO {table} ({_FINDING_COLUMNS}) SELECT {_FINDING_COLUMNS} FROM incoming_findings"  # noqa: S608 - names from the contract
     )
     con.unregister("incoming_findings")
+
+
+_FINDINGS_OF_SOURCE = sql_text("focus_findings_of_source")
+
+
+def findings_of_source(con: Connection, uri: str) -> tuple[tuple[str, int], ...]:
+    """A file's conformance findings per rule."""
+    return tuple((str(r), int(n)) for r, n in con.execute(_FINDINGS_OF_SOURCE, [uri]).fetchall())

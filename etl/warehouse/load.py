@@ -23,6 +23,7 @@ from etl.warehouse.dedup import (
     resolve_duplicates,
 )
 from etl.warehouse.focus_deliveries import (
+    findings_of_source,
     insert_focus_findings,
     insert_focus_line_items,
     supersede_older_deliveries,
@@ -349,8 +350,10 @@ def finish_sources(
         totals = load.focus_totals
         if totals is None and load.focus_amounts is not None:
             totals = source_totals(load.focus_amounts, load.rejects)
+        findings: tuple[tuple[str, int], ...] = ()
         if totals is not None:
             reconcile_source(con, uri, totals, now)
+            findings = findings_of_source(con, uri)
         rows_in, loaded, duplicates, rejected = counts[uri]
         status = LOADED if rows_in else EMPTY
         ledger_rows.append(
@@ -375,7 +378,16 @@ def finish_sources(
                 f"{uri}: rows_in={rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
             )
         results.append(
-            LoadResult(uri, status, rows_in, loaded, duplicates, rejected, frozenset(touched[uri]))
+            LoadResult(
+                uri,
+                status,
+                rows_in,
+                loaded,
+                duplicates,
+                rejected,
+                frozenset(touched[uri]),
+                findings,
+            )
         )
     ledger.upsert_ledger(con, ledger_rows)
     added = set().union(*touched.values()) - rewrite

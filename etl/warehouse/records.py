@@ -80,6 +80,8 @@ class LoadResult:
     duplicates: int
     rejected: int
     touched_dates: frozenset[date]
+    findings: tuple[tuple[str, int], ...] = ()
+    """FOCUS files: conformance findings per rule (the rows are loaded, not rejected)."""
 
 
 @dataclass(frozen=True)
