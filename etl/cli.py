@@ -311,6 +311,25 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_focus(args: argparse.Namespace) -> int:
+    from etl.jobs.export_focus import export_focus
+    from etl.warehouse import require_warehouse
+
+    settings = Settings.from_env(args.warehouse)
+    require_warehouse(settings.warehouse_path)
+    try:
+        month = date.fromisoformat(f"{args.month}-01")
+    except ValueError:
+        print(f"meterhouse export focus: --month {args.month!r} is not YYYY-MM", file=sys.stderr)
+        return 2
+    result = export_focus(settings, month, args.out, args.format)
+    totals = ", ".join(f"{c} {v}" for c, v in sorted(result.billed_cost.items())) or "-"
+    print(f"FOCUS 1.2 export of {result.month}: {result.rows} rows, BilledCost {totals}")
+    for uri in result.uris:
+        print(f"  {uri}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from etl.gateway.server import serve
     from etl.settings import GatewaySettings
@@ -394,6 +413,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--warehouse")
     r.set_defaults(func=cmd_rollup)
+
+    ex = sub.add_parser("export", help="export the data center's costs (FOCUS 1.2)")
+    ex_sub = ex.add_subparsers(dest="export_command", required=True)
+    ef = ex_sub.add_parser(
+        "focus", help="write a month of rated costs as a FOCUS 1.2 dataset (CSV and/or Parquet)"
+    )
+    ef.add_argument("--month", required=True, help="YYYY-MM")
+    ef.add_argument("--out", required=True, help="a local folder or s3://bucket/prefix")
+    ef.add_argument("--format", choices=["csv", "parquet", "both"], default="both")
+    ef.add_argument("--warehouse")
+    ef.set_defaults(func=cmd_export_focus)
 
     gw = sub.add_parser("serve", help="run the ingest gateway (POST /ingest; etl/gateway)")
     gw.add_argument("--host", help="default $METERHOUSE_GATEWAY_HOST or 127.0.0.1")

@@ -30,36 +30,52 @@ REQUIREMENTS = HERE / "requirements.txt"
 PYTHON_VERSION = "3.12"
 # Applicability of the Conditional rules: what a meterhouse export supports.
 APPLICABILITY = (
-    "AVAILABILITY_ZONE_SUPPORTED",
-    "REGION_SUPPORTED",
-    "SKU_PRICING_SUPPORTED",
+    "ACCOUNT_NAMING_SUPPORTED",
     "SUB_ACCOUNT_SUPPORTED",
     "TAGGING_SUPPORTED",
     "UNIT_PRICING_SUPPORTED",
+    "USAGE_MEASUREMENT_SUPPORTED",
 )
+
+
+# A defect of the 1.2 rule model (model-1.2.0.1.json): InvoiceId-C-004-C ("MUST be null when
+# the charge is not associated with an invoice") and InvoiceId-C-005-C ("MUST NOT be null when it
+# is") lost their conditions, so any dataset fails exactly one of the two, while their parent
+# InvoiceId-C-003-C (an OR of both) passes. Only that leaf is tolerated, and only when its OR
+# parent passed in the same run; every other failure or error fails the verdict.
+_OR_LEAVES = {"InvoiceId-C-004-C": "InvoiceId-C-003-C", "InvoiceId-C-005-C": "InvoiceId-C-003-C"}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The validator's JUnit summary: counts and the names and messages of failed checks."""
+    """The validator's JUnit summary: counts, failed checks, and which failures are the rule
+    model's known defect (`tolerated`)."""
 
     tests: int
     failures: int
     errors: int
     skipped: int
     failed: list[str] = field(default_factory=list)
+    tolerated: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """No failure and no error."""
-        return self.tests > 0 and self.failures == 0 and self.errors == 0
+        """No error and no failure other than the tolerated rule-model defect."""
+        return (
+            self.tests > 0
+            and self.errors == 0
+            and self.failures - len(self.tolerated) == 0
+        )
 
     def summary(self) -> str:
-        """One line: tests / failures / errors / skipped."""
-        return (
+        """One line: tests / failures / errors / skipped (and the tolerated defect, if any)."""
+        line = (
             f"tests={self.tests} failures={self.failures} errors={self.errors} "
             f"skipped={self.skipped}"
         )
+        if self.tolerated:
+            line += f" (rule-model defect, parent OR passed: {', '.join(self.tolerated)})"
+        return line
 
 
 def _uv() -> str:
@@ -101,18 +117,33 @@ def ensure_env(venv: Path = VENV) -> Path:
 def read_junit(path: Path) -> Verdict:
     """Counts and failed check names from a JUnit XML report."""
     root = ET.parse(path).getroot()  # noqa: S314 - a file the validator just wrote
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    tests = failures = errors = skipped = 0
-    failed: list[str] = []
-    for suite in suites:
-        tests += int(suite.get("tests", 0))
-        failures += int(suite.get("failures", 0))
-        errors += int(suite.get("errors", 0))
-        skipped += int(suite.get("skipped", 0))
-        for case in suite.iter("testcase"):
-            for bad in (*case.findall("failure"), *case.findall("error")):
-                failed.append(f"{case.get('name')}: {(bad.get('message') or '').strip()[:300]}")
-    return Verdict(tests, failures, errors, skipped, failed)
+    failed = [
+        f"{case.get('name')}: {(bad.get('message') or '').strip()[:300]}"
+        for case in root.iter("testcase")
+        for bad in (*case.findall("failure"), *case.findall("error"))
+    ]
+    cases = list(root.iter("testcase"))
+    passed = {
+        str(c.get("name", "")).split(" ::")[0]
+        for c in cases
+        if not c.findall("failure") and not c.findall("error") and not c.findall("skipped")
+    }
+    tolerated = [
+        rule
+        for c in cases
+        if c.findall("failure") and not c.findall("error")
+        for rule in [str(c.get("name", "")).split(" ::")[0]]
+        if _OR_LEAVES.get(rule) in passed
+    ]
+    # The counts are on <testsuites> (focus-validator 2.x); counted from the cases otherwise.
+    return Verdict(
+        tests=int(root.get("tests") or len(cases)),
+        failures=int(root.get("failures") or sum(len(c.findall("failure")) for c in cases)),
+        errors=int(root.get("errors") or sum(len(c.findall("error")) for c in cases)),
+        skipped=int(root.get("skipped") or sum(len(c.findall("skipped")) for c in cases)),
+        failed=failed,
+        tolerated=tolerated,
+    )
 
 
 def validate(data_file: Path, focus_version: str = "1.2", workdir: Path | None = None) -> Verdict:
@@ -120,9 +151,10 @@ def validate(data_file: Path, focus_version: str = "1.2", workdir: Path | None =
     exe = ensure_env()
     data_file = data_file.resolve()
     fmt = "parquet" if data_file.suffix == ".parquet" else "csv"
+    # The validator opens `focus_validator/rules/currency_codes.csv` relative to the working
+    # directory: run it from the site-packages folder that holds its package.
+    cwd = workdir or next(VENV.glob("lib/python*/site-packages"))
     with tempfile.TemporaryDirectory(prefix="focus-validator-") as tmp:
-        # The validator caches its rules file in the working directory.
-        cwd = workdir or Path(tmp)
         report = Path(tmp) / "report.xml"
         result = subprocess.run(
             [str(exe), "--data-file", str(data_file), "--data-format", fmt,
@@ -150,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         verdict = validate(path, args.version)
         print(f"{path}: focus-validator {verdict.summary()}")
         for line in verdict.failed:
-            print(f"  FAILED {line}")
+            if line.split(" ::")[0] not in verdict.tolerated:
+                print(f"  FAILED {line}")
         worst = max(worst, 0 if verdict.ok else 1)
     return worst
 

@@ -36,10 +36,17 @@ _MICROSOFT_PLACEHOLDERS: Final = ("-2", "Unassigned")
 _TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%:z"
 # FOCUS Numeric Format: sign, digits with an optional fraction, optional exponent.
 _NUMBER: Final = r"^([+-]?)(\d*)\.?(\d*)(?:[eE]([+-]?\d+))?$"
-# UnitFormat (SHOULD): composite units joined by a space or "/", never "-" or "per"; data sizes
-# abbreviated and not pluralised ("GB", not "GBs" or "gigabytes").
-_NON_CONFORMANT_UNIT: Final = (
-    r"(?i)(^|\s)per(\s|$)|[A-Za-z]-[A-Za-z]|\b[KMGTPE]i?Bs\b|\b(kilo|mega|giga|tera|peta)(bit|byte)s?\b"
+# FOCUS UnitFormat (SHOULD): a data size, a time unit or a count noun; "<unit>-<plural time>"
+# (GB-Hours); "<unit>/<singular time>" (GB/Hour); "<n> <unit>" (1000 Requests);
+# "<unit>/<n> <plural time>" (Requests/3 Months). The same grammar the FinOps validator applies.
+_SIZE = "(?:[KMGTPE]i?[bB]|[bB])"
+_TIME_ONE = "(?:Year|Month|Day|Hour|Minute|Second)"
+_TIME_MANY = "(?:Years|Months|Days|Hours|Minutes|Seconds)"
+_COUNT = r"(?:[A-Za-z][A-Za-z0-9]*(?:\s+[A-Za-z][A-Za-z0-9]*)*)"
+_UNIT = f"(?:{_SIZE}|{_TIME_ONE}|{_TIME_MANY}|{_COUNT})"
+_UNIT_FORMAT: Final = (
+    f"^(?:{_UNIT}|(?:{_SIZE}|{_COUNT})-{_TIME_MANY}|(?:{_SIZE}|{_COUNT}|{_TIME_MANY})/{_TIME_ONE}"
+    f"|[0-9]+ {_UNIT}|(?:{_SIZE}|{_COUNT}|{_TIME_MANY})/[0-9]+ {_TIME_MANY})$"
 )
 _MAX_LISTED_VALUES: Final = 8
 
@@ -293,7 +300,7 @@ def cast_column(series: pl.Series, column: str, work: Work) -> pl.Series:
         return _repair_currency(cleaned, column, work)
     if column in UNIT_COLUMNS:
         work.find(
-            cleaned.str.contains(_NON_CONFORMANT_UNIT).fill_null(False),
+            (~cleaned.str.contains(_UNIT_FORMAT)).fill_null(False),
             f"focus.{column}.unit_format",
             column,
             cleaned,

@@ -467,7 +467,7 @@ FINDING_VALUES = [
     ("Tags", "{team:ml}", "focus.Tags.key_value_format", "{team:ml}", None),
     ("ServiceName", "", "focus.ServiceName.not_null", None, None),
     ("SkuPriceDetails", "{not json", "focus.SkuPriceDetails.json", "{not json", "{not json"),
-    ("PricingUnit", "GB-Hours", "focus.PricingUnit.unit_format", "GB-Hours", "GB-Hours"),
+    ("PricingUnit", "GB-Month", "focus.PricingUnit.unit_format", "GB-Month", "GB-Month"),
     ("PricingCurrency", "EUR", "focus.PricingCurrency.differs_from_billing_currency", "EUR", "EUR"),
 ]  # fmt: skip
 
