@@ -102,6 +102,7 @@ class _Env(BaseSettings):
     focus_provider_name: str = Field("meterhouse", min_length=1)
     focus_billing_account_id: str = Field("datacenter", min_length=1)
     focus_billing_account_name: str | None = None
+    focus_export_to: str | None = None
     gateway_id: str = Field("gw", pattern=r"^[A-Za-z0-9_.]{1,40}$")
     gateway_api_keys: str | None = None
     gateway_api_keys_file: Path | None = None
@@ -234,6 +235,7 @@ class Settings:
                                 export of the data center's costs (default meterhouse)
       METERHOUSE_FOCUS_BILLING_ACCOUNT_ID / _NAME  its billing account: the data center (default
                                 datacenter; the name defaults to the id)
+      METERHOUSE_FOCUS_EXPORT_TO  where the focus_export DAG writes (a folder or s3://bucket/prefix)
       AWS_ENDPOINT_URL(_S3), AWS_REGION / AWS_DEFAULT_REGION  the S3 API (boto3's own chain)
     """
 
@@ -260,6 +262,7 @@ class Settings:
     focus_provider_name: str = "meterhouse"
     focus_billing_account_id: str = "datacenter"
     focus_billing_account_name: str | None = None
+    focus_export_to: str | None = None
 
     @classmethod
     def from_env(cls, warehouse: str | os.PathLike[str] | None = None) -> Settings:
@@ -290,6 +293,7 @@ class Settings:
             focus_provider_name=env.focus_provider_name,
             focus_billing_account_id=env.focus_billing_account_id,
             focus_billing_account_name=env.focus_billing_account_name,
+            focus_export_to=env.focus_export_to,
         )
 
 
