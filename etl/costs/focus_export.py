@@ -92,7 +92,8 @@ def query_rows(con: Any, month: date) -> pl.DataFrame:
     """The month's rated usage of the data center's own meters, grouped for FOCUS rows."""
     first = month_of(month)
     following = next_month(first)
-    return con.execute(_ROWS, [first, following]).pl()
+    rows: pl.DataFrame = con.execute(_ROWS, [first, following]).pl()
+    return rows
 
 
 def _price_after(unit_price: Decimal | None, pct: Decimal | None) -> Decimal | None:
@@ -184,10 +185,7 @@ def _plain(value: Decimal) -> str:
 def csv_bytes(frame: pl.DataFrame) -> bytes:
     """The dataset as CSV: numbers as plain decimals with a point, nulls as empty fields."""
     text = frame.with_columns(
-        [
-            pl.col(c).map_elements(_plain, return_dtype=pl.String)
-            for c in _MONEY_COLUMNS
-        ]
+        [pl.col(c).map_elements(_plain, return_dtype=pl.String) for c in _MONEY_COLUMNS]
     )
     buffer = io.BytesIO()
     text.write_csv(buffer, null_value="")

@@ -20,9 +20,7 @@ from etl.warehouse.connection import Connection
 from etl.warehouse.sqlfiles import sql_text
 
 _LOADED_TOTALS = sql_text("focus_loaded_totals")
-_INSERT = (
-    "INSERT INTO focus_reconciliation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT = "INSERT INTO focus_reconciliation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Sums of exact decimals stay exact: a precision far beyond any export, rounding trapped.
 _EXACT = Context(prec=400, traps=[Inexact, Rounded, InvalidOperation])
 

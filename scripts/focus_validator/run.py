@@ -61,11 +61,7 @@ class Verdict:
     @property
     def ok(self) -> bool:
         """No error and no failure other than the tolerated rule-model defect."""
-        return (
-            self.tests > 0
-            and self.errors == 0
-            and self.failures - len(self.tolerated) == 0
-        )
+        return self.tests > 0 and self.errors == 0 and self.failures - len(self.tolerated) == 0
 
     def summary(self) -> str:
         """One line: tests / failures / errors / skipped (and the tolerated defect, if any)."""

@@ -68,7 +68,10 @@ def test_aws_credit_with_negative_unit_prices_is_kept_with_findings(
     name = "aws_credit_negative_unit_price.csv"
     report = _load(tmp_path, settings, name)
     assert (report.status, report.rows_in, report.events_loaded, report.rejected) == (
-        "loaded", 3, 3, 0
+        "loaded",
+        3,
+        3,
+        0,
     )
     assert report.findings == {
         "focus.ContractedUnitPrice.non_negative": 1,
@@ -77,7 +80,10 @@ def test_aws_credit_with_negative_unit_prices_is_kept_with_findings(
     assert q(
         settings.warehouse_path,
         "SELECT source_row, column_name, value FROM focus_conformance ORDER BY column_name",
-    ) == [(2, "ContractedUnitPrice", "-2.500000000000000000"), (2, "ListUnitPrice", "-2.500000000000000000")]
+    ) == [
+        (2, "ContractedUnitPrice", "-2.500000000000000000"),
+        (2, "ListUnitPrice", "-2.500000000000000000"),
+    ]
     assert _loaded_totals(settings) == _text_totals(name) == {"AWS": Decimal("6.716")}
     credit = q(
         settings.warehouse_path,
@@ -113,9 +119,7 @@ def test_14_decimal_costs_sum_exactly(tmp_path: Path, settings: Settings) -> Non
         (exact,)
     ]
     assert q(settings.warehouse_path, "SELECT sum(billed_cost) FROM meter_events") == [(exact,)]
-    assert _reconciled(settings) == [
-        ("USD", 6, "1157.48882377213324", 0, "0", 6, exact)
-    ]
+    assert _reconciled(settings) == [("USD", 6, "1157.48882377213324", 0, "0", 6, exact)]
 
 
 def test_a_value_that_cannot_be_held_exactly_is_rejected_by_its_rule(
@@ -143,7 +147,8 @@ def test_pricing_currency_other_than_billing_currency_is_a_finding(
     report = _load(tmp_path, settings, name)
     assert (report.events_loaded, report.rejected) == (2, 0)
     assert q(
-        settings.warehouse_path, "SELECT source_row, column_name, rule, value FROM focus_conformance"
+        settings.warehouse_path,
+        "SELECT source_row, column_name, rule, value FROM focus_conformance",
     ) == [(1, "PricingCurrency", "focus.PricingCurrency.differs_from_billing_currency", "EUR")]
     assert _loaded_totals(settings) == _text_totals(name) == {"AWS": Decimal("12.35432100000001")}
     # Billing money stays in the billing currency; the EUR amounts stay in their own column.
@@ -156,11 +161,15 @@ def test_multi_provider_file_keeps_every_row_and_reconciles_per_provider(
     name = "multi_provider.csv"
     report = _load(tmp_path, settings, name)
     assert (report.rows_in, report.events_loaded, report.rejected) == (7, 7, 0)
-    assert _loaded_totals(settings) == _text_totals(name) == {
-        "AWS": Decimal("3.35800000000001"),
-        "Microsoft": Decimal("5.23200000000001"),
-        "Oracle": Decimal("10.08333333333333"),
-    }
+    assert (
+        _loaded_totals(settings)
+        == _text_totals(name)
+        == {
+            "AWS": Decimal("3.35800000000001"),
+            "Microsoft": Decimal("5.23200000000001"),
+            "Oracle": Decimal("10.08333333333333"),
+        }
+    )
     findings = _findings(settings)
     assert findings["focus.ContractedUnitPrice.non_negative"] == 1  # the AWS credit
     assert findings["focus.ContractedCost.not_null"] == 3  # the Oracle rows

@@ -78,8 +78,10 @@ def _parse_decimal(series: pl.Series, column: str, work: Work) -> pl.Series:
     places = pl.select(
         parts["fraction"].cast(pl.Int64)
         - parts["exponent"]
-        - (parts["digits"].str.len_chars() - parts["digits"].str.strip_chars_end("0").str.len_chars())
-        .cast(pl.Int64)
+        - (
+            parts["digits"].str.len_chars()
+            - parts["digits"].str.strip_chars_end("0").str.len_chars()
+        ).cast(pl.Int64)
     ).to_series()
     cast = text.cast(FOCUS_DECIMAL, strict=False)
     number = parts["number"].fill_null(False)

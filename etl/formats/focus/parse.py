@@ -65,9 +65,7 @@ class FocusParseResult:
     rows_in: int
     warnings: list[str] = field(default_factory=list)
     findings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FINDING_SCHEMA))
-    amounts: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema=SOURCE_AMOUNT_SCHEMA)
-    )
+    amounts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SOURCE_AMOUNT_SCHEMA))
 
 
 def parse_focus(

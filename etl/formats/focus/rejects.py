@@ -12,8 +12,8 @@ import pandera.polars as pa
 import polars as pl
 
 from contracts.focus import FOCUS_MODELS, PERIOD_CHECKS, PLACING_COLUMNS
-from contracts.meter_event import REJECT_COLUMNS, REJECT_SCHEMA
 from contracts.focus_conformance import FINDING_COLUMNS, FINDING_SCHEMA
+from contracts.meter_event import REJECT_COLUMNS, REJECT_SCHEMA
 from etl.errors import ContractViolation
 
 _PANDERA_RULES: Final = {
@@ -193,10 +193,14 @@ def build_findings(work: Work, source_uri: str, rejected: set[int]) -> pl.DataFr
         .unique(subset=["__idx", "column_name"], keep="first", maintain_order=True)
         .sort("__idx", maintain_order=True)
     )
-    return found.select(
-        source_uri=pl.lit(source_uri),
-        source_row=pl.col("__idx") + 1,
-        column_name="column_name",
-        rule="rule",
-        value="value",
-    ).cast(pl.Schema(FINDING_SCHEMA)).select(FINDING_COLUMNS)
+    return (
+        found.select(
+            source_uri=pl.lit(source_uri),
+            source_row=pl.col("__idx") + 1,
+            column_name="column_name",
+            rule="rule",
+            value="value",
+        )
+        .cast(pl.Schema(FINDING_SCHEMA))
+        .select(FINDING_COLUMNS)
+    )
