@@ -222,3 +222,41 @@ def test_a_row_lost_between_parse_and_load_fails_the_file(
     # Nothing of the file stayed.
     for table in ("meter_events", "focus_line_items", "focus_reconciliation"):
         assert q(settings.warehouse_path, f"SELECT count(*) FROM {table}") == [(0,)]  # noqa: S608
+
+
+def test_a_warehouse_with_12_place_money_is_widened_on_open(
+    tmp_path: Path, settings: Settings
+) -> None:
+    import duckdb
+
+    _load(tmp_path, settings, "aws_credit_negative_unit_price.csv")
+    # What a warehouse written when money had 12 places looks like.
+    money = ["quantity", "billed_cost", "effective_cost", "list_cost", "contracted_cost"]
+    focus_money = ["BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ListUnitPrice"]
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for table in ("meter_events", "duplicate_events"):
+            for column in money:
+                con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE DECIMAL(38, 12)")
+        for column in focus_money:
+            con.execute(
+                f'ALTER TABLE focus_line_items ALTER COLUMN "{column}" TYPE DECIMAL(38, 12)'
+            )
+    report = _load(tmp_path, settings, "costs_14_decimals.csv")
+    assert (report.status, report.events_loaded) == ("loaded", 6)
+    types = dict(
+        q(
+            settings.warehouse_path,
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE column_name IN ('billed_cost', 'quantity', 'BilledCost', 'ListUnitPrice')",
+        )
+    )
+    assert set(types.values()) == {"DECIMAL(38,18)"}, types
+    assert q(
+        settings.warehouse_path,
+        "SELECT sum(billed_cost) FROM meter_events WHERE source_uri LIKE '%costs_14%'",
+    ) == [(Decimal("1157.48882377213324"),)]
+    # The credit loaded before keeps its value.
+    assert q(
+        settings.warehouse_path,
+        "SELECT sum(billed_cost) FROM meter_events WHERE source_uri LIKE '%aws_credit%'",
+    ) == [(Decimal("6.716"),)]
