@@ -81,8 +81,8 @@ def test_aws_credit_with_negative_unit_prices_is_kept_with_findings(
         settings.warehouse_path,
         "SELECT source_row, column_name, value FROM focus_conformance ORDER BY column_name",
     ) == [
-        (2, "ContractedUnitPrice", "-2.500000000000000000"),
-        (2, "ListUnitPrice", "-2.500000000000000000"),
+        (2, "ContractedUnitPrice", "-2.5"),
+        (2, "ListUnitPrice", "-2.5"),
     ]
     assert _loaded_totals(settings) == _text_totals(name) == {"AWS": Decimal("6.716")}
     credit = q(

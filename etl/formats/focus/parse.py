@@ -192,7 +192,7 @@ def parse_focus(
             pricing,
         )
     rejects, rejected = build_rejects(raw, work, source_uri)
-    findings = build_findings(work, source_uri, rejected)
+    findings = _as_written(build_findings(work, source_uri, rejected), raw, header_of)
     accepted = typed.filter(
         ~pl.col("__idx").is_in(pl.Series(sorted(rejected), dtype=pl.Int64).implode())
     )
@@ -227,6 +227,28 @@ def parse_focus(
         findings=findings,
         amounts=_source_amounts(raw, header_of),
     )
+
+
+def _as_written(
+    findings: pl.DataFrame, raw: pl.DataFrame, header_of: dict[str, str]
+) -> pl.DataFrame:
+    """Findings with each non-null value as the file wrote it (a typed check sees `-2.5` as
+    `-2.500000000000000000`)."""
+    if not findings.height:
+        return findings
+    parts = []
+    for (column,), part in findings.group_by("column_name", maintain_order=True):
+        if column in header_of:
+            text = raw.select(
+                source_row=pl.int_range(1, raw.height + 1, dtype=pl.Int64),
+                text=pl.col(header_of[str(column)]).str.slice(0, 200),
+            )
+            part = part.join(text, on="source_row", how="left", maintain_order="left").select(
+                *[c for c in findings.columns if c != "value"],
+                value=pl.when(pl.col("value").is_null()).then(None).otherwise(pl.col("text")),
+            )
+        parts.append(part.select(findings.columns))
+    return pl.concat(parts).sort("source_row", maintain_order=True)
 
 
 def _source_amounts(raw: pl.DataFrame, header_of: dict[str, str]) -> pl.DataFrame:

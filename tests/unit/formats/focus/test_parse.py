@@ -459,7 +459,7 @@ BAD_VALUES = [
 FINDING_VALUES = [
     ("ChargeCategory", "Refund", "focus.ChargeCategory.allowed_values", "Refund", "Refund"),
     ("ServiceCategory", "Cloud", "focus.ServiceCategory.allowed_values", "Cloud", "Cloud"),
-    ("ListUnitPrice", "-0.5", "focus.ListUnitPrice.non_negative", "-0.500000000000000000",
+    ("ListUnitPrice", "-0.5", "focus.ListUnitPrice.non_negative", "-0.5",
      Decimal("-0.5")),
     ("ContractedCost", "", "focus.ContractedCost.not_null", None, None),
     ("ContractedCost", "n/a", "focus.ContractedCost.decimal", "n/a", None),
