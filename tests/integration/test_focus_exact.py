@@ -260,3 +260,16 @@ def test_a_warehouse_with_12_place_money_is_widened_on_open(
         settings.warehouse_path,
         "SELECT sum(billed_cost) FROM meter_events WHERE source_uri LIKE '%aws_credit%'",
     ) == [(Decimal("6.716"),)]
+
+
+def test_14_decimal_costs_roll_up_exactly(tmp_path: Path, settings: Settings) -> None:
+    from etl.jobs.rollup import rollup
+
+    _load(tmp_path, settings, "costs_14_decimals.csv")
+    report = rollup(settings=settings)
+    assert report["source_cost"] == 6
+    exact = Decimal("1157.48882377213324")
+    assert q(settings.warehouse_path, "SELECT sum(billed_cost), sum(cost) FROM cost_daily") == [
+        (exact, exact)
+    ]
+    assert q(settings.warehouse_path, "SELECT sum(cost) FROM cost_monthly") == [(exact,)]
