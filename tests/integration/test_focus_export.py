@@ -4,6 +4,7 @@ Foundation's focus-validator 2.2.1 (its JUnit), and read back by `meterhouse ing
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -27,6 +28,7 @@ _SPEC = importlib.util.spec_from_file_location(
 )
 assert _SPEC is not None and _SPEC.loader is not None
 focus_validator = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = focus_validator  # dataclasses look their module up while building
 _SPEC.loader.exec_module(focus_validator)
 
 MONTH = date(2026, 10, 1)
