@@ -86,9 +86,19 @@ _FINDING_COLUMNS = ", ".join([*FINDING_COLUMNS, "found_at"])
 
 
 def insert_focus_findings(
-    con: Connection, findings: pl.DataFrame, now: datetime, table: str = "focus_conformance"
+    con: Connection,
+    findings: pl.DataFrame,
+    now: datetime,
+    table: str = "focus_conformance",
+    rejects: pl.DataFrame | None = None,
 ) -> None:
-    """Store conformance findings (contracts.focus_conformance) stamped `now` in `table`."""
+    """Store conformance findings (contracts.focus_conformance) stamped `now` in `table`; those
+    of rows rejected after parsing (`rejects`, e.g. by the MeterEvent contract) are left out:
+    only loaded rows have findings."""
+    if rejects is not None and rejects.height:
+        findings = findings.filter(
+            ~pl.col("source_row").is_in(rejects.get_column("source_row").drop_nulls().implode())
+        )
     if not findings.height:
         return
     con.register(

@@ -171,7 +171,9 @@ def replace_source_chunks(
                     )
                     insert_focus_line_items(con, part, now, table=f"{stage}_focus")
                 if chunk.focus_findings is not None:
-                    insert_focus_findings(con, chunk.focus_findings, now, f"{stage}_findings")
+                    insert_focus_findings(
+                        con, chunk.focus_findings, now, f"{stage}_findings", chunk.rejects
+                    )
             if chunk.focus_amounts is not None:
                 totals.add(chunk.focus_amounts, chunk.rejects.get_column("source_row").drop_nulls())
                 load = replace(load, focus_totals=totals)
@@ -346,7 +348,7 @@ def finish_sources(
         if load.focus_line_items is not None:
             insert_focus_line_items(con, load, now)
         if load.focus_findings is not None:
-            insert_focus_findings(con, load.focus_findings, now)
+            insert_focus_findings(con, load.focus_findings, now, rejects=load.rejects)
         totals = load.focus_totals
         if totals is None and load.focus_amounts is not None:
             totals = source_totals(load.focus_amounts, load.rejects)

@@ -273,3 +273,28 @@ def test_14_decimal_costs_roll_up_exactly(tmp_path: Path, settings: Settings) ->
         (exact, exact)
     ]
     assert q(settings.warehouse_path, "SELECT sum(cost) FROM cost_monthly") == [(exact,)]
+
+
+def test_a_row_the_event_contract_rejects_has_no_finding_and_still_reconciles(
+    tmp_path: Path, settings: Settings
+) -> None:
+    text = (QUIRKS / "oracle_null_conventions.csv").read_text(encoding="utf-8").splitlines()
+    header = text[0].split(",")
+    row = text[1].split(",")
+    # A 600-character sub account cannot be a customer id (at most 512): the event is rejected.
+    row[header.index("SubAccountId")] = "x" * 600
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "long_customer.csv").write_text("\n".join([text[0], ",".join(row), *text[2:]]) + "\n")
+    report = ingest([str(folder)], settings)
+    file = report.files[0]
+    assert (file.status, file.events_loaded, file.rejected) == ("loaded", 3, 1)
+    assert q(settings.warehouse_path, "SELECT rule FROM rejected_rows") == [
+        ("contract.MeterEvent.customer_id.str_length(1, 512)",)
+    ]
+    assert q(
+        settings.warehouse_path, "SELECT count(*) FROM focus_conformance WHERE source_row = 1"
+    ) == [(0,)]
+    assert _reconciled(settings) == [
+        ("USD", 4, "5.60000000010042", 1, "1.25", 3, Decimal("4.35000000010042"))
+    ]
