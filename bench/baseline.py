@@ -6,7 +6,8 @@ order, type and check each row in one pass (the same rules as etl.formats.amberf
 missing customer/meter, meterValue not a non-negative number with at most 12 decimals,
 meterTimeInMillis not an integer of epoch ms since 2000 and at most a day in the future), build
 the MAP dimensions, keep one copy per event id by meterhouse's duplicate rule (earliest
-event_time, then source_uri, then source_row), write `meter_events` with the same exact types,
+event_time, then source_uri, then source_row), write `meter_events` with the same exact types
+(DECIMAL(38, 18) quantities and money),
 the date-partitioned Parquet lake and a daily rollup. FOCUS exports (focus_script): the typed
 line items with their content ids, the events, the same dedup, lake and rollup.
 
@@ -118,7 +119,7 @@ _FOCUS_MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost",
 _FOCUS_TIMES = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
 
 
-FOCUS_MONEY_TYPE = "DECIMAL(38, 12)"
+FOCUS_MONEY_TYPE = "DECIMAL(38, 18)"
 """The type meterhouse stores FOCUS money and quantities in."""
 
 

@@ -1,6 +1,7 @@
 -- meterhouse's Amberflo ingest written as one plain DuckDB SQL script: the baseline.
 --
--- Same output types and rules as meterhouse: quantity DECIMAL(38, 12) (a value with more
+-- Same output types and rules as meterhouse: quantity DECIMAL(38, 18) holding at most 20 integer
+-- digits and 12 decimals (a value with more
 -- decimals, a negative or non-numeric value, a missing customer or meter, a time outside
 -- [2000-01-01, now + 1 day] is dropped), MAP(VARCHAR, VARCHAR) dimensions, the unit from a
 -- `unit` dimension or the meter's suffix, an event id from uniqueId or a hash of the content,
@@ -27,8 +28,8 @@ WITH typed AS (
            -- DuckDB parses text into DECIMAL(18, s) far faster than into DECIMAL(38, s):
            -- values that fit the narrow type exactly take it.
            CASE WHEN regexp_full_match(trim(meterValue), '[+-]?[0-9]{{1,12}}([.][0-9]{{1,6}})?')
-                THEN TRY_CAST(trim(meterValue) AS DECIMAL(18, 6))::DECIMAL(38, 12)
-                ELSE TRY_CAST(trim(meterValue) AS DECIMAL(38, 12)) END AS quantity,
+                THEN TRY_CAST(trim(meterValue) AS DECIMAL(18, 6))::DECIMAL(38, 18)
+                ELSE TRY_CAST(trim(meterValue) AS DECIMAL(32, 12))::DECIMAL(38, 18) END AS quantity,
            CASE WHEN NOT coalesce(regexp_full_match(trim(meterValue), '[+-]?[0-9]{{1,12}}([.][0-9]{{1,6}})?'), false)
                 THEN TRY_CAST(trim(meterValue) AS DECIMAL(38, 24)) END AS quantity_fine,
            TRY_CAST(trim(meterTimeInMillis) AS BIGINT) AS ms,
@@ -49,8 +50,8 @@ SELECT event_id, customer AS customer_id, meter AS meter_name, quantity,
        make_timestamptz(ms * 1000) AS event_time,
        make_timestamptz(ms * 1000)::DATE AS event_date,
        dimensions,
-       NULL::DECIMAL(38, 12) AS billed_cost, NULL::DECIMAL(38, 12) AS effective_cost,
-       NULL::DECIMAL(38, 12) AS list_cost, NULL::DECIMAL(38, 12) AS contracted_cost,
+       NULL::DECIMAL(38, 18) AS billed_cost, NULL::DECIMAL(38, 18) AS effective_cost,
+       NULL::DECIMAL(38, 18) AS list_cost, NULL::DECIMAL(38, 18) AS contracted_cost,
        NULL::VARCHAR AS currency, 'amberflo_{fmt}' AS source_format,
        source_uri, source_row, now() AS ingested_at, md5_number(event_id) AS event_key
 FROM valid;
