@@ -8,17 +8,13 @@ status command) or from the published lake (the UI page), never written here.
 
 from __future__ import annotations
 
-from importlib.resources import files
 from typing import Any
 
 from etl.settings import Settings
+from etl.sqlfiles import SqlFolder
 from etl.warehouse import Warehouse
 
-_SQL = files("etl.jobs").joinpath("sql")
-
-
-def _sql(name: str) -> str:
-    return _SQL.joinpath(f"{name}.sql").read_text().strip()
+_SQL = SqlFolder("etl.jobs")
 
 
 def _records(names: list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -31,7 +27,7 @@ def findings_by_rule(settings: Settings, *, published: bool = False) -> list[dic
     `published` reads the Parquet lake (pages) instead of the DuckDB file (the CLI)."""
     wh = Warehouse(settings.warehouse_path, settings.lake_path)
     query = wh.query_published if published else wh.query
-    return _records(*query(_sql("focus_findings_by_rule")))
+    return _records(*query(_SQL.text("focus_findings_by_rule")))
 
 
 def reconciliation(
@@ -40,4 +36,4 @@ def reconciliation(
     """The newest FOCUS files' reconciliation rows (source, rejected and loaded totals)."""
     wh = Warehouse(settings.warehouse_path, settings.lake_path)
     query = wh.query_published if published else wh.query
-    return _records(*query(_sql("focus_reconciliation"), [limit]))
+    return _records(*query(_SQL.text("focus_reconciliation"), [limit]))
