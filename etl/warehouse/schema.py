@@ -77,6 +77,7 @@ SCHEMA_DDL: tuple[str, ...] = (
     *sql_statements("duplicate_conflict"),
     REJECTED_ROWS_DDL,
     INGEST_LEDGER_DDL,
+    *sql_statements("ledger_lineage_columns"),
     focus_ddl(),
 )
 """Every statement that creates (or upgrades) the warehouse's tables, idempotent."""

@@ -41,11 +41,34 @@ def discover(
     )
 
 
-def ingest_batch(batch: list[dict[str, Any]], params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load one planned batch (on a dry run: only list it); returns the batch report."""
+def ingest_batch(
+    batch: list[dict[str, Any]],
+    params: dict[str, Any] | None = None,
+    dag_run: Any = None,
+    ti: Any = None,
+) -> dict[str, Any]:
+    """Load one planned batch (on a dry run: only list it); returns the batch report.
+
+    Every ledger row it writes names this DAG run and this task's try (lineage).
+    """
     from etl.jobs.ingest import ingest_batch_dicts
 
-    return ingest_batch_dicts(batch, s3=s3_config(), dry_run=bool((params or {}).get("dry_run")))
+    return ingest_batch_dicts(
+        batch,
+        s3=s3_config(),
+        dry_run=bool((params or {}).get("dry_run")),
+        run=run_lineage(dag_run, ti),
+    )
+
+
+def run_lineage(dag_run: Any, ti: Any) -> dict[str, Any]:
+    """What the ledger records of the Airflow run loading a batch (etl.jobs.ingest.lineage_of)."""
+    return {
+        "run_id": dag_run.run_id,
+        "dag_id": dag_run.dag_id,
+        "try_number": getattr(ti, "try_number", None),
+        "run_started_at": getattr(dag_run, "start_date", None),
+    }
 
 
 def report(reports: list[dict[str, Any]]) -> dict[str, Any]:
