@@ -96,7 +96,11 @@ def usage_ingest() -> None:
         poke_interval=SENSOR_POKE_S,
         timeout=SENSOR_TIMEOUT_S,
         soft_fail=True,
-        retries=0,
+        # Under load the scheduler can mark a deferring task failed by mistake (Airflow 3.3's
+        # "finished with state success, but the task instance's state attribute is queued");
+        # one retry rides that out. A timeout is a skip, never retried.
+        retries=1,
+        retry_delay=pendulum.duration(seconds=10),
     )
     discover = task(ingest_tasks.discover)
     ingest_batch = task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)(ingest_tasks.ingest_batch)

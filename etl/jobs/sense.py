@@ -19,13 +19,13 @@ from typing import Any
 
 from etl.settings import Settings
 from etl.sources.discovery import SourceObject, not_loaded
-from etl.sources.stores import FAILED_REQUESTS_PREFIX, split_s3_uri
+from etl.sources.stores import FAILED_REQUESTS_PREFIX, S3Config, S3Store, split_s3_uri
 from etl.sources.windows import DateWindow, in_window, ingest_window
 from etl.warehouse import Warehouse
 
 log = logging.getLogger("meterhouse.pipeline")
 
-__all__ = ["RunScope", "run_scope", "unloaded_in_scope"]
+__all__ = ["RunScope", "run_scope", "unloaded_in_scope", "unloaded_now"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +133,24 @@ def _source_object(entry: Mapping[str, Any]) -> SourceObject:
         str(entry.get("etag") or "").strip('"'),
         stamp,
     )
+
+
+def unloaded_now(
+    scope: RunScope, s3: S3Config | None = None, settings: Settings | None = None
+) -> list[str]:
+    """`unloaded_in_scope` with the listing done here, synchronously (one check before a
+    sensor defers: a run whose exports are already there needs no trigger)."""
+    listed: list[dict[str, Any]] = []
+    for prefix_uri in scope.prefixes:
+        bucket, prefix = split_s3_uri(prefix_uri)
+        listed.extend(
+            {
+                "bucket": bucket,
+                "key": info.key,
+                "size": info.size,
+                "etag": info.etag,
+                "last_modified": info.last_modified,
+            }
+            for info in S3Store(bucket, s3).list(prefix)
+        )
+    return unloaded_in_scope(listed, scope, settings)

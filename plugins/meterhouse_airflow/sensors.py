@@ -4,9 +4,9 @@ A run's scope is the one `discover` plans from (the run's prefixes and date wind
 interval plus the late days for a nightly run, exactly the interval for a backfill, the form's
 range for a manual run, see etl.sources.windows). The sensor succeeds once that scope holds an
 object the ingest ledger has not loaded in its current version (new, or its etag or size
-changed; with the form's `force`, any object in scope). With nothing new it keeps waiting,
-deferred to the triggerer (no worker slot held), until `timeout`; with `soft_fail` the run then
-ends as skipped instead of failed.
+changed; with the form's `force`, any object in scope): it checks once at once, then, with
+nothing new, keeps waiting deferred to the triggerer (no worker slot held) until `timeout`;
+with `soft_fail` the run then ends as skipped instead of failed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from meterhouse_airflow.errors import fail_on_terminal_error
-from meterhouse_airflow.triggers import NewExportsTrigger
+from meterhouse_airflow.s3 import s3_config
+from meterhouse_airflow.triggers import EVENT_URIS, NewExportsTrigger
 
 #: How much longer than the trigger's own deadline the scheduler waits before it times the
 #: deferral out itself (a backstop: the trigger normally ends first, with a `timeout` event).
@@ -43,7 +44,8 @@ class NewExportsSensor(BaseSensorOperator):
 
         A scope that cannot be (a reversed date range) fails the task at once.
         """
-        from etl.jobs.sense import run_scope
+        from etl.errors import RetryableError
+        from etl.jobs.sense import run_scope, unloaded_now
 
         params = context.get("params") or {}
         dag_run = context.get("dag_run")
@@ -57,6 +59,16 @@ class NewExportsSensor(BaseSensorOperator):
             end_date=params.get("end_date"),
             force=bool(params.get("force")),
         )
+        # One check here first: a run whose exports are there (a backfill, a late run) does
+        # not defer at all.
+        try:
+            new = unloaded_now(scope, s3_config(self.aws_conn_id))
+        except RetryableError as exc:  # S3 or the warehouse busy: the trigger asks again
+            self.log.info("first check inconclusive, deferring: %s", exc)
+            new = []
+        if new:
+            self.log.info("%d new objects in %s, e.g. %s", len(new), scope.describe(), new[:5])
+            return new[:EVENT_URIS]
         deadline = datetime.now(tz=UTC) + timedelta(seconds=self.timeout)
         self.log.info(
             "waiting until %s for objects the ledger has not loaded in %s",
