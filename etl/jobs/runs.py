@@ -57,7 +57,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _records(warehouse: Warehouse, name: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+def _records(
+    warehouse: Warehouse, name: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
     names, rows = warehouse.query(_sql(name), params)
     return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in rows]
 
@@ -68,7 +70,9 @@ def _warehouse(settings: Settings | None) -> Warehouse:
     return Warehouse(settings.warehouse_path, settings.lake_path, create=False)
 
 
-def list_runs(settings: Settings | None = None, *, limit: int = DEFAULT_RUNS) -> list[dict[str, Any]]:
+def list_runs(
+    settings: Settings | None = None, *, limit: int = DEFAULT_RUNS
+) -> list[dict[str, Any]]:
     """The newest `limit` runs that loaded files (fields in the module docstring)."""
     warehouse = _warehouse(settings)
     recorded = warehouse.query(_sql("ledger_has_runs"))[1][0][0]

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from etl.jobs.rollup import load_rate_card, plan_rollup, rollup
-from tests.integration.test_rollups import FLAT_CARD, TIERED_CARD, card_file, ingest_file, ms, write_events
+from tests.integration.test_rollups import (
+    FLAT_CARD,
+    TIERED_CARD,
+    card_file,
+    ingest_file,
+    ms,
+    write_events,
+)
 
 pytestmark = [pytest.mark.integration]
 
