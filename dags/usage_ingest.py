@@ -10,7 +10,12 @@ that the ingest ledger has not loaded in their current version.
 - backfill run: exactly its interval, so a backfill loads those intervals' exports once;
 - manual run: the form's date range if given (with `force`: reprocess it), else everything new.
 
-Writes go through a one-slot pool; the warehouse Asset is updated when anything loaded.
+`wait_for_exports` (meterhouse_airflow.sensors.NewExportsSensor) first waits, deferred, until
+that scope holds an object the ledger has not loaded (or whose etag or size changed; with `force`
+any object in scope); with nothing new by METERHOUSE_SENSOR_TIMEOUT the run ends skipped.
+
+Writes go through a one-slot pool; the warehouse Asset event of a run names the event dates
+(and months) its loads changed (`extra`), which `usage_rollup` rebuilds.
 The tasks' code is in plugins/meterhouse_airflow/ingest_tasks.py; failure alerts come from the
 meterhouse plugin's listener (every DAG tagged `meterhouse`).
 """
@@ -18,7 +23,6 @@ meterhouse plugin's listener (every DAG tagged `meterhouse`).
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from meterhouse_airflow import ingest_tasks
@@ -26,13 +30,13 @@ from meterhouse_airflow.config import (
     AWS_CONN_ID,
     DAG_TAG,
     INGEST_CRON,
-    LANDING_BUCKET,
-    LANDING_PREFIX,
+    LANDING,
     SENSOR_POKE_S,
     SENSOR_TIMEOUT_S,
     WAREHOUSE_ASSET,
     WAREHOUSE_POOL,
 )
+from meterhouse_airflow.sensors import NewExportsSensor
 
 
 @dag(
@@ -84,17 +88,19 @@ from meterhouse_airflow.config import (
     },
 )
 def usage_ingest() -> None:
-    wait_for_exports = S3KeySensor(
+    # Waits (deferred) until the run's scope holds an object the ledger has not loaded.
+    wait_for_exports = NewExportsSensor(
         task_id="wait_for_exports",
-        bucket_name=LANDING_BUCKET,
-        bucket_key=f"{LANDING_PREFIX}*",
-        wildcard_match=True,
+        landing=LANDING,
         aws_conn_id=AWS_CONN_ID,
-        deferrable=True,
         poke_interval=SENSOR_POKE_S,
         timeout=SENSOR_TIMEOUT_S,
         soft_fail=True,
-        retries=0,
+        # Under load the scheduler can mark a deferring task failed by mistake (Airflow 3.3's
+        # "finished with state success, but the task instance's state attribute is queued");
+        # one retry rides that out. A timeout is a skip, never retried.
+        retries=1,
+        retry_delay=pendulum.duration(seconds=10),
     )
     discover = task(ingest_tasks.discover)
     ingest_batch = task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)(ingest_tasks.ingest_batch)

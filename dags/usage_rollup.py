@@ -1,8 +1,11 @@
 """usage_rollup: rate meter events and rebuild the cost rollups of the days that changed.
 
-Runs whenever `usage_ingest` updates the warehouse Asset (data-aware scheduling). The Asset event
-carries no dates: the rollup finds the days to rebuild itself, from `rollup_state` (days whose
-events are new, late, replaced or removed since their last rollup).
+Runs whenever `usage_ingest` updates the warehouse Asset (data-aware scheduling). Each Asset
+event names the event days its run changed (`extra["dates"]`): the rollup rebuilds exactly those
+days (plus the later days of their months that tiered prices change). A run not started by such
+events (a manual trigger) rebuilds every day whose events changed since its last rollup
+(`rollup_state`). When done it updates the cost Assets `meterhouse://costs/daily` and
+`meterhouse://costs/monthly`, their `extra` naming the rebuilt `dates` and `months`.
 
 A manual trigger (Params form) can also
 - rebuild a date range (`from_date`/`to_date`), re-rating it with the current rate card;
@@ -21,7 +24,13 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from meterhouse_airflow import rollup_tasks
-from meterhouse_airflow.config import DAG_TAG, WAREHOUSE_ASSET, WAREHOUSE_POOL
+from meterhouse_airflow.config import (
+    COST_DAILY_ASSET,
+    COST_MONTHLY_ASSET,
+    DAG_TAG,
+    WAREHOUSE_ASSET,
+    WAREHOUSE_POOL,
+)
 
 
 @dag(
@@ -69,7 +78,7 @@ def usage_rollup() -> None:
     load_rate_card = task(pool=WAREHOUSE_POOL, retries=0)(rollup_tasks.load_rate_card)
     plan_days = task(pool=WAREHOUSE_POOL)(rollup_tasks.plan_days)
     rebuild = task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)(rollup_tasks.rebuild)
-    report = task(rollup_tasks.report)
+    report = task(outlets=[COST_DAILY_ASSET, COST_MONTHLY_ASSET])(rollup_tasks.report)
 
     report(rebuild(plan_days(load_rate_card())))
 

@@ -119,6 +119,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from etl.warehouse import Warehouse
 
     settings = Settings.from_env(args.warehouse)
+    if getattr(args, "format", "table") == "json":
+        return _print_status_json(settings)
     wh = Warehouse(settings.warehouse_path, settings.lake_path)
     names, rows = wh.query(
         """SELECT status, count(*) AS files, sum(rows_in) AS rows_in, sum(events_loaded) AS loaded,
@@ -168,6 +170,51 @@ def _status_focus(settings: Settings) -> None:
              for r in rows],
             "table",
         )  # fmt: skip
+
+
+def _print_status_json(settings: Settings) -> int:
+    from etl.jobs.focus_conformance import findings_by_rule
+    from etl.jobs.runs import warehouse_status
+
+    status = warehouse_status(settings)
+    try:
+        status["focus_findings"] = findings_by_rule(settings)
+    except MeterhouseError:
+        status["focus_findings"] = []  # a warehouse not yet opened since findings were added
+    print(json.dumps(status, indent=2, default=str))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from etl.jobs.runs import list_runs
+
+    runs = list_runs(Settings.from_env(args.warehouse), limit=args.limit)
+    if args.format == "json":
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        print("no run has loaded files yet")
+        return 0
+    columns = ["run_id", "try/user", "started_at", "finished_at", "files", "failed", "rows_in",
+               "loaded", "rejected", "duplicates", "duration_s"]  # fmt: skip
+    rows = [
+        [
+            run["run_id"] or "(not recorded)",
+            run["try_number"] if run["dag_id"] else run["os_user"],
+            run["started_at"],
+            run["finished_at"],
+            run["files"],
+            run["failed"],
+            run["rows_in"],
+            run["events_loaded"],
+            run["rejected"],
+            run["duplicates"],
+            run["duration_s"],
+        ]
+        for run in runs
+    ]
+    _print_table(columns, rows, "table")
+    return 0
 
 
 def cmd_retract(args: argparse.Namespace) -> int:
@@ -378,7 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="summarize the ingest ledger")
     s.add_argument("--warehouse")
+    s.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="json: machine-readable (fields in etl/jobs/runs.py warehouse_status)",
+    )
     s.set_defaults(func=cmd_status)
+
+    ru = sub.add_parser(
+        "runs", help="the runs that loaded files (Airflow run and try, or cli), newest first"
+    )
+    ru.add_argument("--warehouse")
+    ru.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    ru.add_argument("--format", choices=["table", "json"], default="table")
+    ru.set_defaults(func=cmd_runs)
 
     rt = sub.add_parser(
         "retract",

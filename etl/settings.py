@@ -95,6 +95,7 @@ class _Env(BaseSettings):
     sensor_poke_interval: int = Field(60, gt=0)
     alert_webhook: str | None = None
     on_failure: str | None = Field(None, pattern=r"^[\w.]+:\w+$")
+    alert_conn_id: str = "meterhouse_alerts"
     # the ingest gateway (`meterhouse serve`, etl/gateway)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8090, ge=0, le=65535)
@@ -164,7 +165,8 @@ class AirflowSettings:
       METERHOUSE_INGEST_CRON        nightly schedule of usage_ingest (default 0 0 * * *)
       METERHOUSE_SENSOR_TIMEOUT     seconds the sensor waits for exports (default 21600)
       METERHOUSE_SENSOR_POKE_INTERVAL  seconds between its checks (default 60)
-      METERHOUSE_ALERT_WEBHOOK      URL that failure alerts are POSTed to (optional)
+      METERHOUSE_ALERT_CONN_ID      Airflow connection (type http) whose URL failure alerts are
+                                    POSTed to (default meterhouse_alerts; none: alerts are logged)
       METERHOUSE_ON_FAILURE         `package.module:function` called with a failed run (optional)
       AIRFLOW__API__BASE_URL        the UI's address, for links in alerts (optional)
     """
@@ -178,6 +180,7 @@ class AirflowSettings:
     alert_webhook: str | None = None
     on_failure: str | None = None
     ui_base_url: str = ""
+    alert_conn_id: str = "meterhouse_alerts"
 
     @classmethod
     def from_env(cls) -> AirflowSettings:
@@ -193,6 +196,7 @@ class AirflowSettings:
             alert_webhook=env.alert_webhook or None,
             on_failure=env.on_failure or None,
             ui_base_url=os.environ.get("AIRFLOW__API__BASE_URL", "").rstrip("/"),
+            alert_conn_id=env.alert_conn_id,
         )
 
 

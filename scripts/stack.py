@@ -324,7 +324,10 @@ class ApiClient:
             try:
                 return dict(self.request("POST", "/api/v2/backfills", attempts=1, json=body))
             except ApiError as err:
-                if not (err.status == 503 or (locked and err.status == 409)):
+                # SQLite's lock can also surface as a 500 "Database error" (the audit log
+                # insert of the request hit it): the same case as a 503.
+                busy = err.status == 503 or (err.status == 500 and "Database error" in str(err))
+                if not (busy or (locked and err.status == 409)):
                     raise
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{err} (still failing after {timeout_s:.0f}s)") from None

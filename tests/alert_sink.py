@@ -1,4 +1,4 @@
-"""A local HTTP endpoint that collects the alerts POSTed to METERHOUSE_ALERT_WEBHOOK."""
+"""A local HTTP endpoint that collects the alerts POSTed to the `meterhouse_alerts` connection."""
 
 from __future__ import annotations
 
@@ -31,6 +31,14 @@ class AlertSink:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/alert"
+
+    def connection_json(self) -> str:
+        """The Airflow connection (AIRFLOW_CONN_* JSON form, type http) naming this endpoint."""
+        port = self.server.server_port
+        return json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http",
+             "extra": {"endpoint": "/alert"}}
+        )  # fmt: skip
 
     def close(self) -> None:
         self.server.shutdown()

@@ -98,9 +98,10 @@ def warehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def alert_webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertSink]:
-    """METERHOUSE_ALERT_WEBHOOK pointed at a local endpoint that records what is POSTed."""
+    """The Airflow connection `meterhouse_alerts` pointed at a local endpoint that records what
+    is POSTed."""
     sink = AlertSink()
-    monkeypatch.setenv("METERHOUSE_ALERT_WEBHOOK", sink.url)
+    monkeypatch.setenv("AIRFLOW_CONN_METERHOUSE_ALERTS", sink.connection_json())
     yield sink
     sink.close()
 

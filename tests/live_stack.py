@@ -26,6 +26,8 @@ from tests.alert_sink import AlertSink
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+#: How long the stack's sensor waits for new exports before the run ends skipped.
+SENSOR_TIMEOUT_S = 30
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
@@ -156,8 +158,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         gateway_port=_free_port(),
         warehouse=home / "data" / "warehouse.duckdb",
         extra_env=(
-            ("METERHOUSE_ALERT_WEBHOOK", sink.url),
+            ("AIRFLOW_CONN_METERHOUSE_ALERTS", sink.connection_json()),
             ("METERHOUSE_SENSOR_POKE_INTERVAL", "5"),
+            # A run with nothing new waits this long, then ends skipped (tests wait for it).
+            ("METERHOUSE_SENSOR_TIMEOUT", str(SENSOR_TIMEOUT_S)),
         ),
     )
     started = time.monotonic()

@@ -94,3 +94,14 @@ def plan_days(
     for day in requested:
         touched.setdefault(day, set()).update(meters)
     return expand_for_tiers(touched, read_rate_card(con), known_days(con))
+
+
+def plan_named_days(con: Any, days: Sequence[date]) -> list[date]:
+    """Exactly `days` (those with events or rollup state; the days an ingest says it changed),
+    plus the later days of their months whose tiered costs they change; no other pending day."""
+    ensure_rollup_schema(con)
+    known = known_days(con)
+    present = set(known)
+    meters = {r[0] for r in con.execute(sql_text("rate_card_meters")).fetchall()}
+    touched = {day: set(meters) for day in days if day in present}
+    return expand_for_tiers(touched, read_rate_card(con), known)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -35,7 +35,7 @@ from etl.sources.discovery import (
 )
 from etl.sources.stores import ObjectStore, S3Config
 from etl.sources.windows import DateWindow, ingest_window
-from etl.warehouse import Warehouse
+from etl.warehouse import Lineage, Warehouse, os_user
 
 # The ingest's logger: operators (and tests) filter on it.
 log = logging.getLogger("meterhouse.pipeline")
@@ -48,6 +48,7 @@ __all__: Final[list[str]] = [
     "ingest",
     "ingest_batch",
     "ingest_batch_dicts",
+    "lineage_of",
     "plan_ingest",
     "plan_run",
     "publish_pending",
@@ -88,18 +89,21 @@ def ingest_batch(
     s3: S3Config | None = None,
     *,
     observer: Observer = NO_OBSERVER,
+    lineage: Lineage | None = None,
 ) -> BatchReport:
     """Load a batch of objects, then publish the lake partitions they touched.
 
     Small files are validated and committed in groups (up to `group_rows` events or
     `group_files` files per transaction); each file stays all-or-nothing. FOCUS files, which
     replace billing periods, load on their own. `observer` is told how long each step took.
+    `lineage` (default: the command line and this OS user) is recorded on every ledger row.
     """
     warehouse = Warehouse(
         settings.warehouse_path,
         settings.lake_path,
         dedup_window_days=settings.dedup_window_days,
         memory_limit=settings.duckdb_memory_limit,
+        lineage=lineage,
     )
     stores: dict[str, ObjectStore] = {}
     reports: list[FileReport] = []
@@ -153,15 +157,20 @@ def ingest(
     *,
     force: bool = False,
     observer: Observer = NO_OBSERVER,
+    lineage: Lineage | None = None,
 ) -> BatchReport:
-    """Discover and load everything new under `sources` (the CLI path; Airflow maps batches)."""
+    """Discover and load everything new under `sources` (the CLI path; Airflow maps batches).
+
+    Every batch records the same `lineage` (default: `cli`, this OS user, started now).
+    """
+    lineage = lineage or Lineage.cli()
     with timed(observer, Phase.DISCOVER):
         pending = discover(sources, settings, s3, force=force)
     files: list[FileReport] = []
     dates: set[str] = set()
     batches = plan_batches(pending, max_files=settings.batch_files, max_bytes=settings.batch_bytes)
     for batch in batches:
-        report = ingest_batch(batch, settings, s3, observer=observer)
+        report = ingest_batch(batch, settings, s3, observer=observer, lineage=lineage)
         files.extend(report.files)
         dates.update(report.touched_dates)
     if not batches:
@@ -247,12 +256,35 @@ def ingest_batch_dicts(
     s3: S3Config | None = None,
     dry_run: bool = False,
     settings: Settings | None = None,
+    run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Load one planned batch (or, on a dry run, only list it); returns the batch report as a dict."""
+    """Load one planned batch (or, on a dry run, only list it); returns the batch report as a dict.
+
+    `run` names the orchestrator's run that loads it, recorded on every ledger row it writes:
+    `run_id`, `dag_id`, `try_number`, `run_started_at` (a datetime or ISO text; see
+    `lineage_of`). Without it the load is recorded as the command line's.
+    """
     settings = settings or Settings.from_env()
     objects = [SourceObject.from_dict(d) for d in batch]
     if dry_run:
         for obj in objects:
             log.info("step=dry_run would_load=%s size=%d", obj.uri, obj.size)
         return BatchReport([FileReport(o.uri, DRY_RUN) for o in objects]).to_dict()
-    return ingest_batch(objects, settings, s3).to_dict()
+    lineage = lineage_of(run) if run is not None else None
+    return ingest_batch(objects, settings, s3, lineage=lineage).to_dict()
+
+
+def lineage_of(run: Mapping[str, Any]) -> Lineage:
+    """The Lineage of an orchestrator's run (`run_id` required; `dag_id`, `try_number`,
+    `run_started_at` optional); the OS user is this process's."""
+    started = run.get("run_started_at")
+    if isinstance(started, str):
+        started = datetime.fromisoformat(started)
+    try_number = run.get("try_number")
+    return Lineage(
+        str(run["run_id"]),
+        dag_id=run.get("dag_id"),
+        try_number=int(try_number) if try_number is not None else None,
+        os_user=os_user(),
+        run_started_at=started,
+    )

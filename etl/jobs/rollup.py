@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from etl.costs.days import month_of, plan_days
+from etl.costs.days import month_of, plan_days, plan_named_days
 from etl.costs.publish import publish_rollups
 from etl.costs.rate_card_store import mark_rerated, store_rate_card
 from etl.costs.rate_cards import RateCardError, parse_rate_card
@@ -84,20 +84,34 @@ def plan_rollup(
     to_date: str | date | None = None,
     rerate: bool = False,
     settings: Settings | None = None,
+    days: Sequence[str] | None = None,
 ) -> list[str]:
-    """ISO dates to rebuild: pending days, a requested range, the last rate card's period."""
+    """ISO dates to rebuild: pending days, a requested range, the last rate card's period.
+
+    `days` (ISO dates: those an ingest changed, from its warehouse Asset events): exactly
+    those days (and the later days of their months that tiered prices make them change)
+    instead of every pending day; a range or `rerate` given as well adds to them.
+    """
     start, end = _parse_day(from_date, "from_date"), _parse_day(to_date, "to_date")
     if start and end and end < start:
         raise TerminalError(f"to_date {end} is before from_date {start}")
+    named = [_parse_day(d, "days") for d in days] if days is not None else None
     with _warehouse(settings).writer() as con:
-        days = plan_days(con, start=start, end=end, rerate=rerate)
+        if named is None:
+            planned = plan_days(con, start=start, end=end, rerate=rerate)
+        else:
+            chosen = set(plan_named_days(con, [d for d in named if d is not None]))
+            if start or end or rerate:
+                chosen |= set(plan_days(con, start=start, end=end, rerate=rerate))
+            planned = sorted(chosen)
     log.info(
-        "step=plan_rollup days=%d first=%s last=%s",
-        len(days),
-        days[0] if days else "-",
-        days[-1] if days else "-",
+        "step=plan_rollup days=%d first=%s last=%s named=%s",
+        len(planned),
+        planned[0] if planned else "-",
+        planned[-1] if planned else "-",
+        "all pending" if named is None else len(named),
     )
-    return [d.isoformat() for d in days]
+    return [d.isoformat() for d in planned]
 
 
 def run_rollup(

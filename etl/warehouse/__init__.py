@@ -21,9 +21,11 @@ from etl.warehouse.records import (
     LOADED,
     Chunk,
     LedgerEntry,
+    Lineage,
     LoadResult,
     Retraction,
     SourceLoad,
+    os_user,
 )
 from etl.warehouse.schema import EVENT_KEY, PUBLISHED_TABLES, SCHEMA_DDL
 from etl.warehouse.stage import STAGE_PREFIX
@@ -42,6 +44,7 @@ __all__ = [
     "Connection",
     "DiskFull",
     "LedgerEntry",
+    "Lineage",
     "LoadResult",
     "NotAWarehouse",
     "Retraction",
@@ -52,5 +55,6 @@ __all__ = [
     "read_views_sql",
     "require_warehouse",
     "retract_source",
+    "os_user",
     "transaction",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from etl.warehouse.connection import Connection
-from etl.warehouse.records import LedgerEntry
+from etl.warehouse.records import LedgerEntry, Lineage
 from etl.warehouse.sqlfiles import sql_text
 
 _LEDGER_ALL = sql_text("ledger_all")
@@ -37,6 +37,11 @@ LEDGER_UPSERT_SCHEMA = pl.Schema(
         "error": pl.String(),
         "first_seen_at": pl.Datetime("us", "UTC"),
         "loaded_at": pl.Datetime("us", "UTC"),
+        "run_id": pl.String(),
+        "dag_id": pl.String(),
+        "try_number": pl.Int32(),
+        "os_user": pl.String(),
+        "run_started_at": pl.Datetime("us", "UTC"),
     }
 )
 """The ledger columns a load or a failure writes (the rest keep their defaults or counters)."""
@@ -58,17 +63,21 @@ def read_ledger(con: Connection, uris: Iterable[str] | None = None) -> dict[str,
     return {r[0]: LedgerEntry(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows}
 
 
-def upsert_ledger(con: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def upsert_ledger(
+    con: Connection, rows: Sequence[dict[str, Any]], lineage: Lineage | None = None
+) -> None:
     """Insert or update the ledger rows of several files in one statement.
 
     Each row: source_uri, source_key, etag, size_bytes, checksum_sha256, last_modified,
-    source_format, status, rows_in, events_loaded, duplicates, rejected, error.
+    source_format, status, rows_in, events_loaded, duplicates, rejected, error. `lineage`
+    (default: this process, as the command line) names the run that loaded them.
     """
     if not rows:
         return
     stamp = now()
+    loaded_by = (lineage or Lineage.cli(stamp)).ledger_values()
     frame = pl.DataFrame(
-        [{**row, "first_seen_at": stamp, "loaded_at": stamp} for row in rows],
+        [{**row, **loaded_by, "first_seen_at": stamp, "loaded_at": stamp} for row in rows],
         schema=LEDGER_UPSERT_SCHEMA,
     )
     con.register("incoming_ledger", frame.to_arrow())

@@ -35,6 +35,7 @@ from etl.warehouse.records import (
     FAILED,
     LOADED,
     Chunk,
+    Lineage,
     LoadResult,
     Retraction,
     SourceLoad,
@@ -56,7 +57,11 @@ Counts = tuple[int, int, int, int]
 
 
 def replace_sources_rows(
-    con: Connection, loads: Sequence[SourceLoad], *, dedup_window_days: int
+    con: Connection,
+    loads: Sequence[SourceLoad],
+    *,
+    dedup_window_days: int,
+    lineage: Lineage | None = None,
 ) -> list[LoadResult]:
     """Validate-then-replace the rows of a group of files and write their ledger rows, in one
     transaction (many small files: a few commits instead of one per file).
@@ -67,7 +72,7 @@ def replace_sources_rows(
     longer carries are replaced by their next stored copy, if any.
     """
     with transaction(con):
-        return _replace_group(con, loads, dedup_window_days)
+        return _replace_group(con, loads, dedup_window_days, lineage)
 
 
 def record_failure(
@@ -83,6 +88,7 @@ def record_failure(
     error: str,
     retryable: bool,
     dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS,
+    lineage: Lineage | None = None,
 ) -> frozenset[date]:
     """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
     a file that can no longer be read must not keep contributing stale rows."""
@@ -109,6 +115,7 @@ def record_failure(
                     "error": error,
                 }
             ],
+            lineage,
         )
         ledger.mark_lake_pending(con, rewrite=touched)
     return touched
@@ -138,7 +145,12 @@ def retract_source(
 
 
 def replace_source_chunks(
-    con: Connection, load: SourceLoad, chunks: Iterable[Chunk], *, dedup_window_days: int
+    con: Connection,
+    load: SourceLoad,
+    chunks: Iterable[Chunk],
+    *,
+    dedup_window_days: int,
+    lineage: Lineage | None = None,
 ) -> LoadResult:
     """`replace_sources_rows` for one file too large to hold at once, fed chunk by chunk.
 
@@ -183,7 +195,7 @@ def replace_source_chunks(
             rejected += chunk.rejects.height
         with transaction(con):
             counts = (rows_in, loaded, duplicates, rejected)
-            return _merge_stage(con, load, stage, counts, now, dedup_window_days)
+            return _merge_stage(con, load, stage, counts, now, dedup_window_days, lineage)
     finally:
         drop_stages(con)
 
@@ -217,7 +229,10 @@ def insert_rejects(
 
 
 def _replace_group(
-    con: Connection, loads: Sequence[SourceLoad], dedup_window_days: int
+    con: Connection,
+    loads: Sequence[SourceLoad],
+    dedup_window_days: int,
+    lineage: Lineage | None,
 ) -> list[LoadResult]:
     """Replace the rows of several files inside the caller's transaction.
 
@@ -259,7 +274,7 @@ def _replace_group(
         for load in loads
     }
     return finish_sources(
-        con, loads, counts, touched, rewrite, superseded_sources, now, dedup_window_days
+        con, loads, counts, touched, rewrite, superseded_sources, now, dedup_window_days, lineage
     )
 
 
@@ -270,6 +285,7 @@ def _merge_stage(
     counts: Counts,
     now: datetime,
     dedup_window_days: int,
+    lineage: Lineage | None,
 ) -> LoadResult:
     """Inside the caller's transaction: the staged rows replace the file's old rows, with
     one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
@@ -309,6 +325,7 @@ def _merge_stage(
         superseded,
         now,
         dedup_window_days,
+        lineage,
     )[0]
 
 
@@ -321,6 +338,7 @@ def finish_sources(
     superseded_sources: set[str],
     now: datetime,
     dedup_window_days: int = DEFAULT_DEDUP_WINDOW_DAYS,
+    lineage: Lineage | None = None,
 ) -> list[LoadResult]:
     """After the files' rows are in: keep the copy the duplicate rule picks of every event_id
     these files duplicated or stopped carrying, write FOCUS line items and the ledger rows
@@ -391,7 +409,7 @@ def finish_sources(
                 findings,
             )
         )
-    ledger.upsert_ledger(con, ledger_rows)
+    ledger.upsert_ledger(con, ledger_rows, lineage)
     added = set().union(*touched.values()) - rewrite
     ledger.mark_lake_pending(con, rewrite=rewrite, appended=added, since=now)
     return results

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import polars as pl
 
@@ -94,3 +95,50 @@ class Retraction:
     duplicates: int
     rejected: int
     touched_dates: frozenset[date]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Who loaded a file, recorded on its ledger row: an Airflow DAG run and task try, or the
+    command line (`run_id` "cli") and the OS user who ran it.
+
+    `run_started_at`: when the run (the DAG run, or the command) started; a CLI invocation is
+    told apart from the next one by it.
+    """
+
+    run_id: str
+    dag_id: str | None = None
+    try_number: int | None = None
+    os_user: str | None = None
+    run_started_at: datetime | None = None
+
+    @classmethod
+    def cli(cls, started_at: datetime | None = None) -> Lineage:
+        """The lineage of a load from the command line (or any caller outside Airflow)."""
+        return cls(CLI_RUN_ID, os_user=os_user(), run_started_at=started_at or _utcnow())
+
+    def ledger_values(self) -> dict[str, object]:
+        """The ledger columns this lineage fills."""
+        return {
+            "run_id": self.run_id,
+            "dag_id": self.dag_id,
+            "try_number": self.try_number,
+            "os_user": self.os_user,
+            "run_started_at": self.run_started_at,
+        }
+
+
+CLI_RUN_ID = "cli"
+"""The run id of loads that no orchestrator ran (the `meterhouse` command)."""
+
+
+def os_user() -> str | None:
+    """The OS user this process runs as (None when the system cannot say)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(tz=UTC)

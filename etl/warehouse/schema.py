@@ -81,6 +81,7 @@ SCHEMA_DDL: tuple[str, ...] = (
     *sql_statements("duplicate_conflict"),
     REJECTED_ROWS_DDL,
     INGEST_LEDGER_DDL,
+    *sql_statements("ledger_lineage_columns"),
     focus_ddl(),
     FOCUS_CONFORMANCE_DDL,
     FOCUS_RECONCILIATION_DDL,

@@ -27,7 +27,7 @@ from etl.warehouse.connection import (
     writer_lock,
 )
 from etl.warehouse.ledger import read_ledger
-from etl.warehouse.records import Chunk, LedgerEntry, LoadResult, SourceLoad
+from etl.warehouse.records import Chunk, LedgerEntry, Lineage, LoadResult, SourceLoad
 from etl.warehouse.schema import LAKE_TABLES, PUBLISHED_TABLES, ensure_schema
 from etl.warehouse.sqlfiles import sql_text
 from etl.warehouse.stage import drop_stages
@@ -58,6 +58,7 @@ class Warehouse:
         dedup_window_days: int = 31,
         memory_limit: str = "1GB",
         create: bool = True,
+        lineage: Lineage | None = None,
     ) -> None:
         self.path = Path(path)
         self.create = create
@@ -66,6 +67,8 @@ class Warehouse:
         self.lock_timeout_s = lock_timeout_s
         self.dedup_window_days = dedup_window_days
         self.memory_limit = memory_limit
+        self.lineage = lineage or Lineage.cli()
+        """Who loads through this warehouse object: recorded on every ledger row it writes."""
         self._con: Connection | None = None
 
     # Connections
@@ -163,6 +166,7 @@ class Warehouse:
                 error=error,
                 retryable=retryable,
                 dedup_window_days=self.dedup_window_days,
+                lineage=self.lineage,
             )
 
     def replace_source_rows(self, load: SourceLoad) -> LoadResult:
@@ -183,7 +187,7 @@ class Warehouse:
         """
         with self.writer() as con:
             return loading.replace_sources_rows(
-                con, loads, dedup_window_days=self.dedup_window_days
+                con, loads, dedup_window_days=self.dedup_window_days, lineage=self.lineage
             )
 
     def replace_source_chunks(self, load: SourceLoad, chunks: Iterable[Chunk]) -> LoadResult:
@@ -191,7 +195,11 @@ class Warehouse:
         (staged, then merged in one transaction: still all or nothing)."""
         with self.writer() as con:
             return loading.replace_source_chunks(
-                con, load, chunks, dedup_window_days=self.dedup_window_days
+                con,
+                load,
+                chunks,
+                dedup_window_days=self.dedup_window_days,
+                lineage=self.lineage,
             )
 
     # The lake (etl.lake)

@@ -21,8 +21,14 @@ SENSOR_POKE_S = SETTINGS.sensor_poke_s
 #: Every meterhouse DAG carries this tag; the failure alert listener acts on these DAGs only.
 DAG_TAG = "meterhouse"
 
-#: Updated by `usage_ingest` when anything loaded; `usage_rollup` is scheduled on it.
+#: Updated by every `usage_ingest` run that loaded (its `extra`: the event `dates` and
+#: `months` the run changed); `usage_rollup` is scheduled on it.
 WAREHOUSE_ASSET = Asset(name="meterhouse_warehouse", uri="file:///meterhouse/warehouse/meter_events")
+
+#: Updated by `usage_rollup` (`extra`: the `dates` and `months` it rebuilt): schedule your own
+#: DAGs (exports, invoices) on the costs.
+COST_DAILY_ASSET = Asset(name="meterhouse_cost_daily", uri="meterhouse://costs/daily")
+COST_MONTHLY_ASSET = Asset(name="meterhouse_cost_monthly", uri="meterhouse://costs/monthly")
 
 
 def split_landing(uri: str = LANDING) -> tuple[str, str]:

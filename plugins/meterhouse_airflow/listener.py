@@ -5,8 +5,10 @@ someone marks a run failed) for every DAG, and acts on the DAGs tagged `meterhou
 always logs one `alert ...` line naming the run, the failed task and every failed source file
 with its reason (from the `report` task's result), then, when configured (read at call time):
 
-- METERHOUSE_ALERT_WEBHOOK: POSTs the alert as JSON to that URL (Slack-compatible `text`
-  field plus structured fields), e.g. an incoming webhook of your chat or paging tool;
+- the Airflow connection `meterhouse_alerts` (METERHOUSE_ALERT_CONN_ID; type http): POSTs the
+  alert as JSON (Slack-compatible `text` field plus structured fields) to the URL the
+  connection names, e.g. an incoming webhook of your chat or paging tool (`webhook_url`).
+  Without the connection nothing is posted; that is logged once per process;
 - METERHOUSE_ON_FAILURE: calls your own callable `package.module:function` with a context
   mapping: `dag_id`, `run_id`, `reason`, `dag_run`, `ti` / `task_instance` (the failed task
   instance, or None) and `alert` (the dict that was posted).
@@ -69,6 +71,55 @@ def build_alert(
     return alert
 
 
+def webhook_url(conn: Any) -> str:
+    """The URL an Airflow http connection names, as Airflow's HTTP hook reads one:
+
+    - `host` holding a whole URL (`https://hooks.example.com/services/T0/B0/X`) is used as is;
+    - else `schema` (http or https; default http, https for conn type `https`) :// `host`
+      [: `port`], then the path: extra `endpoint` (JSON form), or what the URI form put into
+      `schema` (`AIRFLOW_CONN_METERHOUSE_ALERTS='http://alerts.internal:8080/hook'`).
+    """
+    host = (conn.host or "").strip()
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    endpoint = str(extra.get("endpoint") or "").strip()
+    if "://" in host:
+        base = host
+    else:
+        if not host:
+            raise ValueError(f"connection {conn.conn_id!r} has no host: give the webhook's URL")
+        schema = (conn.schema or "").strip()
+        scheme = schema.lower() if schema.lower() in ("http", "https") else None
+        if scheme is None:
+            scheme = "https" if conn.conn_type == "https" else "http"
+            endpoint = endpoint or schema
+        base = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+    if endpoint:
+        base = base.rstrip("/") + "/" + endpoint.lstrip("/")
+    return base
+
+
+_warned_missing: set[str] = set()
+
+
+def alert_target(conn_id: str) -> str | None:
+    """The webhook URL of the alert connection, or None (logged once) when there is none."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        if conn_id not in _warned_missing:
+            _warned_missing.add(conn_id)
+            log.warning(
+                "no Airflow connection %r: failure alerts are logged only, not posted; create "
+                "it (type http, the webhook URL) to have them posted",
+                conn_id,
+            )
+        return None
+    return webhook_url(conn)
+
+
 def post_webhook(url: str, alert: Mapping[str, Any], timeout_s: float = WEBHOOK_TIMEOUT_S) -> int:
     """POST the alert as JSON; returns the HTTP status."""
     body = json.dumps(alert, default=str).encode()
@@ -102,7 +153,19 @@ def send_alert(alert: Mapping[str, Any], context: Mapping[str, Any]) -> None:
         alert["text"],
     )
     config = AirflowSettings.from_env()
-    if url := config.alert_webhook:
+    if config.alert_webhook and "METERHOUSE_ALERT_WEBHOOK" not in _warned_missing:
+        _warned_missing.add("METERHOUSE_ALERT_WEBHOOK")
+        log.warning(
+            "METERHOUSE_ALERT_WEBHOOK is no longer read: put the webhook URL into the Airflow "
+            "connection %r (type http) instead",
+            config.alert_conn_id,
+        )
+    try:
+        url = alert_target(config.alert_conn_id)
+    except ValueError as exc:
+        log.error("alert webhook not usable: %s", exc)
+        url = None
+    if url:
         try:
             status = post_webhook(url, alert)
             log.info("alert sent to webhook status=%d", status)

@@ -9,6 +9,7 @@ scheduler (which loads this plugin) do not need.
 import logging
 from typing import Any
 
+from meterhouse_airflow.config import COST_DAILY_ASSET, COST_MONTHLY_ASSET, WAREHOUSE_ASSET
 from meterhouse_airflow.errors import fail_on_terminal_error
 from meterhouse_airflow.s3 import s3_config
 
@@ -31,8 +32,14 @@ def load_rate_card(params: dict[str, Any] | None = None) -> dict[str, Any] | Non
 
 
 @fail_on_terminal_error
-def plan_days(loaded: dict[str, Any] | None, params: dict[str, Any] | None = None) -> list[str]:
-    """The days to rebuild: those whose events changed, or the form's range / rate card period."""
+def plan_days(
+    loaded: dict[str, Any] | None,
+    params: dict[str, Any] | None = None,
+    triggering_asset_events: Any = None,
+) -> list[str]:
+    """The days to rebuild: the days the triggering ingest runs changed (their warehouse Asset
+    events' `dates`), else every day whose events changed; plus the form's range / rate card
+    period."""
     from etl.jobs.rollup import plan_rollup
 
     params = params or {}
@@ -40,7 +47,27 @@ def plan_days(loaded: dict[str, Any] | None, params: dict[str, Any] | None = Non
         from_date=params.get("from_date"),
         to_date=params.get("to_date"),
         rerate=bool(params.get("rerate")),
+        days=changed_days(triggering_asset_events),
     )
+
+
+def changed_days(triggering_asset_events: Any) -> list[str] | None:
+    """The union of the `dates` the triggering warehouse Asset events name; None (every
+    pending day) when the run was not started by such events, or one of them does not say
+    (an event posted by hand, or by an older usage_ingest)."""
+    if not triggering_asset_events:
+        return None
+    events = list(triggering_asset_events.get(WAREHOUSE_ASSET, []))
+    if not events:
+        return None
+    days: set[str] = set()
+    for event in events:
+        extra = getattr(event, "extra", None) or {}
+        if not isinstance(extra.get("dates"), list):
+            return None
+        days.update(str(d) for d in extra["dates"])
+    log.info("rolling up the %d days named by %d warehouse Asset events", len(days), len(events))
+    return sorted(days)
 
 
 @fail_on_terminal_error
@@ -52,8 +79,19 @@ def rebuild(days: list[str], params: dict[str, Any] | None = None) -> dict[str, 
     return run_rollup(list(days), rerate=bool((params or {}).get("rerate")))
 
 
-def report(summary: dict[str, Any]) -> dict[str, Any]:
-    """Log what the rollup did and warn about usage that no price matches."""
+def report(summary: dict[str, Any], outlet_events: Any = None) -> dict[str, Any]:
+    """Log what the rollup did and warn about usage that no price matches.
+
+    The cost Asset events it emits name the rebuilt `dates` and `months` (`YYYY-MM`).
+    """
+    if outlet_events is not None:
+        extra = {
+            "dates": list(summary["days"]),
+            "months": sorted({m[:7] for m in summary["months"]}),
+            "cost_by_currency": summary["cost_by_currency"],
+        }
+        outlet_events[COST_DAILY_ASSET].extra = extra
+        outlet_events[COST_MONTHLY_ASSET].extra = extra
     log.info(
         "rolled up %d days (%d events: %d rated, %d with source cost, %d unrated); cost %s",
         len(summary["days"]),

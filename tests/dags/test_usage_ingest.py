@@ -26,7 +26,8 @@ def test_dags_import_without_errors(airflow_db: None) -> None:
     assert dag is not None
     assert {t.task_id for t in dag.tasks} == {"wait_for_exports", "discover", "ingest_batch", "report", "check_failures"}
     sensor = dag.get_task("wait_for_exports")
-    assert sensor.deferrable is True and sensor.timeout == 60
+    assert type(sensor).__name__ == "NewExportsSensor" and sensor.soft_fail is True
+    assert sensor.timeout == 60
     assert dag.get_task("ingest_batch").pool == "meterhouse_warehouse"
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
@@ -72,9 +73,11 @@ def test_dag_run_ingests_from_local_s3(airflow_db: None, s3: Any, warehouse_env:
     assert events == (summary.distinct_event_ids, summary.distinct_event_ids)
     assert ledger == (summary.files, summary.records, summary.distinct_event_ids, summary.duplicate_records, 0)
 
-    # A second run finds nothing new and changes nothing.
+    # A second run finds nothing new: its sensor waits (here 3 s), the run is skipped.
+    dag.get_task("wait_for_exports").timeout = 3
     run2 = dag.test(logical_date=pendulum.datetime(2026, 10, 3, tz="UTC"))
     assert run2.state == "success"
+    assert run2.get_task_instance("wait_for_exports").state == "skipped"
     with duckdb.connect(str(warehouse_env), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM meter_events").fetchone()[0] == summary.distinct_event_ids
 
@@ -147,5 +150,7 @@ def test_form_rejects_a_reversed_range(airflow_db: None, s3: Any, warehouse_env:
         run_conf={"start_date": "2026-09-03", "end_date": "2026-09-01"},
     )
     assert run.state == "failed"
-    assert run.get_task_instance("discover").state == "failed"
+    # The sensor works out the run's scope first: it fails at once, and nothing runs after it.
+    assert run.get_task_instance("wait_for_exports").state == "failed"
+    assert run.get_task_instance("discover").state == "upstream_failed"
     assert not warehouse_env.exists()

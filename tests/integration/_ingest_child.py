@@ -33,11 +33,11 @@ def main() -> None:
         calls = {"n": 0}
         original = ledger.upsert_ledger
 
-        def upsert_then_die(con: Any, rows: Any) -> None:
+        def upsert_then_die(con: Any, rows: Any, lineage: Any = None) -> None:
             calls["n"] += 1
             if calls["n"] == target:
                 _kill()
-            original(con, rows)
+            original(con, rows, lineage)
 
         # Small groups: several commits happen before the kill (one ledger write per group).
         os.environ["METERHOUSE_GROUP_FILES"] = "2"

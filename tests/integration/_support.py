@@ -17,7 +17,7 @@ DAY_MS = 86_400_000
 # Columns that hold when a row was written, not what it holds: two equal loads differ only here.
 VOLATILE_COLUMNS = {
     "ingested_at", "rejected_at", "loaded_at", "first_seen_at", "attempts", "found_at",
-    "reconciled_at",
+    "reconciled_at", "run_started_at",
 }
 
 

@@ -50,7 +50,7 @@ def _table_digest(settings: Settings) -> dict[str, str]:
             ("ingest_ledger", "source_uri"),
         ]:
             cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-            keep = [c for c in cols if c not in ("ingested_at", "rejected_at", "loaded_at", "first_seen_at", "attempts")]
+            keep = [c for c in cols if c not in ("ingested_at", "rejected_at", "loaded_at", "first_seen_at", "attempts", "run_started_at")]
             rows = con.execute(f"SELECT {', '.join(keep)} FROM {table} ORDER BY {order}").fetchall()  # noqa: S608 - fixed names
             out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return out

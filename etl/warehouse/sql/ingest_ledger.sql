@@ -15,5 +15,10 @@ CREATE TABLE IF NOT EXISTS ingest_ledger (
     error           VARCHAR,
     attempts        INTEGER NOT NULL DEFAULT 1,
     first_seen_at   TIMESTAMPTZ NOT NULL,
-    loaded_at       TIMESTAMPTZ NOT NULL
+    loaded_at       TIMESTAMPTZ NOT NULL,
+    run_id          VARCHAR,
+    dag_id          VARCHAR,
+    try_number      INTEGER,
+    os_user         VARCHAR,
+    run_started_at  TIMESTAMPTZ
 )

@@ -133,7 +133,7 @@ def test_ingest_health_rejects_and_failed_files_equal_the_lake(lake: Any) -> Non
             [rule, example["example_reason"], example["example_uri"], example["example_row"]],
         ) == [(1,)]  # fmt: skip
         assert example["example_uri"].endswith("b.ndjson")
-        assert example["run_id"] is None  # the ledger does not record runs (yet)
+        assert (example["run_id"], example["run_dag_id"]) == ("cli", None)  # loaded by the command line
     (failed,) = report["failed_files"]
     assert failed["source_uri"].endswith("broken.bin")
     assert _sql(lake, "SELECT error FROM ingest_ledger WHERE status = 'failed'") == [

@@ -70,7 +70,7 @@ def test_an_unreachable_webhook_is_logged_not_raised(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again below: nothing listens there
-    monkeypatch.setenv("METERHOUSE_ALERT_WEBHOOK", f"http://127.0.0.1:{port}/alert")
+    monkeypatch.setenv("AIRFLOW_CONN_METERHOUSE_ALERTS", f"http://127.0.0.1:{port}/alert")
     monkeypatch.delenv("METERHOUSE_ON_FAILURE", raising=False)
     send_alert(_alert(), {})
     assert "alert webhook failed:" in caplog.text
@@ -91,3 +91,49 @@ def test_airflow_loads_the_plugin_and_its_listener_from_the_plugins_folder() -> 
     (info,) = [p for p in get_plugin_info() if p["name"] == "meterhouse"]
     assert str(info["source"]).endswith("meterhouse_plugin.py")
     assert get_listener_manager().pm.is_registered(listener)
+
+
+def _conn(uri_or_json: str) -> Any:
+    from airflow.sdk.definitions.connection import Connection
+
+    if uri_or_json.startswith("{"):
+        import json
+
+        fields = json.loads(uri_or_json)
+        if "extra" in fields:
+            fields["extra"] = json.dumps(fields["extra"])
+        return Connection(conn_id="meterhouse_alerts", **fields)
+    return Connection.from_uri(uri_or_json, conn_id="meterhouse_alerts")
+
+
+@pytest.mark.parametrize(
+    ("connection", "url"),
+    [
+        ("http://127.0.0.1:8123/alert", "http://127.0.0.1:8123/alert"),  # URI form
+        ('{"conn_type": "http", "host": "alerts.internal", "port": 8080, "schema": "https", "extra": {"endpoint": "/hook"}}', "https://alerts.internal:8080/hook"),
+        ('{"conn_type": "http", "host": "https://hooks.example.com/services/T0/B0/X"}', "https://hooks.example.com/services/T0/B0/X"),
+        ('{"conn_type": "http", "host": "alerts.internal"}', "http://alerts.internal"),
+    ],
+)  # fmt: skip
+def test_the_webhook_url_comes_from_the_connection(connection: str, url: str) -> None:
+    assert listener.webhook_url(_conn(connection)) == url
+
+
+def test_without_the_connection_alerts_are_logged_once_and_not_posted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = AlertSink()
+    try:
+        # The old variable is not a way to post any more: it only earns a warning.
+        monkeypatch.setenv("METERHOUSE_ALERT_WEBHOOK", sink.url)
+        monkeypatch.setenv("METERHOUSE_ALERT_CONN_ID", "meterhouse_alerts_missing")
+        monkeypatch.delenv("METERHOUSE_ON_FAILURE", raising=False)
+        with caplog.at_level(logging.INFO, logger="meterhouse.alerts"):
+            send_alert(_alert(), {})
+            send_alert(_alert(), {})
+        assert sink.received == []
+        assert caplog.text.count("no Airflow connection 'meterhouse_alerts_missing'") == 1
+        assert caplog.text.count("alert dag_id=usage_ingest") == 2
+        assert "METERHOUSE_ALERT_WEBHOOK is no longer read" in caplog.text
+    finally:
+        sink.close()
