@@ -113,6 +113,8 @@ class _Env(BaseSettings):
     gateway_retry_after: int = Field(2, ge=1, le=3600)
     gateway_s3_timeout: float = Field(10.0, gt=0)
     gateway_workers: int = Field(1, ge=1, le=64)
+    # Prometheus remote write in the batch path (etl/formats/prometheus)
+    prometheus_mapping: Path | None = None
 
 
 def _read_env() -> _Env:
@@ -226,6 +228,8 @@ class Settings:
       METERHOUSE_LATE_DAYS      days before its interval a scheduled run still loads (default 31;
                                 `all`: no limit)
       METERHOUSE_ROLLUP_DIMENSIONS  dimension keys the cost rollups keep (default team,project)
+      METERHOUSE_PROMETHEUS_MAPPING  YAML file saying which Prometheus metrics are meters
+                                (etl/formats/prometheus/mapping.py); unset: none is
       AWS_ENDPOINT_URL(_S3), AWS_REGION / AWS_DEFAULT_REGION  the S3 API (boto3's own chain)
     """
 
@@ -249,6 +253,7 @@ class Settings:
     late_days: int | None = DEFAULT_LATE_DAYS
     rollup_dimensions: tuple[str, ...] = DEFAULT_ROLLUP_DIMENSIONS
     extra: dict[str, str] = field(default_factory=dict)
+    prometheus_mapping: Path | None = None
 
     @classmethod
     def from_env(cls, warehouse: str | os.PathLike[str] | None = None) -> Settings:
@@ -276,6 +281,7 @@ class Settings:
             spool_dir=env.spool_dir,
             late_days=env.late_days,
             rollup_dimensions=env.rollup_dimensions,
+            prometheus_mapping=env.prometheus_mapping,
         )
 
 

@@ -78,6 +78,7 @@ SCHEMA_DDL: tuple[str, ...] = (
     REJECTED_ROWS_DDL,
     INGEST_LEDGER_DDL,
     focus_ddl(),
+    *sql_statements("prometheus_tables"),
 )
 """Every statement that creates (or upgrades) the warehouse's tables, idempotent."""
 

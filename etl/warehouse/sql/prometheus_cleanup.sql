@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS prom_new;
+DROP TABLE IF EXISTS prom_touched;
+DROP TABLE IF EXISTS prom_usage;
+DROP TABLE IF EXISTS prom_old;
