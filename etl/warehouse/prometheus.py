@@ -106,7 +106,7 @@ def _store_samples(
     con.register("incoming_series", series.to_arrow())
     con.execute(_META[0], {"now": now})
     con.unregister("incoming_series")
-    lo, hi = samples.select(pl.col("ts_ms").min(), pl.col("ts_ms").max()).row(0)
+    lo, hi = samples.select(pl.col("ts_ms").min().alias("lo"), pl.col("ts_ms").max().alias("hi")).row(0)
     con.register("incoming_samples", samples.select("series_key", "ts_ms", "value").to_arrow())
     con.execute(_STAGE[0], {"lo": lo, "hi": hi})
     con.unregister("incoming_samples")

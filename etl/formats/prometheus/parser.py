@@ -54,16 +54,16 @@ FROM lines, UNNEST(samples) AS u(p)
 _DIMENSIONS: pl.DataType = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 SERIES_SCHEMA: pl.Schema = pl.Schema(
     {
-        "series_key": pl.String,
-        "meter_name": pl.String,
-        "unit": pl.String,
-        "kind": pl.String,
-        "customer_id": pl.String,
+        "series_key": pl.String(),
+        "meter_name": pl.String(),
+        "unit": pl.String(),
+        "kind": pl.String(),
+        "customer_id": pl.String(),
         "dimensions": _DIMENSIONS,
-        "interval_ms": pl.Int64,
-        "max_gap_ms": pl.Int64,
-        "divide_by": pl.Int64,
-        "per_ms": pl.Int64,
+        "interval_ms": pl.Int64(),
+        "max_gap_ms": pl.Int64(),
+        "divide_by": pl.Int64(),
+        "per_ms": pl.Int64(),
     }
 )
 """What the mapping made of each mapped series (one row per series)."""

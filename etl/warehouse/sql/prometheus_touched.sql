@@ -13,7 +13,7 @@ bounds AS (
            (SELECT min(s.ts_ms) FROM prometheus_samples s
              WHERE s.series_key = n.series_key AND s.ts_ms > n.hi
                AND s.ts_ms <= n.hi + $lookback) AS next_ts
-    FROM span n JOIN prometheus_series r USING (series_key))
+    FROM span n JOIN prometheus_series r USING (series_key)),
 ranges AS (
     SELECT series_key, interval_ms,
            (coalesce(prev_ts, lo) // interval_ms) * interval_ms AS from_ms,

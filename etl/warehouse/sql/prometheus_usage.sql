@@ -1,9 +1,9 @@
 -- Usage per touched series x interval, exact: each float value becomes the decimal of its
 -- shortest text (DuckDB's DOUBLE -> VARCHAR, Python's repr), rounded half-even to 12 places.
--- Pieces are integers in units of 1e-12 (counters) or 1e-12 x ms (gauges), so summing is
+-- Pieces are integers in units of 1e-12 (counters) or 1e-12 x ms (gauges): summing is
 -- exact; the one division (by divide_by, and per_ms for gauges) rounds half-even to 12
 -- decimal places, once per event.
---   counter: the increase from the previous sample belongs to the later sample's interval;
+--   counter: the increase from the previous sample belongs to the later sample's interval,
 --            a drop is a restart from zero (the increase is the new value); no extrapolation.
 --   gauge:   the previous sample's value holds until this sample, split at interval
 --            boundaries; a gap longer than max_gap_ms counts nothing.
