@@ -49,8 +49,9 @@ class Exporter:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.base_ms = (int(time.time()) - 2) * 1000
+        self.base_ms = 0
         self.tick = 0
+        self.armed = False
         self.lock = threading.Lock()
         self.server: WSGIServer | None = None
 
@@ -58,7 +59,16 @@ class Exporter:
         start = RESTART_AT if k >= RESTART_AT else 1
         return float(sum(INCREMENTS[start : min(k, SCRAPES - 1) + 1]))
 
+    def arm(self) -> None:
+        """Start the script: Prometheus's remote write skips samples older than its own start,
+        so the virtual clock starts once it is sending."""
+        with self.lock:
+            self.base_ms = int(time.time()) * 1000
+            self.armed = True
+
     def collect(self) -> Iterator[Any]:
+        if not self.armed:
+            return
         with self.lock:
             k = self.tick
             self.tick += 1
@@ -172,6 +182,11 @@ def test_real_prometheus_usage_is_exact(s3: Any, tmp_path: Path, settings: Any) 
                 assert time.monotonic() < deadline, f"scrape {k} never came"
                 time.sleep(0.1)
 
+        deadline = time.monotonic() + 60
+        while not s3.list_objects_v2(Bucket=BUCKET, Prefix="ingest/prometheus/").get("KeyCount"):
+            assert time.monotonic() < deadline, "Prometheus never remote-wrote"
+            time.sleep(0.2)
+        exporter.arm()
         wait_tick(8)
         gateway.stop()  # Prometheus buffers in its WAL and resends
         wait_tick(14)
@@ -201,10 +216,14 @@ def test_real_prometheus_usage_is_exact(s3: Any, tmp_path: Path, settings: Any) 
     assert report.files and all(f.status in ("loaded", "empty") for f in report.files), report
     wh = Warehouse(settings.warehouse_path, settings.lake_path)
     _, rows = wh.query("SELECT meter_name, sum(quantity) FROM meter_events GROUP BY ALL ORDER BY 1")
+    _, ticks = wh.query(
+        "SELECT s.series_key, list((ts_ms - ?) // 1000 ORDER BY ts_ms), list(value ORDER BY ts_ms) "
+        "FROM prometheus_samples s GROUP BY ALL", [exporter.base_ms]
+    )
     assert dict(rows) == {
         "api_requests": Decimal(sum(INCREMENTS[1:])),
         "cpu": Decimal(str(sum(GAUGE[:SCRAPES]))),  # each value held one second
-    }
+    }, ticks
     # Replaying every landed object again (a reprocess) changes nothing.
     ingest([f"s3://{BUCKET}/ingest/prometheus/"], settings, force=True)
     _, again = wh.query("SELECT meter_name, sum(quantity) FROM meter_events GROUP BY ALL ORDER BY 1")
