@@ -55,10 +55,13 @@ SAMPLE_SCHEMA: Final = pl.Schema(
         "metric_type": pl.String,
         "ts_ms": pl.Int64,
         "value": pl.Float64,
+        "value_dec": pl.Decimal(38, 12),
     }
 )
 """One landed sample as the batch path reads it: `series_key` is the md5 (hex) of the series'
-labels as canonical JSON (keys sorted, compact), `labels` that JSON itself."""
+labels as canonical JSON (keys sorted, compact), `labels` that JSON itself, `value_dec` the
+value as the decimal of its shortest text (Python's `repr` digits) rounded half-even to 12
+places: what usage is computed from."""
 
 
 def is_stale(value: float) -> bool:

@@ -278,8 +278,7 @@ def load_prometheus(
     x intervals they touch is recomputed (etl.warehouse.prometheus)."""
     parsed = item.parsed
     assert parsed.prometheus is not None
-    rejected = parsed.prometheus.rejected
-    rules = {"prometheus.customer.missing": rejected} if rejected else {}
+    rules = {"prometheus samples": parsed.prometheus.rejected} if parsed.prometheus.rejected else {}
     problem = over_threshold(item.obj.uri, parsed.rows_in, rules, settings.reject_threshold)
     if problem is not None:
         return _fail_item(warehouse, stores, item, problem)

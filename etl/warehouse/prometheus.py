@@ -10,12 +10,16 @@ recomputed and replaced:
    JSON) with what the mapping made of it (meter, unit, kind, customer, dimensions, interval).
 2. `prometheus_samples`: every sample once per (series_key, ts_ms); the first copy loaded
    wins, so a replayed or resent object adds nothing (and then recomputes nothing).
-3. For each series with new samples, the touched intervals run from the interval of the
-   stored sample before its first new sample to the interval of the stored sample after its
-   last new one; their usage is computed from all stored samples there plus the one before
-   (found up to `LOOKBACK_MS` back), and their events in `meter_events` (event_id
-   `prometheus:<series_key>:<interval start ms>`) are deleted and inserted anew.
-4. `prometheus_unmapped`: samples of metrics the mapping does not name, per object and metric.
+3. `prometheus_usage`: the exact usage per series x interval (integers: 1e-12 units, times
+   milliseconds for gauges). Usage is a sum over consecutive sample pairs (a counter's
+   increase, a gauge's hold), so new samples change only the pairs of their span: from the
+   stored sample before a series' first new sample to the stored one after its last (each
+   looked for up to `LOOKBACK_MS` away). The span's pairs as stored before are subtracted and
+   its pairs now are added, so a load costs its own samples, not the interval's history.
+4. The events of the intervals that changed (event_id `prometheus:<series_key>:<interval
+   start ms>`) are deleted from `meter_events` and inserted anew from `prometheus_usage`,
+   rounded once (half-even, 12 places).
+5. `prometheus_unmapped`: samples of metrics the mapping does not name, per object and metric.
 
 Everything happens in one transaction per object, with its ledger row (rows_in = samples of
 mapped metrics; events_loaded = samples newly stored; duplicates = samples already stored;
@@ -107,7 +111,9 @@ def _store_samples(
     con.execute(_META[0], {"now": now})
     con.unregister("incoming_series")
     lo, hi = samples.select(pl.col("ts_ms").min().alias("lo"), pl.col("ts_ms").max().alias("hi")).row(0)
-    con.register("incoming_samples", samples.select("series_key", "ts_ms", "value").to_arrow())
+    con.register(
+        "incoming_samples", samples.select("series_key", "ts_ms", "value", "value_dec").to_arrow()
+    )
     con.execute(_STAGE[0], {"lo": lo, "hi": hi})
     con.unregister("incoming_samples")
     con.execute(_STAGE[1], {"uri": uri, "now": now})
@@ -115,12 +121,11 @@ def _store_samples(
     if not stored:
         return 0, set()
     con.execute(_TOUCHED[0], {"lookback": LOOKBACK_MS})
-    con.execute(_USAGE[0])
+    for statement in _USAGE:
+        con.execute(statement)
     con.execute(_REPLACE[0])
-    old = {r[0] for r in con.execute("SELECT event_date FROM prom_old").fetchall()}
-    con.execute(_REPLACE[1])
-    con.execute(_REPLACE[2], {"now": now})
-    new = {r[0] for r in con.execute(_REPLACE[3]).fetchall()}
+    con.execute(_REPLACE[1], {"now": now})
+    touched = {r[0] for r in con.execute(_REPLACE[2]).fetchall()}
     for statement in _CLEANUP:
         con.execute(statement)
-    return stored, old | new
+    return stored, touched

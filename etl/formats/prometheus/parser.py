@@ -95,7 +95,11 @@ def read_samples(data: bytes, uri: str) -> pl.DataFrame:
                 f"{uri}: not remote-write series lines ({str(exc).splitlines()[0][:300]}); "
                 "objects under prometheus/ are written by the gateway's /api/v1/write"
             ) from None
-    out: pl.DataFrame = frame.cast(dict(SAMPLE_SCHEMA))
+    # Polars writes a float with its shortest round-trip digits (those of Python's repr) and
+    # reads text into a decimal rounding half-even; a value beyond 26 integer digits is null.
+    out: pl.DataFrame = frame.with_columns(
+        pl.col("value").cast(pl.String).str.to_decimal(scale=12).alias("value_dec")
+    ).cast(dict(SAMPLE_SCHEMA))
     return out
 
 
@@ -157,6 +161,28 @@ def map_series(
     return series, counts, reject_frame
 
 
+def out_of_range(samples: pl.DataFrame, uri: str) -> pl.DataFrame:
+    """One reject row per series whose values do not fit a quantity (26 integer digits)."""
+    bad = samples.filter(pl.col("value_dec").is_null())
+    rows = [
+        {
+            "source_uri": uri,
+            "source_row": None,
+            "column_name": "value",
+            "rule": "prometheus.value.range",
+            "reason": f"{count} samples of series {labels[:300]} are beyond 26 integer digits "
+            f"(e.g. {value!r}), more than a quantity holds; scale the metric down",
+            "raw_record": labels[:2000],
+            "_samples": count,
+        }
+        for labels, count, value in bad.group_by("labels")
+        .agg(pl.len(), pl.col("value").first())
+        .sort("labels")
+        .iter_rows()
+    ]
+    return pl.DataFrame(rows, schema={**dict(REJECT_SCHEMA), "_samples": pl.Int64})
+
+
 class PrometheusParser(FormatParser):
     """Remote-write objects the gateway landed (NDJSON of series lines, optionally gzip)."""
 
@@ -175,7 +201,9 @@ class PrometheusParser(FormatParser):
         if samples.height == 0:
             return no_rows(FORMAT)
         series, unmapped, rejects = map_series(samples, mapping, uri)
-        kept = samples.join(series.select("series_key"), on="series_key", how="semi")
+        mapped = samples.join(series.select("series_key"), on="series_key", how="semi")
+        kept = mapped.filter(pl.col("value_dec").is_not_null())
+        rejects = pl.concat([rejects, out_of_range(mapped, uri)])
         rejected = int(rejects["_samples"].sum()) if rejects.height else 0
         empty = no_rows(FORMAT)
         return ParsedSource(

@@ -1,4 +1,3 @@
 DROP TABLE IF EXISTS prom_new;
-DROP TABLE IF EXISTS prom_touched;
-DROP TABLE IF EXISTS prom_usage;
-DROP TABLE IF EXISTS prom_old;
+DROP TABLE IF EXISTS prom_span;
+DROP TABLE IF EXISTS prom_delta;

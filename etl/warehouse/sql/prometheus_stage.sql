@@ -1,11 +1,14 @@
 -- The object's samples not stored yet (one per series and timestamp), then stored.
 -- Params: lowest and highest incoming ts_ms (prunes the stored side), source_uri, load time.
 CREATE OR REPLACE TEMP TABLE prom_new AS
-SELECT i.series_key, i.ts_ms, min(i.value) AS value
+SELECT i.series_key, i.ts_ms, min(i.value) AS value, arg_min(i.value_dec, i.value) AS value_dec
 FROM incoming_samples i
 WHERE NOT EXISTS (
     SELECT 1 FROM prometheus_samples s
     WHERE s.series_key = i.series_key AND s.ts_ms = i.ts_ms AND s.ts_ms BETWEEN $lo AND $hi)
 GROUP BY i.series_key, i.ts_ms;
 INSERT INTO prometheus_samples
-SELECT series_key, ts_ms, value, $uri, $now FROM prom_new ORDER BY series_key, ts_ms;
+SELECT series_key, ts_ms, value,
+       CAST(value_dec * 1000000000000 AS HUGEINT),
+       $uri, $now
+FROM prom_new ORDER BY series_key, ts_ms;

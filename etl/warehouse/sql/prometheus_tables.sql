@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS prometheus_samples (
     series_key   VARCHAR NOT NULL,
     ts_ms        BIGINT NOT NULL,
     value        DOUBLE NOT NULL,
+    -- the value in units of 1e-12: the decimal of its shortest text (Python's repr),
+    -- rounded half-even to 12 places; what usage is computed from, exactly
+    value_e12    HUGEINT NOT NULL,
     source_uri   VARCHAR NOT NULL,
     ingested_at  TIMESTAMPTZ NOT NULL
 );
@@ -30,4 +33,13 @@ CREATE TABLE IF NOT EXISTS prometheus_unmapped (
     metric       VARCHAR NOT NULL,
     samples      BIGINT NOT NULL,
     counted_at   TIMESTAMPTZ NOT NULL
+);
+-- Exact usage per series x interval: in units of 1e-12 (counters) or 1e-12 x ms (gauges),
+-- with the divisor that turns it into the meter's unit (the event rounds it once).
+CREATE TABLE IF NOT EXISTS prometheus_usage (
+    series_key     VARCHAR NOT NULL,
+    interval_start BIGINT NOT NULL,
+    units          HUGEINT NOT NULL,
+    divisor        HUGEINT NOT NULL,
+    PRIMARY KEY (series_key, interval_start)
 );

@@ -128,3 +128,12 @@ def test_dimensions_keep_only_the_allow_list(warehouse: Warehouse, mapping: Path
     dims, unit, event_id = rows[0]
     assert dict(dims) == {"service": "web"} and unit == "requests"
     assert event_id.startswith("prometheus:") and event_id.endswith(f":{T0}")
+
+
+def test_values_beyond_a_quantity_are_rejected(warehouse: Warehouse, mapping: Path) -> None:
+    data = ndjson(line(A, [(T0, 1.0), (T0 + 1000, 1e30), (T0 + 2000, 4.0)]))
+    result = load_object(warehouse, "s3://b/p/r.ndjson", data, mapping)
+    assert (result.rows_in, result.events_loaded, result.rejected) == (3, 2, 1)
+    _, rejects = warehouse.query("SELECT rule, column_name FROM rejected_rows")
+    assert rejects == [("prometheus.value.range", "value")]
+    assert usage(warehouse) == {("team-a", "api_requests", T0): Decimal(3)}
