@@ -24,6 +24,7 @@ every interval), so the steady-state cost is the samples, not the labels.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -117,15 +118,13 @@ class LabelCache:
 
     def __init__(self, limit: int = _CACHE_LIMIT) -> None:
         self.limit = limit
-        self._heads: dict[object, bytes] = {}
-
-    def get(self, key: object) -> bytes | None:
-        return self._heads.get(key)
+        self.heads: dict[object, bytes] = {}
+        self.get = self.heads.get
 
     def put(self, key: object, head: bytes) -> bytes:
-        if len(self._heads) >= self.limit:
-            self._heads.clear()
-        self._heads[key] = head
+        if len(self.heads) >= self.limit:
+            self.heads.clear()
+        self.heads[key] = head
         return head
 
 
@@ -185,10 +184,47 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+_UNPACK_DOUBLE = struct.Struct("<d").unpack_from
+
+
+def _one_sample(series: bytes) -> tuple[bytes, int, float] | None:
+    """(label bytes, timestamp, value) of a series that ends in exactly one sample with a
+    6-byte varint timestamp (every millisecond timestamp from 2004 to 2527) and a non-zero
+    value, as Prometheus encodes it; None for any other shape."""
+    if len(series) < 18 or series[-18:-15] != b"\x12\x10\x09" or series[-7] != 0x10:
+        return None
+    t = series[-6:]
+    if t[5] & 0x80 or int.from_bytes(t[:5], "little") & 0x8080808080 != 0x8080808080:
+        return None
+    ts = (
+        (t[0] & 0x7F) | (t[1] & 0x7F) << 7 | (t[2] & 0x7F) << 14 | (t[3] & 0x7F) << 21
+        | (t[4] & 0x7F) << 28 | t[5] << 35
+    )  # fmt: skip
+    return series[:-18], ts, _UNPACK_DOUBLE(series, len(series) - 15)[0]
+
+
+def _v1_head(key: bytes, index: int, cache: LabelCache) -> bytes | None:
+    """The line head of the labels encoded in `key`; None when `key` holds more than labels
+    (a series whose last sample only looked like the fast path's)."""
+    head = cache.get(key)
+    if head is None:
+        try:
+            parsed = remote_v1_pb2.TimeSeries.FromString(key)
+        except DecodeError:
+            return None
+        if parsed.samples or parsed.exemplars or parsed.histograms:
+            return None
+        head = cache.put(key, _head({lb.name: lb.value for lb in parsed.labels}, None, index))
+    return head
+
+
 def decode_v1(data: bytes, cache: LabelCache) -> Decoded:
-    """A remote write 1.0 WriteRequest -> NDJSON lines (no metric type: 1.0 sends it apart)."""
+    """A remote write 1.0 WriteRequest -> NDJSON lines (no metric type: 1.0 sends it apart).
+
+    A series with one sample (what a scraping Prometheus sends) is read from its bytes: its
+    labels' bytes key the cache of line heads; any other series is read by protobuf."""
     try:
-        request = remote_v1_pb2.WriteRequestView.FromString(data)
+        request = remote_v1_pb2.WriteRequestBytes.FromString(data)
     except DecodeError as exc:
         raise _invalid(
             "prometheus.body.protobuf",
@@ -197,22 +233,37 @@ def decode_v1(data: bytes, cache: LabelCache) -> Decoded:
     lines: list[bytes] = []
     tally = _Tally()
     histograms = exemplars = 0
-    for index, series in enumerate(request.timeseries):
-        key = tuple(series.labels)
-        head = cache.get(key)
+    heads = cache.get
+    isfinite = math.isfinite
+    append = lines.append
+    for index, raw in enumerate(request.timeseries):
+        fast = _one_sample(raw)
+        if fast is not None:
+            key, ts, value = fast
+            head = heads(key) or _v1_head(key, index, cache)
+            if head is not None:
+                tally.samples += 1
+                if isfinite(value):
+                    append(b"%s[%d,%b]]}\n" % (head, ts, repr(value).encode()))
+                elif is_stale(value):
+                    tally.stale += 1
+                else:
+                    tally.not_finite += 1
+                continue
+        try:
+            series = remote_v1_pb2.TimeSeriesView.FromString(raw)
+        except DecodeError as exc:
+            raise _invalid(
+                "prometheus.body.protobuf", f"series {index} is malformed ({exc})"
+            ) from None
+        head = _v1_head(_label_message(series.labels), index, cache)
         if head is None:
-            try:
-                parsed = remote_v1_pb2.TimeSeries.FromString(_label_message(series.labels))
-            except DecodeError as exc:
-                raise _invalid(
-                    "prometheus.body.protobuf", f"series {index} has a malformed label ({exc})"
-                ) from None
-            head = cache.put(key, _head({lb.name: lb.value for lb in parsed.labels}, None, index))
+            raise _invalid("prometheus.body.protobuf", f"series {index} has malformed labels")
         histograms += len(series.histograms)
         exemplars += len(series.exemplars)
         text = _samples_text(((s.timestamp, s.value) for s in series.samples), tally)
         if text:
-            lines.append(head + text + b"]}\n")
+            append(head + text + b"]}\n")
     return _finish(lines, len(request.timeseries), tally, histograms, exemplars)
 
 

@@ -11,4 +11,4 @@ INSERT INTO prometheus_samples
 SELECT series_key, ts_ms, value,
        CAST(value_dec * 1000000000000 AS HUGEINT),
        $uri, $now
-FROM prom_new ORDER BY series_key, ts_ms;
+FROM prom_new;
