@@ -49,12 +49,12 @@ METRIC_TYPES: Final[dict[int, str]] = {
 
 SAMPLE_SCHEMA: Final = pl.Schema(
     {
-        "series_key": pl.String,
-        "metric": pl.String,
-        "labels": pl.String,
-        "metric_type": pl.String,
-        "ts_ms": pl.Int64,
-        "value": pl.Float64,
+        "series_key": pl.String(),
+        "metric": pl.String(),
+        "labels": pl.String(),
+        "metric_type": pl.String(),
+        "ts_ms": pl.Int64(),
+        "value": pl.Float64(),
         "value_dec": pl.Decimal(38, 12),
     }
 )
