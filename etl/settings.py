@@ -365,6 +365,7 @@ class GatewaySettings:
       METERHOUSE_GATEWAY_S3_TIMEOUT     seconds for one S3 call (default 10)
       METERHOUSE_GATEWAY_WORKERS        uvicorn worker processes (default 1)
       METERHOUSE_LANDING                the landing prefix; objects go to `<landing>api/`
+                                        (/ingest) and `<landing>prometheus/` (remote write)
     """
 
     api_keys: tuple[ApiKeySpec, ...]
