@@ -155,9 +155,12 @@ def run_baseline(folder: Path, exact: bool) -> None:
 
 
 def _report(name: str, seconds: float, result: object) -> None:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"side": name, "seconds": round(seconds, 2), "peak_rss_mib": round(rss),
-                      "result": str(result)}), flush=True)  # fmt: skip
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU-seconds of every thread of the side's process: comparable on a shared machine.
+    print(json.dumps({"side": name, "seconds": round(seconds, 2),
+                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+                      "peak_rss_mib": round(usage.ru_maxrss / 1024), "result": str(result)}),
+          flush=True)  # fmt: skip
 
 
 def main() -> int:
