@@ -279,28 +279,45 @@ def decode_v2(data: bytes, cache: LabelCache) -> Decoded:
         ) from None
     symbols = list(request.symbols)
     lines: list[bytes] = []
+    append = lines.append
     tally = _Tally()
     histograms = exemplars = 0
+    heads = cache.get
+    isfinite = math.isfinite
     for index, series in enumerate(request.timeseries):
-        refs = list(series.labels_refs)
-        if len(refs) % 2 or (refs and max(refs) >= len(symbols)):
+        refs = series.labels_refs
+        try:
+            names = tuple(map(symbols.__getitem__, refs))
+        except IndexError:
+            names = ()
+        if len(names) != len(refs) or len(refs) % 2:
             raise _invalid(
                 "prometheus.series.labels_refs",
-                f"series {index}: labels_refs {refs[:20]} must be name/value pairs of indexes "
-                f"below the {len(symbols)} symbols of the request",
+                f"series {index}: labels_refs {list(refs)[:20]} must be name/value pairs of "
+                f"indexes below the {len(symbols)} symbols of the request",
             )
-        names = tuple(symbols[r] for r in refs)
-        metric_type = METRIC_TYPES.get(series.metadata.type)
-        key = (names, metric_type)
-        head = cache.get(key)
+        key = (names, series.metadata.type)
+        head = heads(key)
         if head is None:
             labels = dict(zip(names[::2], names[1::2], strict=True))
-            head = cache.put(key, _head(labels, metric_type, index))
+            head = cache.put(key, _head(labels, METRIC_TYPES.get(key[1]), index))
         histograms += len(series.histograms)
         exemplars += len(series.exemplars)
-        text = _samples_text(((s.timestamp, s.value) for s in series.samples), tally)
+        samples = series.samples
+        if len(samples) == 1:  # what a scraping sender sends: no generator, no join
+            sample = samples[0]
+            value = sample.value
+            tally.samples += 1
+            if isfinite(value):
+                append(b"%s[%d,%b]]}\n" % (head, sample.timestamp, repr(value).encode()))
+            elif is_stale(value):
+                tally.stale += 1
+            else:
+                tally.not_finite += 1
+            continue
+        text = _samples_text(((s.timestamp, s.value) for s in samples), tally)
         if text:
-            lines.append(head + text + b"]}\n")
+            append(head + text + b"]}\n")
     return _finish(lines, len(request.timeseries), tally, histograms, exemplars)
 
 
