@@ -55,13 +55,14 @@ SAMPLE_SCHEMA: Final = pl.Schema(
         "metric_type": pl.String(),
         "ts_ms": pl.Int64(),
         "value": pl.Float64(),
-        "value_dec": pl.Decimal(38, 12),
+        "value_e12": pl.Decimal(38, 0),
     }
 )
 """One landed sample as the batch path reads it: `series_key` is the md5 (hex) of the series'
-labels as canonical JSON (keys sorted, compact), `labels` that JSON itself, `value_dec` the
-value as the decimal of its shortest text (Python's `repr` digits) rounded half-even to 12
-places: what usage is computed from."""
+labels as canonical JSON (keys sorted, compact), `labels` that JSON itself, `value_e12` the
+value in units of 1e-12: the decimal of its shortest text (Python's `repr` digits) rounded
+half-even to 12 places, as a whole number (null beyond 26 integer digits); usage is computed
+from it, exactly."""
 
 
 def is_stale(value: float) -> bool:

@@ -112,7 +112,7 @@ def _store_samples(
     con.unregister("incoming_series")
     lo, hi = samples.select(pl.col("ts_ms").min().alias("lo"), pl.col("ts_ms").max().alias("hi")).row(0)
     con.register(
-        "incoming_samples", samples.select("series_key", "ts_ms", "value", "value_dec").to_arrow()
+        "incoming_samples", samples.select("series_key", "ts_ms", "value", "value_e12").to_arrow()
     )
     con.execute(_STAGE[0], {"lo": lo, "hi": hi})
     con.unregister("incoming_samples")
