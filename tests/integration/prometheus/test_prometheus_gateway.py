@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from contracts.prometheus import STALE_NAN
@@ -23,6 +24,8 @@ from tests.integration.gateway._gateway import (
 )
 from tests.prometheus_usage import T0, mapping_file
 from tests.prometheus_wire import Series, headers, snappy, v1_body, v1_message, v2_body
+
+pytestmark = [pytest.mark.integration]
 
 PREFIX = "ingest/prometheus/"
 REQS = {"__name__": "requests_total", "namespace": "team-a", "service": "web"}

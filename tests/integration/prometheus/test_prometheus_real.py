@@ -34,9 +34,13 @@ from tests.conftest import BUCKET
 from tests.integration.gateway._gateway import KEY, LANDING, free_port, gateway_settings
 from tests.prometheus_usage import mapping_file
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None, reason="needs Debian's prometheus (make test installs it)"
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason="needs Debian's prometheus (make test installs it)",
+    ),
+]
 
 SCRAPES = 40  # the script's length; afterwards counters stay and gauges read 0
 RESTART_AT = 28  # the exporter restarts before this scrape: its counter starts from zero
