@@ -138,3 +138,18 @@ def test_replayed_bodies_load_once(s3: Any, tmp_path: Path, settings: Any) -> No
     assert rows == [("team-a", "api_requests", Decimal(12))]
     _, samples = wh.query("SELECT count(*) FROM prometheus_samples")
     assert samples == [(5,)]
+
+
+def test_a_broken_landed_object_fails_alone(s3: Any, tmp_path: Path, settings: Any) -> None:
+    from etl.jobs.ingest import ingest
+
+    good = b'{"labels":{"__name__":"requests_total","namespace":"a"},"samples":[[1000,1],[2000,3]]}\n'
+    bad = b'{"labels":{"__name__":"requests_total","namespace":"a"},"samples":"oops"}\n'
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}dt=2025-12-01/good.ndjson.gz", Body=gzip.compress(good))
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}dt=2025-12-01/bad.ndjson.gz", Body=gzip.compress(bad))
+    settings = replace(settings, prometheus_mapping=mapping_file(tmp_path))
+    report = ingest([f"s3://{BUCKET}/{PREFIX}"], settings)
+    status = {f.uri.rsplit("/", 1)[-1]: (f.status, f.error or "") for f in report.files}
+    assert status["good.ndjson.gz"][0] == "loaded"
+    assert status["bad.ndjson.gz"][0] == "failed"
+    assert "not remote-write series lines" in status["bad.ndjson.gz"][1]
