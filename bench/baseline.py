@@ -1,10 +1,19 @@
-"""The baseline: meterhouse's job written as plain DuckDB SQL, with no Python per row.
+"""The baseline: meterhouse's job written as the plain DuckDB SQL a good engineer would write,
+with no Python per row, under the same memory bound (DuckDB's memory_limit, spilling past it).
 
-Read every file of the folder, normalize to the meter event columns, drop invalid rows (the
-same rules as etl.formats.amberflo.normalize: missing customer/meter, meterValue not a finite non-negative number
-with at most 12 decimals, meterTimeInMillis not an integer of epoch ms since 2000 and at most a
-day in the future), deduplicate on event_id (first file in name order, then first row, wins),
-write `meter_events`, the date-partitioned Parquet lake and a daily rollup.
+Amberflo exports (bench/baseline_amberflo.sql): read every file of the folder as text in file
+order, type and check each row in one pass (the same rules as etl.formats.amberflo.normalize:
+missing customer/meter, meterValue not a non-negative number with at most 12 decimals,
+meterTimeInMillis not an integer of epoch ms since 2000 and at most a day in the future), build
+the MAP dimensions, keep one copy per event id by meterhouse's duplicate rule (earliest
+event_time, then source_uri, then source_row), write `meter_events` with the same exact types
+(DECIMAL(38, 18) quantities and money),
+the date-partitioned Parquet lake and a daily rollup. FOCUS exports (focus_script): the typed
+line items with their content ids, the events, the same dedup, lake and rollup.
+
+Where DuckDB has a much faster way to the same exact value, the baseline takes it, as
+meterhouse does: text into DECIMAL(18, s) before widening, MAPs built from JSON object text,
+duplicates found on narrow columns.
 
 What it does not do, and meterhouse does: a ledger, per-file transactions, a rejected_rows table
 with one reason per row, a duplicate_events table for promotion, pandera contracts.
@@ -40,72 +49,54 @@ _UNIT = """CASE
 END"""
 
 
-def _amberflo_raw(con: Any, src: Path, fmt: str) -> None:
+MEMORY_LIMIT = "1500MB"
+"""DuckDB's memory limit for the baseline: past it, DuckDB spills to its temp directory (the same
+bound meterhouse is held to, < 2 GiB peak)."""
+
+_AMBERFLO_SQL = Path(__file__).with_name("baseline_amberflo.sql")
+
+
+def _amberflo_reader(src: Path, fmt: str) -> tuple[str, str]:
+    """(the raw read, the MAP dimensions expression over it) for CSV or NDJSON exports."""
     if fmt == "csv":
-        dims = ", ".join(f"struct_pack(key := '{d}', value := \"{d}\")" for d in DIMENSIONS)
-        reader = f"""SELECT filename AS source_uri, customerId, meterApiName, meterValue,
-                       meterTimeInMillis, uniqueId,
-                       map_from_entries(list_filter([{dims}], e -> e.value IS NOT NULL AND e.value <> ''))
-                         AS dimensions
-                FROM read_csv('{src}/*.csv', header = true, all_varchar = true, filename = true)"""
-    else:
-        reader = f"""SELECT filename AS source_uri, customerId, meterApiName, meterValue,
-                       meterTimeInMillis, uniqueId, coalesce(dimensions, MAP {{}}) AS dimensions
-                FROM read_json('{src}/*.ndjson', format = 'newline_delimited', filename = true,
-                  columns = {{customerId: 'VARCHAR', meterApiName: 'VARCHAR', meterValue: 'VARCHAR',
-                             meterTimeInMillis: 'VARCHAR', uniqueId: 'VARCHAR',
-                             dimensions: 'MAP(VARCHAR, VARCHAR)'}})"""
-    con.execute(f"CREATE TEMP TABLE raw AS {reader}")
+        reader = f"""SELECT filename AS source_uri, *
+            FROM read_csv('{src}/*.csv', header = true, all_varchar = true)"""
+        # DuckDB builds a MAP from JSON object text several times faster than from a list of
+        # entries; empty cells are left out of the object.
+        entries = ", ".join(
+            f"""CASE WHEN "{d}" <> '' THEN '"{d}":' || to_json("{d}") END""" for d in DIMENSIONS
+        )
+        text = f"'{{' || concat_ws(',', {entries}) || '}}'"
+        return reader, f"""json_transform({text}, '"MAP(VARCHAR, VARCHAR)"')"""
+    reader = f"""SELECT filename AS source_uri, *
+        FROM read_json('{src}/*.ndjson', format = 'newline_delimited',
+          columns = {{customerId: 'VARCHAR', meterApiName: 'VARCHAR', meterValue: 'VARCHAR',
+                     meterTimeInMillis: 'VARCHAR', uniqueId: 'VARCHAR',
+                     dimensions: 'MAP(VARCHAR, VARCHAR)'}})"""
+    return reader, "coalesce(r.dimensions, MAP {})"
 
 
-def _amberflo_events(con: Any, fmt: str) -> None:
+def amberflo_script(src: Path, fmt: str, work: Path) -> list[str]:
+    """The baseline's SQL statements for an Amberflo export folder, in order."""
+    reader, dimensions = _amberflo_reader(src, fmt)
     limit_ms = int((datetime.now(tz=UTC) + timedelta(days=1)).timestamp() * 1000)
-    con.execute(
-        """CREATE TEMP TABLE trimmed AS
-        SELECT rowid AS rid, source_uri, dimensions,
-               nullif(trim(customerId), '') AS customer,
-               nullif(trim(meterApiName), '') AS meter,
-               trim(meterValue) AS value_text,
-               coalesce(regexp_full_match(trim(meterValue), '[+-]?[0-9]{1,12}([.][0-9]{1,6})?'), false) AS fits,
-               TRY_CAST(trim(meterTimeInMillis) AS BIGINT) AS ms,
-               nullif(trim(uniqueId), '') AS unique_id
-        FROM raw"""
+    text = _AMBERFLO_SQL.read_text().format(
+        memory_limit=MEMORY_LIMIT,
+        temp_directory=work / "duckdb_tmp",
+        reader=reader,
+        dimensions=dimensions,
+        min_event_ms=MIN_EVENT_MS,
+        max_event_ms=limit_ms,
+        unit_case=_UNIT,
+        fmt=fmt,
+        lake=work / "lake" / "meter_events",
     )
-    # DuckDB 1.5 parses text into DECIMAL(38, s) (a 128-bit integer) ~50x slower than into
-    # DECIMAL(18, s): values that fit the narrow type exactly take it. In one statement with the
-    # trimming above the optimizer evaluates the slow cast for every row, hence two statements.
-    con.execute(
-        """CREATE TEMP TABLE typed AS
-        SELECT rid, source_uri, dimensions, customer, meter,
-               CASE WHEN fits THEN TRY_CAST(value_text AS DECIMAL(18, 6))::DECIMAL(38, 12)
-                    ELSE TRY_CAST(value_text AS DECIMAL(38, 12)) END AS quantity,
-               CASE WHEN NOT fits THEN TRY_CAST(value_text AS DECIMAL(38, 24)) END AS quantity_fine,
-               ms, unique_id
-        FROM trimmed"""
-    )
-    con.execute(
-        f"""CREATE TEMP TABLE valid AS
-        SELECT rid, source_uri,
-               coalesce(unique_id, 'sha256:' || left(sha256(concat_ws('|', customer, meter,
-                        quantity::VARCHAR, ms::VARCHAR, dimensions::VARCHAR)), 40)) AS event_id,
-               customer AS customer_id, meter AS meter_name, quantity,
-               coalesce(dimensions['unit'], {_UNIT}) AS unit,
-               make_timestamptz(ms * 1000) AS event_time,
-               dimensions
-        FROM typed
-        WHERE customer IS NOT NULL AND meter IS NOT NULL AND quantity IS NOT NULL
-          AND quantity >= 0 AND (quantity_fine IS NULL OR quantity_fine = quantity::DECIMAL(38, 24))
-          AND ms IS NOT NULL AND ms >= {MIN_EVENT_MS} AND ms <= {limit_ms}"""
-    )
-    con.execute(
-        f"""CREATE TABLE meter_events AS
-        SELECT event_id, customer_id, meter_name, quantity, unit, event_time,
-               (event_time AT TIME ZONE 'UTC')::DATE AS event_date, dimensions,
-               NULL::DECIMAL(38, 12) AS billed_cost, 'amberflo_{fmt}' AS source_format,
-               source_uri, rid AS source_row, now() AS ingested_at
-        FROM valid
-        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source_uri, rid) = 1"""
-    )
+    statements = []
+    for chunk in text.split(";\n"):
+        code = "\n".join(line for line in chunk.splitlines() if not line.lstrip().startswith("--"))
+        if code.strip():
+            statements.append(code)
+    return statements
 
 
 _FOCUS_KEY_COLUMNS = (
@@ -128,42 +119,90 @@ _FOCUS_MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost",
 _FOCUS_TIMES = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
 
 
-def _focus(con: Any, src: Path) -> None:
-    con.execute(
-        f"""CREATE TEMP TABLE raw AS SELECT filename AS source_uri, *
-            FROM read_csv('{src}/*.csv', header = true, all_varchar = true, filename = true)"""
+FOCUS_MONEY_TYPE = "DECIMAL(38, 18)"
+"""The type meterhouse stores FOCUS money and quantities in."""
+
+
+def _exact_decimal(column: str) -> str:
+    """`column` (text) as FOCUS_MONEY_TYPE. DuckDB 1.5 parses text into a 128-bit DECIMAL(38, s)
+    about 30x slower than into DECIMAL(18, s): values with at most 6 integer digits and 12
+    decimals take the narrow type first (exact, then widened)."""
+    value = f'trim("{column}")'
+    return (
+        f"CASE WHEN regexp_full_match({value}, '[+-]?[0-9]{{1,6}}([.][0-9]{{1,12}})?') "
+        f"THEN TRY_CAST({value} AS DECIMAL(18, 12))::{FOCUS_MONEY_TYPE} "
+        f"ELSE TRY_CAST({value} AS {FOCUS_MONEY_TYPE}) END"
     )
-    money = ", ".join(f'TRY_CAST("{c}" AS DECIMAL(38, 12)) AS "{c}"' for c in _FOCUS_MONEY)
+
+
+def focus_script(src: Path, work: Path) -> list[str]:
+    """The baseline's SQL statements for a folder of FOCUS CSV exports, in order: the files as
+    text (rowid = place in the export), the typed line items with their content ids (the
+    occurrence of identical rows within a file counted on a narrow table), the events, and
+    keep-first dedup of ids repeated across files."""
+    money = ", ".join(f'{_exact_decimal(c)} AS "{c}"' for c in _FOCUS_MONEY)
     times = ", ".join(f'TRY_CAST("{c}" AS TIMESTAMPTZ) AS "{c}"' for c in _FOCUS_TIMES)
-    key = ", ".join(f"coalesce(\"{c}\", '\\0')" for c in _FOCUS_KEY_COLUMNS)
-    con.execute(
-        f"""CREATE TABLE focus_line_items AS
-        SELECT * REPLACE ({money}, {times},
-                          TRY_CAST(json("Tags") AS MAP(VARCHAR, VARCHAR)) AS "Tags"),
-               rowid AS source_row,
-               'focus:' || sha256(concat_ws('\\x1f', {key}) || '\\x1d' ||
-                 (row_number() OVER (PARTITION BY source_uri, concat_ws('\\x1f', {key})) - 1)::VARCHAR) AS event_id
-        FROM raw"""
+    key = (
+        "concat_ws('\\x1f', "
+        + ", ".join(f"coalesce(\"{c}\", '\\0')" for c in _FOCUS_KEY_COLUMNS)
+        + ")"
+    )
+    # Dimensions: the tags, then the context columns (over a tag of the same name), built as
+    # JSON object text (DuckDB's map_concat of two MAPs costs ~15x more).
+    context_keys = ", ".join(f"'{k}'" for k, _ in _FOCUS_CONTEXT)
+    tags = (
+        'nullif(array_to_string(list_transform(list_filter(map_entries("Tags"), '
+        f"e -> e.key NOT IN ({context_keys})), e -> to_json(e.key) || ':' || to_json(e.value)), ','), '')"
     )
     context = ", ".join(
-        f"struct_pack(key := '{k}', value := \"{c}\"::VARCHAR)" for k, c in _FOCUS_CONTEXT
+        f"""CASE WHEN "{c}" IS NOT NULL THEN '"{k}":' || to_json("{c}"::VARCHAR) END"""
+        for k, c in _FOCUS_CONTEXT
     )
-    con.execute(
+    dimensions = f"""json_transform('{{' || concat_ws(',', {tags}, {context}) || '}}', '"MAP(VARCHAR, VARCHAR)"')"""
+    return [
+        f"SET memory_limit = '{MEMORY_LIMIT}'",
+        f"SET temp_directory = '{work / 'duckdb_tmp'}'",
+        f"""CREATE TEMP TABLE raw AS SELECT filename AS source_uri, *
+            FROM read_csv('{src}/*.csv', header = true, all_varchar = true)""",
+        f"""CREATE TEMP TABLE line_keys AS
+            SELECT rowid AS rid, source_uri, {key} AS key_text FROM raw""",
+        """CREATE TEMP TABLE line_ids AS
+            SELECT rid, rid - min(rid) OVER (PARTITION BY source_uri) + 1 AS source_row,
+                   'focus:' || sha256(key_text || '\\x1d' || (row_number() OVER (
+                       PARTITION BY source_uri, md5_number(key_text) ORDER BY rid) - 1)::VARCHAR) AS event_id
+            FROM line_keys""",
+        f"""CREATE TABLE focus_line_items AS
+            SELECT r.* REPLACE ({money}, {times},
+                                TRY_CAST(json(r."Tags") AS MAP(VARCHAR, VARCHAR)) AS "Tags"),
+                   i.source_row, i.event_id
+            FROM raw AS r JOIN line_ids AS i ON r.rowid = i.rid""",
         f"""CREATE TABLE meter_events AS
-        SELECT event_id, coalesce("SubAccountId", "BillingAccountId") AS customer_id,
-               coalesce("SkuId", "ServiceName") AS meter_name,
-               coalesce("ConsumedQuantity", "PricingQuantity", 0) AS quantity,
-               CASE WHEN "ConsumedQuantity" IS NOT NULL THEN "ConsumedUnit" ELSE "PricingUnit" END AS unit,
-               "ChargePeriodStart" AS event_time,
-               ("ChargePeriodStart" AT TIME ZONE 'UTC')::DATE AS event_date,
-               map_concat(coalesce("Tags", MAP {{}}), map_from_entries(list_filter([{context}],
-                          e -> e.value IS NOT NULL))) AS dimensions,
-               "BilledCost" AS billed_cost, 'focus_csv' AS source_format, source_uri, source_row,
-               now() AS ingested_at
-        FROM focus_line_items
-        WHERE "BilledCost" IS NOT NULL AND "ChargePeriodStart" IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source_uri, source_row) = 1"""
-    )
+            SELECT event_id, coalesce("SubAccountId", "BillingAccountId") AS customer_id,
+                   coalesce("SkuId", "ServiceName") AS meter_name,
+                   coalesce("ConsumedQuantity", "PricingQuantity", 0) AS quantity,
+                   CASE WHEN "ConsumedQuantity" IS NOT NULL THEN "ConsumedUnit" ELSE "PricingUnit" END AS unit,
+                   "ChargePeriodStart" AS event_time,
+                   ("ChargePeriodStart" AT TIME ZONE 'UTC')::DATE AS event_date,
+                   {dimensions} AS dimensions,
+                   "BilledCost" AS billed_cost, "EffectiveCost" AS effective_cost,
+                   "ListCost" AS list_cost, "ContractedCost" AS contracted_cost,
+                   "BillingCurrency" AS currency, 'focus_csv' AS source_format, source_uri,
+                   source_row, now() AS ingested_at, md5_number(event_id) AS event_key
+            FROM focus_line_items
+            WHERE "BilledCost" IS NOT NULL AND "ChargePeriodStart" IS NOT NULL""",
+        """DELETE FROM meter_events WHERE rowid IN (
+            SELECT rowid FROM meter_events
+            QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY event_time, source_uri, source_row) > 1)""",
+        f"""COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
+            TO '{work / "lake" / "meter_events"}'
+            (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE)""",
+    ]
+
+
+def _step_name(statement: str) -> str:
+    """A phase name for a statement of the script: its verb and target (`CREATE TABLE meter_events`)."""
+    words = statement.split()
+    return " ".join(words[: 4 if words[:2] in (["CREATE", "TEMP"], ["CREATE", "TABLE"]) else 2])
 
 
 def run_baseline(src: Path, fmt: str, work: Path) -> dict[str, Any]:
@@ -175,27 +214,18 @@ def run_baseline(src: Path, fmt: str, work: Path) -> dict[str, Any]:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     started = t = time.perf_counter()
-    if fmt == "focus":
-        _focus(con, src)
-        rows_in = con.execute("SELECT count(*) FROM raw").fetchone()[0]
-        valid = con.execute(
-            'SELECT count(*) FROM focus_line_items WHERE "BilledCost" IS NOT NULL'
-        ).fetchone()[0]
-    else:
-        _amberflo_raw(con, src, fmt)
-        phases["read"] = time.perf_counter() - t
-        _amberflo_events(con, fmt)
-        rows_in = con.execute("SELECT count(*) FROM raw").fetchone()[0]
-        valid = con.execute("SELECT count(*) FROM valid").fetchone()[0]
-    phases["normalize_dedup_load"] = time.perf_counter() - t - phases.get("read", 0.0)
-    t = time.perf_counter()
+    statements = focus_script(src, work) if fmt == "focus" else amberflo_script(src, fmt, work)
+    deleted = 0
     (work / "lake").mkdir(parents=True, exist_ok=True)
-    con.execute(
-        f"""COPY (SELECT * FROM meter_events ORDER BY event_date, event_time, event_id)
-            TO '{work / "lake" / "meter_events"}'
-            (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE)"""
-    )
-    phases["publish_lake"] = time.perf_counter() - t
+    for statement in statements:
+        step = time.perf_counter()
+        result = con.execute(statement).fetchall()
+        if statement.lstrip().startswith("DELETE"):
+            deleted = int(result[0][0])
+        name = _step_name(statement)
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - step
+    rows_in = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    valid = con.execute("SELECT count(*) FROM meter_events").fetchone()[0] + deleted
     t = time.perf_counter()
     con.execute(
         """CREATE TABLE daily_usage AS

@@ -61,8 +61,8 @@ def _events_sql(first: int, count: int, total: int) -> str:
     SELECT 'ev-' || i AS event_id, customer_id, meter_name,
            ((h // 3200000) % 100000)::DECIMAL(38, 0) * 0.001::DECIMAL(38, 3) AS quantity,
            'unit' AS unit,
-           TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_microseconds(i * 2592000000000 // {total}) AS event_time,
-           (TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_microseconds(i * 2592000000000 // {total}))::DATE AS event_date,
+           TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_microseconds((i::HUGEINT * 2592000000000 // {total})::BIGINT) AS event_time,
+           (TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_microseconds((i::HUGEINT * 2592000000000 // {total})::BIGINT))::DATE AS event_date,
            CASE WHEN meter_name = 'gpu_hours'
                 THEN MAP {{'datacenter': datacenter, 'team': team, 'project': project, 'gpu_model': gpu}}
                 ELSE MAP {{'datacenter': datacenter, 'team': team, 'project': project}} END AS dimensions,

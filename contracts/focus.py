@@ -1,7 +1,7 @@
 """FOCUS (FinOps Open Cost and Usage Specification) Cost and Usage contracts, versions 1.0-1.3.
 
 One pandera DataFrameModel per FOCUS version, for the *typed* frame the FOCUS parser produces
-(costs and quantities Decimal(38, 12), periods Datetime("us", "UTC"), Tags a list of key/value
+(costs, prices and quantities Decimal(38, 18), periods Datetime("us", "UTC"), Tags a list of key/value
 structs). Each newer version inherits the older one and adds its columns, so a model's columns are
 exactly that version's column set and its required columns are the version's mandatory ones
 (spec table "Feature level: Mandatory"). Conditional and recommended columns are `Optional`.
@@ -25,13 +25,19 @@ import polars as pl
 
 FOCUS_VERSIONS: Final[tuple[str, ...]] = ("1.0", "1.1", "1.2", "1.3")
 
-FOCUS_DECIMAL: Final = pl.Decimal(38, 12)
+FOCUS_DECIMAL: Final = pl.Decimal(38, 18)
+"""Money, unit prices and quantities. The spec sets no precision; real exports write 11-15
+fractional digits (BilledCost 11, ConsumedQuantity 15, ListUnitPrice 12; generated data often 14),
+so 18 places hold every one exactly and leave 20 integer digits, enough for any sum of costs.
+A value with more places (or more integer digits) is never rounded: see FOCUS_PRECISION_RULE."""
+FOCUS_SCALE: Final = 18
+FOCUS_INTEGER_DIGITS: Final = 20
 FOCUS_DATETIME: Final = pl.Datetime("us", "UTC")
 KEY_VALUE: Final = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 
 # Annotated forms so pandera builds the parametrised polars dtypes (an instance such as
-# pl.Decimal(38, 12) cannot sit inside Optional[...]).
-Money = Annotated[pl.Decimal, 38, 12]
+# pl.Decimal(38, 18) cannot sit inside Optional[...]).
+Money = Annotated[pl.Decimal, 38, 18]
 UtcTime = Annotated[pl.Datetime, "us", "UTC"]
 KeyValue = Annotated[pl.List, pl.Struct({"key": pl.String, "value": pl.String})]
 
@@ -257,6 +263,22 @@ SOFT_NOT_NULL: Final[dict[str, tuple[str, ...]]] = {
     "1.3": ("InvoiceIssuerName", "PublisherName", "ChargeFrequency", "ServiceSubcategory",
             "BillingAccountType", "HostProviderName"),
 }  # fmt: skip
+
+# What places and prices a line item: its money, its periods, its currency, and what identifies
+# it (billing account, provider). A value in one of these that is missing, malformed or cannot be
+# held exactly rejects the row; a violation in any other column is a conformance finding and the
+# row is kept (real exports break the spec in secondary columns; dropping the row drops money).
+PLACING_COLUMNS: Final[dict[str, frozenset[str]]] = {
+    version: frozenset({
+        "BilledCost", "EffectiveCost", "BillingCurrency", "BillingPeriodStart",
+        "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "BillingAccountId",
+        "ServiceProviderName" if version == "1.3" else "ProviderName",
+    })
+    for version in FOCUS_VERSIONS
+}  # fmt: skip
+
+# Unit columns checked against the FOCUS UnitFormat attribute (a finding, never a reject).
+UNIT_COLUMNS: Final = ("PricingUnit", "ConsumedUnit", "CommitmentDiscountUnit")
 
 # Columns whose values come from a closed list, for the parser's case repair.
 ALLOWED_VALUES: Final[dict[str, tuple[str, ...]]] = {

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-MONEY = pl.Decimal(38, 12)
-QUANTITY = pl.Decimal(38, 12)
+# 18 decimal places hold every value FOCUS exports and Amberflo meterValues carry in practice
+# (provider exports write 11-15, generated data 14); a value with more is rejected by a named
+# rule, never rounded. Rating and the cost rollups keep their own scale (12, the rate card's).
+MONEY = pl.Decimal(38, 18)
+QUANTITY = pl.Decimal(38, 18)
 DIMENSIONS = pl.List(pl.Struct({"key": pl.Utf8, "value": pl.Utf8}))
 UTC_TIME = pl.Datetime("us", "UTC")
 

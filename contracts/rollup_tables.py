@@ -11,6 +11,9 @@ from typing import Final
 from contracts.lake import LakeTable
 
 _MONEY = "DECIMAL(38, 12)"
+# Rollups sum event values exactly: events hold FOCUS money and quantities to 18 places (rating's
+# own costs keep 12), so the sums do too, and reconcile to the last digit.
+_SUMS = "DECIMAL(38, 18)"
 # cost_daily and cost_monthly share their columns after the period key.
 _ROLLUP_COLUMNS = f"""
         customer_id      VARCHAR NOT NULL,
@@ -18,14 +21,14 @@ _ROLLUP_COLUMNS = f"""
         dimensions       MAP(VARCHAR, VARCHAR) NOT NULL,
         unit             VARCHAR,
         currency         VARCHAR,
-        quantity         {_MONEY} NOT NULL,
+        quantity         {_SUMS} NOT NULL,
         event_count      BIGINT NOT NULL,
-        rated_cost       {_MONEY},
-        billed_cost      {_MONEY},
-        effective_cost   {_MONEY},
-        cost             {_MONEY},
+        rated_cost       {_SUMS},
+        billed_cost      {_SUMS},
+        effective_cost   {_SUMS},
+        cost             {_SUMS},
         unrated_events   BIGINT NOT NULL,
-        unrated_quantity {_MONEY}"""
+        unrated_quantity {_SUMS}"""
 
 ROLLUP_TABLE_DDL: Final[tuple[str, ...]] = (
     f"""CREATE TABLE IF NOT EXISTS rate_card (

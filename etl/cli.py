@@ -83,7 +83,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"\n{t['files']} files ({t['failed']} failed): rows_in={t['rows_in']} loaded={t['events_loaded']} "
         f"duplicates={t['duplicates']} rejected={t['rejected']} warehouse={settings.warehouse_path}"
     )
+    _print_findings(report.findings())
     return 1 if t["failed"] and args.strict else 0
+
+
+def _print_findings(findings: dict[str, int]) -> None:
+    """FOCUS conformance findings per rule (rows kept, never rejects)."""
+    if findings:
+        print("\nFOCUS conformance findings (rows loaded, not rejected):")
+        for rule, count in findings.items():
+            print(f"  {rule}: {count}")
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -139,8 +148,27 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"duplicate_events: {dup[0][0]} copies of stored events, {dup[0][1]} of them "
             "conflicting (content differs from the kept copy)"
         )
+    _status_focus(settings)
     _print_unmapped_metrics(wh)
     return 0
+
+
+def _status_focus(settings: Settings) -> None:
+    """FOCUS findings per rule and unreconciled files, when the warehouse has the tables."""
+    from etl.jobs.focus_conformance import findings_by_rule
+
+    try:
+        rows = findings_by_rule(settings)
+    except MeterhouseError:
+        return  # a warehouse not yet opened by a load since FOCUS findings were added
+    if rows:
+        print("\nFOCUS conformance findings (rows loaded, not rejected):")
+        _print_table(
+            ["rule", "column", "findings", "files", "example"],
+            [[r["rule"], r["column_name"], r["findings"], r["files"], r["example_value"] or ""]
+             for r in rows],
+            "table",
+        )  # fmt: skip
 
 
 def _print_unmapped_metrics(wh: Any) -> None:
@@ -302,6 +330,25 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_focus(args: argparse.Namespace) -> int:
+    from etl.jobs.export_focus import export_focus
+    from etl.warehouse import require_warehouse
+
+    settings = Settings.from_env(args.warehouse)
+    require_warehouse(settings.warehouse_path)
+    try:
+        month = date.fromisoformat(f"{args.month}-01")
+    except ValueError:
+        print(f"meterhouse export focus: --month {args.month!r} is not YYYY-MM", file=sys.stderr)
+        return 2
+    result = export_focus(settings, month, args.out, args.format)
+    totals = ", ".join(f"{c} {v}" for c, v in sorted(result.billed_cost.items())) or "-"
+    print(f"FOCUS 1.2 export of {result.month}: {result.rows} rows, BilledCost {totals}")
+    for uri in result.uris:
+        print(f"  {uri}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from etl.gateway.server import serve
     from etl.settings import GatewaySettings
@@ -385,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--warehouse")
     r.set_defaults(func=cmd_rollup)
+
+    ex = sub.add_parser("export", help="export the data center's costs (FOCUS 1.2)")
+    ex_sub = ex.add_subparsers(dest="export_command", required=True)
+    ef = ex_sub.add_parser(
+        "focus", help="write a month of rated costs as a FOCUS 1.2 dataset (CSV and/or Parquet)"
+    )
+    ef.add_argument("--month", required=True, help="YYYY-MM")
+    ef.add_argument("--out", required=True, help="a local folder or s3://bucket/prefix")
+    ef.add_argument("--format", choices=["csv", "parquet", "both"], default="both")
+    ef.add_argument("--warehouse")
+    ef.set_defaults(func=cmd_export_focus)
 
     gw = sub.add_parser("serve", help="run the ingest gateway (POST /ingest; etl/gateway)")
     gw.add_argument("--host", help="default $METERHOUSE_GATEWAY_HOST or 127.0.0.1")

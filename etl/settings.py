@@ -98,6 +98,11 @@ class _Env(BaseSettings):
     # the ingest gateway (`meterhouse serve`, etl/gateway)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8090, ge=0, le=65535)
+    # the FOCUS export of the data center's own costs (`meterhouse export focus`)
+    focus_provider_name: str = Field("meterhouse", min_length=1)
+    focus_billing_account_id: str = Field("datacenter", min_length=1)
+    focus_billing_account_name: str | None = None
+    focus_export_to: str | None = None
     gateway_id: str = Field("gw", pattern=r"^[A-Za-z0-9_.]{1,40}$")
     gateway_api_keys: str | None = None
     gateway_api_keys_file: Path | None = None
@@ -228,6 +233,11 @@ class Settings:
       METERHOUSE_LATE_DAYS      days before its interval a scheduled run still loads (default 31;
                                 `all`: no limit)
       METERHOUSE_ROLLUP_DIMENSIONS  dimension keys the cost rollups keep (default team,project)
+      METERHOUSE_FOCUS_PROVIDER_NAME  ProviderName/PublisherName/InvoiceIssuerName of the FOCUS
+                                export of the data center's costs (default meterhouse)
+      METERHOUSE_FOCUS_BILLING_ACCOUNT_ID / _NAME  its billing account: the data center (default
+                                datacenter; the name defaults to the id)
+      METERHOUSE_FOCUS_EXPORT_TO  where the focus_export DAG writes (a folder or s3://bucket/prefix)
       METERHOUSE_PROMETHEUS_MAPPING  YAML file saying which Prometheus metrics are meters
                                 (etl/formats/prometheus/mapping.py); unset: none is
       AWS_ENDPOINT_URL(_S3), AWS_REGION / AWS_DEFAULT_REGION  the S3 API (boto3's own chain)
@@ -253,6 +263,10 @@ class Settings:
     late_days: int | None = DEFAULT_LATE_DAYS
     rollup_dimensions: tuple[str, ...] = DEFAULT_ROLLUP_DIMENSIONS
     extra: dict[str, str] = field(default_factory=dict)
+    focus_provider_name: str = "meterhouse"
+    focus_billing_account_id: str = "datacenter"
+    focus_billing_account_name: str | None = None
+    focus_export_to: str | None = None
     prometheus_mapping: Path | None = None
 
     @classmethod
@@ -281,6 +295,10 @@ class Settings:
             spool_dir=env.spool_dir,
             late_days=env.late_days,
             rollup_dimensions=env.rollup_dimensions,
+            focus_provider_name=env.focus_provider_name,
+            focus_billing_account_id=env.focus_billing_account_id,
+            focus_billing_account_name=env.focus_billing_account_name,
+            focus_export_to=env.focus_export_to,
             prometheus_mapping=env.prometheus_mapping,
         )
 

@@ -70,7 +70,9 @@ def main() -> int:
             return 1
         rollup_state = _rate_and_roll_up(start)
         _cost_report(env["METERHOUSE_WAREHOUSE"], start)
-        return 0 if rollup_state == "success" else 1
+        if rollup_state != "success":
+            return 1
+        return 0 if _export_focus(env["METERHOUSE_WAREHOUSE"], start) else 1
     finally:
         s3.terminate()
         s3.wait(timeout=20)
@@ -172,6 +174,24 @@ def _cost_report(warehouse: str, month: date) -> None:
     print("\n== usage without a price (view unrated_usage)")
     cli(["sql", "SELECT meter_name, sum(events) AS events FROM unrated_usage GROUP BY 1", "--warehouse", warehouse])
     print("views: cost_by_customer_month, cost_by_customer_this_month, top_meters_by_cost, cost_day_over_day, unrated_usage (docs/rating.md)")
+
+
+def _export_focus(warehouse: str, month: date) -> bool:
+    """Export the month's rated costs as FOCUS 1.2 into the bucket and locally, and judge the
+    files with the FinOps Foundation's focus-validator (its own pinned environment)."""
+    from etl.cli import main as cli
+
+    out = RUN / "focus-export"
+    print(f"\n== FOCUS 1.2 export of {month:%Y-%m} (meterhouse export focus), to s3://usage/exports/focus/")
+    if cli(["export", "focus", "--month", f"{month:%Y-%m}", "--out", "s3://usage/exports/focus/", "--warehouse", warehouse]):
+        return False
+    if cli(["export", "focus", "--month", f"{month:%Y-%m}", "--out", str(out), "--warehouse", warehouse]):
+        return False
+    print("\n== focus-validator 2.2.1 on the export (scripts/focus_validator; first run installs it)")
+    sys.path.insert(0, str(ROOT / "scripts" / "focus_validator"))
+    from run import main as validate  # noqa: PLC0415
+
+    return validate([str(out / f"focus-{month:%Y-%m}.csv"), str(out / f"focus-{month:%Y-%m}.parquet")]) == 0
 
 
 def _report(warehouse: str) -> None:

@@ -64,9 +64,14 @@ def rating_partitions(
             yield RatingPartition(meter, month, bool(whole_month), int(events), buckets, bucket)
 
 
-def rate_partition(con: Any, partition: RatingPartition, version: str | None) -> None:
+def rate_partition(con: Any, partition: RatingPartition, version: str | None) -> int:
     """Rate one partition into the temp table `rated_partition` (its events of the selected
-    days, with their event columns and `RatedEvent` columns) and append those to rated_events."""
+    days, with their event columns and `RatedEvent` columns) and append those to rated_events;
+    returns how many there are.
+
+    An empty partition appends nothing: DuckDB 1.5.5 hides a large append made earlier in the
+    transaction from this connection after COMMIT when an INSERT of zero rows read from a
+    temporary table follows into the same table (see etl.warehouse.dedup.resolve_duplicates)."""
     con.execute(
         sql_text("rate_partition"),
         {
@@ -79,4 +84,7 @@ def rate_partition(con: Any, partition: RatingPartition, version: str | None) ->
             "version": version,
         },
     )
-    con.execute(sql_text("insert_rated_events"))
+    rows = int(con.execute(sql_text("rated_partition_rows")).fetchone()[0])
+    if rows:
+        con.execute(sql_text("insert_rated_events"))
+    return rows

@@ -83,8 +83,8 @@ def rebuild_days(
         con.execute(sql_text("delete_cost_daily"))
         partitions = 0
         for partition in rating_partitions(con, partition_events):
-            rate_partition(con, partition, version)
-            con.execute(sql_text("insert_cost_daily"), [list(dimensions)])
+            if rate_partition(con, partition, version):
+                con.execute(sql_text("insert_cost_daily"), [list(dimensions)])
             partitions += 1
         _rebuild_cost_monthly(con)
         expected = dict(con.execute(sql_text("rated_cost_by_day")).fetchall())

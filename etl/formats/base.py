@@ -54,6 +54,10 @@ class ParsedSource:
     focus_line_items: pl.DataFrame | None = None
     records: pl.DataFrame | None = None
     delivery_key: str | None = None
+    focus_findings: pl.DataFrame | None = None
+    """FOCUS files: conformance findings of the kept rows (contracts.focus_conformance)."""
+    focus_amounts: pl.DataFrame | None = None
+    """FOCUS files: every row's currency and cost text, for reconciliation."""
     prometheus: PrometheusBatch | None = None
 
 

@@ -73,6 +73,8 @@ def source_load(
         focus_line_items=parsed.focus_line_items,
         delivery_key=parsed.delivery_key,
         delivery_window_s=settings.focus_delivery_window_s,
+        focus_findings=parsed.focus_findings,
+        focus_amounts=parsed.focus_amounts,
     )
 
 
@@ -97,6 +99,7 @@ def loaded_report(fmt: str | None, started: float, result: LoadResult) -> FileRe
         result.rejected,
         seconds=round(time.monotonic() - started, 3),
         touched_dates=tuple(sorted(d.isoformat() for d in result.touched_dates)),
+        findings=dict(result.findings),
     )
 
 

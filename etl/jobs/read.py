@@ -236,7 +236,14 @@ def parse_chunks(
             parsed.rows_in,
             len(data),
         )
-        chunk = Chunk(parsed.rows_in, events, rejects, parsed.focus_line_items)
+        chunk = Chunk(
+            parsed.rows_in,
+            events,
+            rejects,
+            parsed.focus_line_items,
+            parsed.focus_findings,
+            parsed.focus_amounts,
+        )
         # Only the chunk stays alive while the warehouse loads it.
         del data, parsed, read_rejects, events, contract_rejects, rejects
         yield chunk

@@ -33,6 +33,9 @@ class FileReport:
     error: str | None = None
     seconds: float = 0.0
     touched_dates: tuple[str, ...] = ()
+    findings: dict[str, int] = field(default_factory=dict)
+    """FOCUS conformance findings per rule: rows loaded with a spec violation in a column that
+    neither places nor prices them (never counted as rejects)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,14 @@ class BatchReport:
         out["files"] = len(self.files)
         out["failed"] = sum(1 for f in self.files if f.status not in OK_STATUSES)
         return out
+
+    def findings(self) -> dict[str, int]:
+        """FOCUS conformance findings per rule, summed over the batch."""
+        out: dict[str, int] = {}
+        for f in self.files:
+            for rule, count in f.findings.items():
+                out[rule] = out.get(rule, 0) + count
+        return dict(sorted(out.items()))
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain values (for XCom)."""
@@ -90,7 +101,15 @@ def summarize_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ]
     for f in failed:
         log.error("step=summary source=%s status=%s error=%s", f["uri"], f["status"], f["error"])
-    return {**totals, "touched_dates": merged.touched_dates, "failed_files": failed}
+    findings = merged.findings()
+    for rule, count in findings.items():
+        log.info("step=summary finding=%s rows=%d", rule, count)
+    return {
+        **totals,
+        "touched_dates": merged.touched_dates,
+        "failed_files": failed,
+        "findings": findings,
+    }
 
 
 def raise_for_failures(summary: dict[str, Any]) -> None:

@@ -248,6 +248,9 @@ def _figures(select: Select, filters: ReportFilters, top: int) -> dict[str, Any]
         ),
         "unrated": unrated,
         "unrated_events": unrated[0]["total_events"] if unrated else 0,
+        # Rows loaded with a FOCUS rule broken in a column that neither places nor prices them
+        # (every FOCUS file loaded, not only this range: a finding is about a file's text).
+        "focus_findings": _records(select, report_sql("focus_findings_by_rule"), []),
         "ledger_has_runs": has_run,
     }
     log.info(

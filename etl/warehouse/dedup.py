@@ -21,6 +21,7 @@ _RESOLVE_IDS = sql_text("resolve_ids")
 _RESOLVE_RANGE = sql_text("resolve_range")
 _RESOLVED = sql_text("resolved")
 _RESOLVE_APPLY = sql_statements("resolve_apply")
+_RESOLVE_KINDS = sql_text("resolve_kinds")
 _RESOLVE_MOVED = sql_text("resolve_moved")
 _RESOLVE_TOUCHED = sql_text("resolve_touched")
 _LEDGER_SHIFT = sql_text("ledger_shift")
@@ -188,8 +189,16 @@ def resolve_duplicates(
         return Resolution()
     con.execute(_RESOLVED, [lo, hi])
     stamp = now or ledger.now()
-    for statement, params in zip(_RESOLVE_APPLY, ([], [], [], [stamp], [stamp]), strict=True):
-        con.execute(statement, params)
+    # Each statement runs only when `resolved` has rows for it. DuckDB 1.5.5 loses sight of a
+    # large append made earlier in the same transaction when an INSERT of zero rows read from
+    # a temporary table follows into the same table: after COMMIT, this connection no longer
+    # sees the appended rows (they are on disk and come back on reopen), so the next file's
+    # duplicate lookup misses them (tests/integration/warehouse/test_large_appends.py).
+    kinds = con.execute(_RESOLVE_KINDS).fetchone() or (0, 0, 0, 0)
+    params: tuple[list[datetime], ...] = ([], [], [], [stamp], [stamp])
+    for statement, args, rows in zip(_RESOLVE_APPLY, params, (*kinds, kinds[0]), strict=True):
+        if rows:
+            con.execute(statement, args)
     moved = {uri: int(n) for uri, n in con.execute(_RESOLVE_MOVED).fetchall() if n}
     dates_by_uri: dict[str, set[date]] = {}
     for uri, day in con.execute(_RESOLVE_TOUCHED).fetchall():

@@ -9,6 +9,7 @@ from datetime import date, datetime
 import polars as pl
 
 from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
+from contracts.focus_conformance import FINDING_COLUMNS
 from etl.warehouse import ledger
 from etl.warehouse.connection import Connection
 from etl.warehouse.maps import as_map_input
@@ -79,3 +80,40 @@ def insert_focus_line_items(
         "WHERE event_id IS NOT NULL"
     )
     con.unregister("incoming_focus")
+
+
+_FINDING_COLUMNS = ", ".join([*FINDING_COLUMNS, "found_at"])
+
+
+def insert_focus_findings(
+    con: Connection,
+    findings: pl.DataFrame,
+    now: datetime,
+    table: str = "focus_conformance",
+    rejects: pl.DataFrame | None = None,
+) -> None:
+    """Store conformance findings (contracts.focus_conformance) stamped `now` in `table`; those
+    of rows rejected after parsing (`rejects`, e.g. by the MeterEvent contract) are left out:
+    only loaded rows have findings."""
+    if rejects is not None and rejects.height:
+        findings = findings.filter(
+            ~pl.col("source_row").is_in(rejects.get_column("source_row").drop_nulls().implode())
+        )
+    if not findings.height:
+        return
+    con.register(
+        "incoming_findings",
+        findings.select(FINDING_COLUMNS).with_columns(pl.lit(now).alias("found_at")).to_arrow(),
+    )
+    con.execute(
+        f"INSERT INTO {table} ({_FINDING_COLUMNS}) SELECT {_FINDING_COLUMNS} FROM incoming_findings"  # noqa: S608 - names from the contract
+    )
+    con.unregister("incoming_findings")
+
+
+_FINDINGS_OF_SOURCE = sql_text("focus_findings_of_source")
+
+
+def findings_of_source(con: Connection, uri: str) -> tuple[tuple[str, int], ...]:
+    """A file's conformance findings per rule."""
+    return tuple((str(r), int(n)) for r, n in con.execute(_FINDINGS_OF_SOURCE, [uri]).fetchall())

@@ -22,7 +22,13 @@ from etl.warehouse.dedup import (
     promote_orphaned_duplicates,
     resolve_duplicates,
 )
-from etl.warehouse.focus_deliveries import insert_focus_line_items, supersede_older_deliveries
+from etl.warehouse.focus_deliveries import (
+    findings_of_source,
+    insert_focus_findings,
+    insert_focus_line_items,
+    supersede_older_deliveries,
+)
+from etl.warehouse.focus_reconciliation import SourceTotals, reconcile_source, source_totals
 from etl.warehouse.records import (
     EMPTY,
     ERROR,
@@ -147,6 +153,7 @@ def replace_source_chunks(
     try:
         now = ledger.now()
         rows_in = loaded = duplicates = rejected = 0
+        totals = SourceTotals()
         for chunk in chunks:
             with transaction(con):
                 new, dups, _ = insert_events(
@@ -163,6 +170,13 @@ def replace_source_chunks(
                         load, events=chunk.events, focus_line_items=chunk.focus_line_items
                     )
                     insert_focus_line_items(con, part, now, table=f"{stage}_focus")
+                if chunk.focus_findings is not None:
+                    insert_focus_findings(
+                        con, chunk.focus_findings, now, f"{stage}_findings", chunk.rejects
+                    )
+            if chunk.focus_amounts is not None:
+                totals.add(chunk.focus_amounts, chunk.rejects.get_column("source_row").drop_nulls())
+                load = replace(load, focus_totals=totals)
             rows_in += chunk.rows_in
             loaded += new.get(uri, 0)
             duplicates += dups.get(uri, 0)
@@ -278,6 +292,7 @@ def _merge_stage(
     )
     con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
     con.execute(f"INSERT INTO focus_line_items SELECT * FROM {stage}_focus")  # noqa: S608
+    con.execute(f"INSERT INTO focus_conformance SELECT * FROM {stage}_findings")  # noqa: S608
     added = {
         r[0]
         for r in con.execute(
@@ -287,7 +302,7 @@ def _merge_stage(
     touched = {uri: removed | added}
     return finish_sources(
         con,
-        [replace(load, focus_line_items=None)],
+        [replace(load, focus_line_items=None, focus_findings=None, focus_amounts=None)],
         {uri: counts},
         touched,
         removed,
@@ -332,6 +347,15 @@ def finish_sources(
         uri = load.source_uri
         if load.focus_line_items is not None:
             insert_focus_line_items(con, load, now)
+        if load.focus_findings is not None:
+            insert_focus_findings(con, load.focus_findings, now, rejects=load.rejects)
+        totals = load.focus_totals
+        if totals is None and load.focus_amounts is not None:
+            totals = source_totals(load.focus_amounts, load.rejects)
+        findings: tuple[tuple[str, int], ...] = ()
+        if totals is not None:
+            reconcile_source(con, uri, totals, now)
+            findings = findings_of_source(con, uri)
         rows_in, loaded, duplicates, rejected = counts[uri]
         status = LOADED if rows_in else EMPTY
         ledger_rows.append(
@@ -356,7 +380,16 @@ def finish_sources(
                 f"{uri}: rows_in={rows_in} but loaded={loaded} duplicates={duplicates} rejected={rejected}"
             )
         results.append(
-            LoadResult(uri, status, rows_in, loaded, duplicates, rejected, frozenset(touched[uri]))
+            LoadResult(
+                uri,
+                status,
+                rows_in,
+                loaded,
+                duplicates,
+                rejected,
+                frozenset(touched[uri]),
+                findings,
+            )
         )
     ledger.upsert_ledger(con, ledger_rows)
     added = set().union(*touched.values()) - rewrite

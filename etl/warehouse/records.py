@@ -8,6 +8,7 @@ from datetime import date, datetime
 import polars as pl
 
 from contracts.status import SourceStatus
+from etl.warehouse.focus_reconciliation import SourceTotals
 
 # Ledger statuses (aliases of contracts.status.SourceStatus). `error` is retryable and is
 # picked up again by the next discovery.
@@ -49,6 +50,11 @@ class SourceLoad:
     focus_line_items: pl.DataFrame | None = None
     delivery_key: str | None = None
     delivery_window_s: int = 3600
+    # FOCUS files: conformance findings of the kept rows, every row's currency and cost text
+    # (for reconciliation), or, for a file loaded in chunks, the totals already summed from it.
+    focus_findings: pl.DataFrame | None = None
+    focus_amounts: pl.DataFrame | None = None
+    focus_totals: SourceTotals | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class Chunk:
     events: pl.DataFrame
     rejects: pl.DataFrame
     focus_line_items: pl.DataFrame | None = None  # FOCUS files: the chunk's line items
+    focus_findings: pl.DataFrame | None = None  # ... its conformance findings
+    focus_amounts: pl.DataFrame | None = None  # ... and its rows' currency and cost text
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ class LoadResult:
     duplicates: int
     rejected: int
     touched_dates: frozenset[date]
+    findings: tuple[tuple[str, int], ...] = ()
+    """FOCUS files: conformance findings per rule (the rows are loaded, not rejected)."""
 
 
 @dataclass(frozen=True)

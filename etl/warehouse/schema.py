@@ -8,6 +8,7 @@ from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
 from contracts.lake import LakeTable
 from contracts.meter_event import MeterEvent
 from etl.warehouse.connection import Connection, scalar, transaction
+from etl.warehouse.money_upgrade import upgrade_focus_money
 from etl.warehouse.sqlfiles import sql_statements
 
 
@@ -70,6 +71,9 @@ def focus_ddl() -> str:
     )
 
 
+FOCUS_CONFORMANCE_DDL = sql_statements("focus_conformance")[0]
+FOCUS_RECONCILIATION_DDL = sql_statements("focus_reconciliation")[0]
+
 SCHEMA_DDL: tuple[str, ...] = (
     *sql_statements("lake_pending"),
     METER_EVENTS_DDL,
@@ -78,6 +82,8 @@ SCHEMA_DDL: tuple[str, ...] = (
     REJECTED_ROWS_DDL,
     INGEST_LEDGER_DDL,
     focus_ddl(),
+    FOCUS_CONFORMANCE_DDL,
+    FOCUS_RECONCILIATION_DDL,
     *sql_statements("prometheus_tables"),
 )
 """Every statement that creates (or upgrades) the warehouse's tables, idempotent."""
@@ -124,6 +130,20 @@ PUBLISHED_TABLES: dict[str, LakeTable] = {
         written_at="ingested_at",
         empty_when_unpublished=False,
     ),
+    "focus_conformance": LakeTable(
+        "focus_conformance",
+        FOCUS_CONFORMANCE_DDL,
+        order="source_uri, source_row",
+        written_at="found_at",
+        empty_when_unpublished=False,
+    ),
+    "focus_reconciliation": LakeTable(
+        "focus_reconciliation",
+        FOCUS_RECONCILIATION_DDL,
+        order="source_uri, currency",
+        written_at="reconciled_at",
+        empty_when_unpublished=False,
+    ),
 }
 """Tables SQL users read from the lake besides meter_events (part files by write time)."""
 
@@ -136,6 +156,7 @@ def ensure_schema(con: Connection) -> None:
     for ddl in SCHEMA_DDL:
         con.execute(ddl)
     _add_event_keys(con)
+    upgrade_focus_money(con)
 
 
 def _add_event_keys(con: Connection) -> None:

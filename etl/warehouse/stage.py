@@ -16,7 +16,8 @@ _STAGE_TABLES = sql_text("stage_tables")
 
 def create_stage(con: Connection) -> str:
     """Private tables holding a large file's rows until they replace its old ones; returns
-    the name of the events table (`<name>_rejects` and `<name>_focus` beside it).
+    the name of the events table (`<name>_rejects`, `<name>_focus` and `<name>_findings` beside
+    it).
 
     Temporary tables: never written to the warehouse file or its WAL (the rows are written
     once, by the merge), spilled to DuckDB's temp directory past the memory limit, and gone
@@ -28,6 +29,7 @@ def create_stage(con: Connection) -> str:
     )  # nullable duplicate_of_uri: null marks the stored copy
     con.execute(f"CREATE TEMP TABLE {stage}_rejects AS SELECT * FROM rejected_rows LIMIT 0")  # noqa: S608
     con.execute(f"CREATE TEMP TABLE {stage}_focus AS SELECT * FROM focus_line_items LIMIT 0")  # noqa: S608
+    con.execute(f"CREATE TEMP TABLE {stage}_findings AS SELECT * FROM focus_conformance LIMIT 0")  # noqa: S608
     return stage
 
 

@@ -15,7 +15,10 @@ from tests.conftest import BUCKET
 MS = 1_790_000_000_000  # 2026-09-21T14:13:20Z
 DAY_MS = 86_400_000
 # Columns that hold when a row was written, not what it holds: two equal loads differ only here.
-VOLATILE_COLUMNS = {"ingested_at", "rejected_at", "loaded_at", "first_seen_at", "attempts"}
+VOLATILE_COLUMNS = {
+    "ingested_at", "rejected_at", "loaded_at", "first_seen_at", "attempts", "found_at",
+    "reconciled_at",
+}
 
 
 def rec(uid: str | None, value: Any = 1.5, *, ms: int = MS, **fields: Any) -> dict[str, Any]:

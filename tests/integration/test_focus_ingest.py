@@ -135,14 +135,21 @@ def test_bad_value_row_is_rejected_with_rule(s3: Any, settings: Settings) -> Non
     with open("tests/fixtures/focus/focus_1_2.csv", encoding="utf-8") as fh:
         lines = fh.read().splitlines()
     header = lines[0].split(",")
-    col = header.index("ChargeCategory")
     bad = lines[1].split(",")
-    bad[col] = "Refund"
-    body = "\n".join([lines[0], ",".join(bad), *lines[2:]]) + "\n"
+    bad[header.index("BilledCost")] = "abc"
+    odd = lines[2].split(",")
+    odd[header.index("ChargeCategory")] = "Refund"
+    body = "\n".join([lines[0], ",".join(bad), ",".join(odd), *lines[3:]]) + "\n"
     s3.put_object(Bucket=BUCKET, Key="focus/x/data.csv", Body=body.encode())
     report = ingest([f"s3://{BUCKET}/focus/"], settings)
     f = report.files[0]
     assert f.status == "loaded" and f.rejected == 1 and f.events_loaded == len(lines) - 2
     assert _q(settings, "SELECT source_row, column_name, rule FROM rejected_rows") == [
-        (1, "ChargeCategory", "focus.ChargeCategory.allowed_values")
+        (1, "BilledCost", "focus.BilledCost.decimal")
     ]
+    # A descriptive column's violation is a finding: the row is loaded.
+    assert _q(
+        settings,
+        "SELECT source_row, column_name, rule, value FROM focus_conformance "
+        "WHERE rule = 'focus.ChargeCategory.allowed_values'",
+    ) == [(2, "ChargeCategory", "focus.ChargeCategory.allowed_values", "Refund")]

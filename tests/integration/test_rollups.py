@@ -243,12 +243,12 @@ def test_reconciliation_fails_loudly_naming_the_day_and_difference(
             reconcile(con, [date(2026, 10, 2)])
     message = str(err.value)
     assert (
-        "day 2026-10-02: cost rollup=3.110000000000 events=3.100000000000 difference=0.010000000000"
-        in message
+        "day 2026-10-02: cost rollup=3.110000000000000000 events=3.100000000000000000 "
+        "difference=0.010000000000000000" in message
     )
     assert (
-        "month 2026-10-01: cost rollup=3.100000000000 days=3.110000000000 difference=-0.010000000000"
-        in message
+        "month 2026-10-01: cost rollup=3.100000000000000000 days=3.110000000000000000 "
+        "difference=-0.010000000000000000" in message
     )
 
 

@@ -74,8 +74,8 @@ def test_column_names_come_from_model_attributes() -> None:
 
 def test_dtypes_money_decimal_periods_utc_tags_key_value() -> None:
     dtypes = column_dtypes("1.3")
-    assert dtypes["BilledCost"] == pl.Decimal(38, 12)
-    assert dtypes["PricingQuantity"] == pl.Decimal(38, 12)
+    assert dtypes["BilledCost"] == pl.Decimal(38, 18)
+    assert dtypes["PricingQuantity"] == pl.Decimal(38, 18)
     assert dtypes["ChargePeriodStart"] == pl.Datetime("us", "UTC")
     assert dtypes["Tags"] == pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
     assert dtypes["ServiceName"] == pl.String

@@ -14,7 +14,6 @@ from contracts.amberflo import AMBERFLO_FIELDS, AmberfloRecord
 from contracts.meter_event import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
-    QUANTITY,
     REJECT_COLUMNS,
     REJECT_SCHEMA,
     MeterEvent,
@@ -32,8 +31,11 @@ CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
 """A C0 or C1 control character (NUL, tab, newline, ESC, ...): never part of an id or a name."""
 NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 """A decimal number as text (what a meterValue out of range still looks like)."""
-QUANTITY_INTEGER_DIGITS = 26
-"""Digits a quantity holds before the decimal point: DECIMAL(38, 12)."""
+QUANTITY_INTEGER_DIGITS = 20
+"""Digits a quantity holds before the decimal point (meter_events.quantity is DECIMAL(38, 18))."""
+METER_VALUE = pl.Decimal(12 + QUANTITY_INTEGER_DIGITS, 12)
+"""A meterValue: 12 decimal places, the rate card's and the rating's unit (etl.costs.tiers), so
+every Amberflo quantity is rated exactly; more places are rejected, never rounded."""
 
 # Epoch milliseconds before 2000-01-01 are almost always seconds or garbage.
 MIN_EVENT_MS = 946_684_800_000
@@ -163,7 +165,7 @@ def _reason_rules() -> list[tuple[str, str, pl.Expr, pl.Expr]]:
             + quoted(R.meterValue)
             + pl.lit(
                 f" is out of range: a quantity holds at most {QUANTITY_INTEGER_DIGITS} digits "
-                "before the decimal point (DECIMAL(38, 12)); send it in a larger unit"
+                "before the decimal point; send it in a larger unit"
             ),
         ),
         (
@@ -289,7 +291,7 @@ def normalize_sources(records: pl.DataFrame) -> Normalized:
         .str.normalize("NFC")
         .replace("", None)
         .alias("_meter"),
-        pl.col(R.meterValue).str.strip_chars().cast(QUANTITY, strict=False).alias("_quantity"),
+        pl.col(R.meterValue).str.strip_chars().cast(METER_VALUE, strict=False).alias("_quantity"),
         # Wider scale for the precision check only: values under 10**14 fit, larger ones skip it.
         pl.col(R.meterValue)
         .str.strip_chars()

@@ -11,9 +11,12 @@ import polars as pl
 from contracts.focus import (
     ALLOWED_VALUES,
     FOCUS_DECIMAL,
+    FOCUS_INTEGER_DIGITS,
     FOCUS_MODELS,
+    FOCUS_SCALE,
     KEY_VALUE,
     LEGACY_VALUE_ALIASES,
+    UNIT_COLUMNS,
 )
 from etl.formats.focus.columns import (
     ALL_DTYPES,
@@ -31,6 +34,20 @@ NULL_TOKENS: Final = ("", "NULL", "null")
 # (MS FOCUS conformance summary); only nullable free-text FOCUS columns are cleaned.
 _MICROSOFT_PLACEHOLDERS: Final = ("-2", "Unassigned")
 _TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%:z"
+# FOCUS Numeric Format: sign, digits with an optional fraction, optional exponent.
+_NUMBER: Final = r"^([+-]?)(\d*)\.?(\d*)(?:[eE]([+-]?\d+))?$"
+# FOCUS UnitFormat (SHOULD): a data size, a time unit or a count noun; "<unit>-<plural time>"
+# (GB-Hours); "<unit>/<singular time>" (GB/Hour); "<n> <unit>" (1000 Requests);
+# "<unit>/<n> <plural time>" (Requests/3 Months). The same grammar the FinOps validator applies.
+_SIZE = "(?:[KMGTPE]i?[bB]|[bB])"
+_TIME_ONE = "(?:Year|Month|Day|Hour|Minute|Second)"
+_TIME_MANY = "(?:Years|Months|Days|Hours|Minutes|Seconds)"
+_COUNT = r"(?:[A-Za-z][A-Za-z0-9]*(?:\s+[A-Za-z][A-Za-z0-9]*)*)"
+_UNIT = f"(?:{_SIZE}|{_TIME_ONE}|{_TIME_MANY}|{_COUNT})"
+_UNIT_FORMAT: Final = (
+    f"^(?:{_UNIT}|(?:{_SIZE}|{_COUNT})-{_TIME_MANY}|(?:{_SIZE}|{_COUNT}|{_TIME_MANY})/{_TIME_ONE}"
+    f"|[0-9]+ {_UNIT}|(?:{_SIZE}|{_COUNT}|{_TIME_MANY})/[0-9]+ {_TIME_MANY})$"
+)
 _MAX_LISTED_VALUES: Final = 8
 
 
@@ -50,18 +67,41 @@ def clean_null_tokens(series: pl.Series, column: str, work: Work) -> pl.Series:
 
 def _parse_decimal(series: pl.Series, column: str, work: Work) -> pl.Series:
     text = series.str.strip_chars()
-    # Parse at scale 18 to see digits beyond 12: those are rounded (half to even) and recorded,
-    # because a silent truncation would make warehouse totals drift from the provider's.
-    wide = text.cast(pl.Decimal(38, 18), strict=False)
-    narrow = text.cast(FOCUS_DECIMAL, strict=False)
-    rounded = wide.round(12)
-    value = pl.select(
-        pl.when(wide.is_not_null()).then(rounded.cast(FOCUS_DECIMAL)).otherwise(narrow)
+    # Exactness is decided on the text: a cast to Decimal(38, 18) would round extra places.
+    # Places the value needs = fraction digits - exponent - trailing zeros of the digits.
+    parts = pl.DataFrame({"t": text}).select(
+        number=pl.col("t").str.contains(_NUMBER) & pl.col("t").str.contains(r"\d"),
+        digits=pl.col("t").str.extract(_NUMBER, 2) + pl.col("t").str.extract(_NUMBER, 3),
+        fraction=pl.col("t").str.extract(_NUMBER, 3).str.len_chars().fill_null(0),
+        exponent=pl.col("t").str.extract(_NUMBER, 4).cast(pl.Int64).fill_null(0),
+    )
+    places = pl.select(
+        parts["fraction"].cast(pl.Int64)
+        - parts["exponent"]
+        - (
+            parts["digits"].str.len_chars()
+            - parts["digits"].str.strip_chars_end("0").str.len_chars()
+        ).cast(pl.Int64)
     ).to_series()
-    excess = (wide.is_not_null() & (wide != rounded)).sum()
-    if excess:
-        work.notes.append(f"{column}: rounded to 12 decimal places ({excess} rows)")
-    bad = text.is_not_null() & value.is_null()
+    cast = text.cast(FOCUS_DECIMAL, strict=False)
+    number = parts["number"].fill_null(False)
+    inexact = number & ((places > FOCUS_SCALE) | cast.is_null())
+    value = cast.zip_with(~inexact, pl.Series([None], dtype=FOCUS_DECIMAL))
+    work.fail(
+        inexact,
+        f"focus.{column}.precision",
+        column,
+        lambda: reasons(
+            series,
+            f"{column} value ",
+            f" cannot be held exactly: meterhouse stores FOCUS numbers as Decimal(38, "
+            f"{FOCUS_SCALE}) (at most {FOCUS_SCALE} decimal places and "
+            f"{FOCUS_INTEGER_DIGITS} integer digits) and never rounds; re-export it with at "
+            f"most {FOCUS_SCALE} decimal places",
+        ),
+        series,
+    )
+    bad = text.is_not_null() & ~number
     work.fail(
         bad,
         f"focus.{column}.decimal",
@@ -69,11 +109,11 @@ def _parse_decimal(series: pl.Series, column: str, work: Work) -> pl.Series:
         lambda: reasons(
             series,
             f"{column} value ",
-            " is not a decimal number (FOCUS Numeric Format, e.g. "
-            "12.5 or 1.2E-7) or does not fit Decimal(38, 12)",
+            " is not a decimal number (FOCUS Numeric Format, e.g. 12.5 or 1.2E-7)",
         ),
+        series,
     )
-    return value.alias(column)
+    return value.zip_with(~bad, pl.Series([None], dtype=FOCUS_DECIMAL)).alias(column)
 
 
 def _parse_timestamp(series: pl.Series, column: str, work: Work) -> pl.Series:
@@ -120,6 +160,7 @@ def _parse_timestamp(series: pl.Series, column: str, work: Work) -> pl.Series:
             f"{column} value ",
             " is not an ISO 8601 date/time (expected e.g. 2024-09-01T00:00:00Z)",
         ),
+        series,
     )
     return value.alias(column)
 
@@ -183,7 +224,7 @@ def _parse_key_value(series: pl.Series, column: str, work: Work) -> pl.Series:
         reasons = series.replace_strict(
             list(errors), list(errors.values()), default=None, return_dtype=pl.String
         )
-        work.fail(bad, f"focus.{column}.key_value_format", column, reasons)
+        work.fail(bad, f"focus.{column}.key_value_format", column, reasons, series)
     return value.alias(column)
 
 
@@ -199,7 +240,7 @@ def _check_json(series: pl.Series, column: str, work: Work) -> pl.Series:
         reasons = series.replace_strict(
             list(errors), list(errors.values()), default=None, return_dtype=pl.String
         )
-        work.fail(bad, f"focus.{column}.json", column, reasons)
+        work.fail(bad, f"focus.{column}.json", column, reasons, series)
     return series
 
 
@@ -231,6 +272,7 @@ def _repair_allowed_values(series: pl.Series, column: str, work: Work) -> pl.Ser
             f"{column} value ",
             f" is not an allowed FOCUS {work.version} value (allowed: {listed})",
         ),
+        series,
     )
     return value.alias(column)
 
@@ -258,6 +300,13 @@ def cast_column(series: pl.Series, column: str, work: Work) -> pl.Series:
         return _repair_allowed_values(cleaned, column, work)
     if column == F.BillingCurrency:
         return _repair_currency(cleaned, column, work)
+    if column in UNIT_COLUMNS:
+        work.find(
+            (~cleaned.str.contains(_UNIT_FORMAT)).fill_null(False),
+            f"focus.{column}.unit_format",
+            column,
+            cleaned,
+        )
     return cleaned
 
 

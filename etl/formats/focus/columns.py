@@ -20,7 +20,7 @@ ALL_DTYPES: Final = column_dtypes("1.3")
 """Every FOCUS column (1.3, a superset of 1.0-1.2) and its polars type."""
 
 DECIMAL_COLUMNS: Final = frozenset(c for c, d in ALL_DTYPES.items() if d == FOCUS_DECIMAL)
-"""Money and quantities: Decimal(38, 12)."""
+"""Money, unit prices and quantities: Decimal(38, 18)."""
 DATETIME_COLUMNS: Final = frozenset(c for c, d in ALL_DTYPES.items() if d == FOCUS_DATETIME)
 """Timestamps (UTC)."""
 KEY_VALUE_COLUMNS: Final = frozenset(c for c, d in ALL_DTYPES.items() if d == KEY_VALUE)

@@ -47,6 +47,15 @@ def _text_expr(name: str) -> pl.Expr:
     col = pl.col(name)
     if dtype == FOCUS_DATETIME:
         text = col.dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+    elif dtype == FOCUS_DECIMAL:
+        # Written as when money had 12 places whenever the value fits them, so the ids of rows
+        # loaded before money had 18 places stay the same on re-delivery.
+        twelve = col.cast(pl.Decimal(38, 12))
+        text = (
+            pl.when(twelve.cast(FOCUS_DECIMAL) == col)
+            .then(twelve.cast(pl.String))
+            .otherwise(col.cast(pl.String))
+        )
     elif dtype == KEY_VALUE:
         pair = pl.concat_str(
             [

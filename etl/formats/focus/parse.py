@@ -9,11 +9,14 @@ Pure: bytes in, frames out. The shape of the work:
    columns and unknown columns) goes into `x_extra`.
 3. Detect the FOCUS version from the columns present; a missing mandatory column is a
    `ContractViolation` for the whole file.
-4. Cast: null tokens, decimals (Decimal(38, 12)), timestamps (UTC), key-value JSON, allowed-value
-   case repair. A value that cannot be cast rejects its row.
-5. Validate the typed rows against the version's pandera model (`contracts.focus`); failures reject
-   their rows with the check's rule name.
-6. Map accepted rows to canonical meter events.
+4. Cast: null tokens, decimals (Decimal(38, 18), exact or failed, never rounded), timestamps
+   (UTC), key-value JSON, allowed-value case repair.
+5. Validate the typed rows against the version's pandera model (`contracts.focus`).
+   A failure in a column that places or prices the row (`contracts.focus.PLACING_COLUMNS`) rejects
+   it with the check's rule name; a failure anywhere else is a conformance finding and the row is
+   kept (the failed value becomes null where it could not be typed).
+6. Map accepted rows to canonical meter events; keep every row's BillingCurrency, BilledCost and
+   EffectiveCost text for reconciliation.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from contracts.focus import (
     SOFT_NOT_NULL,
     mandatory_columns,
 )
+from contracts.focus_conformance import FINDING_SCHEMA, SOURCE_AMOUNT_SCHEMA
 from etl.errors import ContractViolation
 from etl.formats.focus.cast import cast_column, clean_null_tokens, clear_microsoft_placeholders
-from etl.formats.focus.columns import ALL_DTYPES, CANONICAL_BY_LOWER, canonical_name
+from etl.formats.focus.columns import ALL_DTYPES, CANONICAL_BY_LOWER, F, canonical_name
 from etl.formats.focus.events import RowKeyCounts, focus_events
 from etl.formats.focus.header import detect_focus_version
 from etl.formats.focus.read import read_csv_text, read_parquet_text
-from etl.formats.focus.rejects import Work, build_rejects, contract_failures
+from etl.formats.focus.rejects import Work, build_findings, build_rejects, contract_failures
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +52,9 @@ class FocusParseResult:
     """What one FOCUS file became.
 
     `line_items` and `events` hold the same accepted rows (one event per line item); `rejects`
-    holds one row per source row that was turned away. `warnings` lists spec breaches that were
-    kept on purpose (documented provider conformance gaps).
+    holds one row per source row that was turned away; `findings` one row per rule a kept row
+    breaks (contracts.focus_conformance); `amounts` every source row's currency and cost text.
+    `warnings` counts the findings per rule.
     """
 
     line_items: pl.DataFrame
@@ -59,6 +64,8 @@ class FocusParseResult:
     normalizations: list[str]
     rows_in: int
     warnings: list[str] = field(default_factory=list)
+    findings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FINDING_SCHEMA))
+    amounts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SOURCE_AMOUNT_SCHEMA))
 
 
 def parse_focus(
@@ -170,19 +177,27 @@ def parse_focus(
         else pl.Series([], dtype=pl.Int64)
     )
     contract_failures(typed.filter(~pl.col("__idx").is_in(cast_failed.implode())), work)
-    rejects, rejected = build_rejects(raw, work, source_uri)
 
+    for column in SOFT_NOT_NULL[version]:
+        if column in header_of:
+            work.find(typed[column].is_null(), f"focus.{column}.not_null", column, None)
+    if F.PricingCurrency in header_of:
+        # Conformant, but the PricingCurrency* amounts are in another denomination than the
+        # row's money: flagged so nobody adds them to billing-currency totals.
+        pricing, billing = typed[F.PricingCurrency], typed[F.BillingCurrency]
+        work.find(
+            (pricing.str.strip_chars().str.to_uppercase() != billing).fill_null(False),
+            f"focus.{F.PricingCurrency}.differs_from_billing_currency",
+            F.PricingCurrency,
+            pricing,
+        )
+    rejects, rejected = build_rejects(raw, work, source_uri)
+    findings = _as_written(build_findings(work, source_uri, rejected), raw, header_of)
     accepted = typed.filter(
         ~pl.col("__idx").is_in(pl.Series(sorted(rejected), dtype=pl.Int64).implode())
     )
-    for column in SOFT_NOT_NULL[version]:
-        if column in header_of:
-            nulls = accepted[column].null_count()
-            if nulls:
-                work.warnings.append(
-                    f"{column} is null in {nulls} rows; FOCUS {version} requires a value "
-                    "(a known provider conformance gap; rows kept)"
-                )
+    for rule, count in findings.group_by("rule").len().sort("rule").iter_rows():
+        work.warnings.append(f"{rule}: {count} rows (conformance finding; rows kept)")
     line_items = (
         accepted.with_columns(
             x_focus_version=pl.lit(version),
@@ -209,4 +224,38 @@ def parse_focus(
         normalizations=work.notes,
         rows_in=rows_in,
         warnings=work.warnings,
+        findings=findings,
+        amounts=_source_amounts(raw, header_of),
     )
+
+
+def _as_written(
+    findings: pl.DataFrame, raw: pl.DataFrame, header_of: dict[str, str]
+) -> pl.DataFrame:
+    """Findings with each non-null value as the file wrote it (a typed check sees `-2.5` as
+    `-2.500000000000000000`)."""
+    if not findings.height:
+        return findings
+    parts = []
+    for (column,), part in findings.group_by("column_name", maintain_order=True):
+        if column in header_of:
+            text = raw.select(
+                source_row=pl.int_range(1, raw.height + 1, dtype=pl.Int64),
+                text=pl.col(header_of[str(column)]).str.slice(0, 200),
+            )
+            part = part.join(text, on="source_row", how="left", maintain_order="left").select(
+                *[c for c in findings.columns if c != "value"],
+                value=pl.when(pl.col("value").is_null()).then(None).otherwise(pl.col("text")),
+            )
+        parts.append(part.select(findings.columns))
+    return pl.concat(parts).sort("source_row", maintain_order=True)
+
+
+def _source_amounts(raw: pl.DataFrame, header_of: dict[str, str]) -> pl.DataFrame:
+    """Every row's BillingCurrency, BilledCost and EffectiveCost as the file wrote them."""
+    return raw.select(
+        source_row=pl.int_range(1, raw.height + 1, dtype=pl.Int64),
+        currency=pl.col(header_of[F.BillingCurrency]).str.strip_chars().str.to_uppercase(),
+        billed_cost=pl.col(header_of[F.BilledCost]),
+        effective_cost=pl.col(header_of[F.EffectiveCost]),
+    ).cast(pl.Schema(SOURCE_AMOUNT_SCHEMA))

@@ -10,6 +10,7 @@ from datetime import datetime
 import polars as pl
 
 from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
+from contracts.focus_conformance import FINDING_SCHEMA, SOURCE_AMOUNT_SCHEMA
 from etl.errors import FormatError
 from etl.formats.base import (
     Chunking,
@@ -88,6 +89,8 @@ class FocusParser(FormatParser):
             result.rejects,
             result.line_items,
             delivery_key=focus_delivery_key(uri),
+            focus_findings=result.findings,
+            focus_amounts=result.amounts,
         )
 
     def chunking(self, fmt: SourceFormat) -> Chunking | None:
@@ -117,6 +120,8 @@ class FocusChunks(ChunkParser):
             no_rows(self.fmt),
             focus_line_items=pl.DataFrame(schema=FOCUS_LINE_ITEM_SCHEMA),
             delivery_key=focus_delivery_key(self.uri),
+            focus_findings=pl.DataFrame(schema=FINDING_SCHEMA),
+            focus_amounts=pl.DataFrame(schema=SOURCE_AMOUNT_SCHEMA),
         )
 
     def parse(self, data: bytes, offset: int) -> ParsedSource:
@@ -129,4 +134,6 @@ class FocusChunks(ChunkParser):
             result.events.with_columns(shift),
             result.rejects.with_columns(shift),
             result.line_items.with_columns(shift),
+            focus_findings=result.findings.with_columns(shift),
+            focus_amounts=result.amounts.with_columns(shift),
         )

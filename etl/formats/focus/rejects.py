@@ -1,4 +1,5 @@
-"""Failures of a FOCUS parse and the rejected rows they become (cast failures and pandera's)."""
+"""Failures of a FOCUS parse: rejected rows (a placing or pricing column failed) and
+conformance findings (any other column failed; the row is kept)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Final
 import pandera.polars as pa
 import polars as pl
 
-from contracts.focus import FOCUS_MODELS, PERIOD_CHECKS
+from contracts.focus import FOCUS_MODELS, PERIOD_CHECKS, PLACING_COLUMNS
+from contracts.focus_conformance import FINDING_COLUMNS, FINDING_SCHEMA
 from contracts.meter_event import REJECT_COLUMNS, REJECT_SCHEMA
 from etl.errors import ContractViolation
 
@@ -21,15 +23,19 @@ _PANDERA_RULES: Final = {
     "str_matches": "format",
 }
 _EMPTY_FRAME_COLUMNS: Final = ("__idx", "rule", "column_name", "reason")
+_FINDING_FRAME: Final = {
+    "__idx": pl.Int64, "rule": pl.String, "column_name": pl.String, "value": pl.String
+}  # fmt: skip
 
 
 @dataclass
 class Work:
-    """Mutable state of one parse: failures and notes accumulate here."""
+    """Mutable state of one parse: failures, findings and notes accumulate here."""
 
     version: str
     idx: pl.Series
     failures: list[pl.DataFrame] = field(default_factory=list)
+    findings: list[pl.DataFrame] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -39,9 +45,15 @@ class Work:
         rule: str,
         column: str,
         reasons: pl.Series | str | Callable[[], pl.Series],
+        values: pl.Series | None = None,
     ) -> None:
-        """Record `rule` for the rows in `mask`; a callable `reasons` is only built if any fail."""
+        """Record `rule` for the rows in `mask`: a reject when `column` places or prices the row
+        (PLACING_COLUMNS), else a conformance finding holding the row's `values` text. A
+        callable `reasons` is only built if a reject needs it."""
         if not mask.any():
+            return
+        if column not in PLACING_COLUMNS[self.version]:
+            self.find(mask, rule, column, values)
             return
         if callable(reasons):
             reasons = reasons()
@@ -50,6 +62,23 @@ class Work:
             rule=pl.lit(rule), column_name=pl.lit(column), reason=reason
         )
         self.failures.append(frame.select(_EMPTY_FRAME_COLUMNS))
+
+    def find(self, mask: pl.Series, rule: str, column: str, values: pl.Series | None) -> None:
+        """Record a conformance finding `rule` on `column` for the rows in `mask` (kept rows)."""
+        if not mask.any():
+            return
+        value = (
+            values.filter(mask).cast(pl.String)
+            if values is not None
+            else pl.repeat(None, int(mask.sum()), dtype=pl.String, eager=True)
+        )
+        self.findings.append(
+            pl.DataFrame(
+                {"__idx": self.idx.filter(mask), "rule": rule, "column_name": column,
+                 "value": value.str.slice(0, 200)},
+                schema=_FINDING_FRAME,
+            )
+        )  # fmt: skip
 
 
 def reasons(series: pl.Series, before: str, after: str, limit: int = 80) -> pl.Series:
@@ -77,6 +106,7 @@ def contract_failures(typed: pl.DataFrame, work: Work) -> None:
         raise ContractViolation(f"FOCUS {work.version} typed frame breaks its contract: {details}")
     idx = typed["__idx"]
     rows: list[dict[str, object]] = []
+    found: list[dict[str, object]] = []
     for case in cases.iter_rows(named=True):
         check = str(case["check"])
         position = int(case["index"])
@@ -88,8 +118,15 @@ def contract_failures(typed: pl.DataFrame, work: Work) -> None:
             column = str(case["column"])
             suffix = _PANDERA_RULES.get(check.split("(")[0], check.split("(")[0])
             rule = f"focus.{column}.{suffix}"
+            if column not in PLACING_COLUMNS[work.version]:
+                value = case["failure_case"]
+                found.append({"__idx": idx[position], "rule": rule, "column_name": column,
+                              "value": None if value is None else str(value)})  # fmt: skip
+                continue
             reason = _check_reason(suffix, column, case["failure_case"], work.version, check)
         rows.append({"__idx": idx[position], "rule": rule, "column_name": column, "reason": reason})
+    if found:
+        work.findings.append(pl.DataFrame(found, schema=_FINDING_FRAME))
     work.failures.append(
         pl.DataFrame(rows, schema={"__idx": pl.Int64, "rule": pl.String, "column_name": pl.String,
                                    "reason": pl.String})
@@ -143,3 +180,27 @@ def build_rejects(raw: pl.DataFrame, work: Work, source_uri: str) -> tuple[pl.Da
         })  # fmt: skip
     rejects = pl.DataFrame(out, schema=REJECT_SCHEMA).select(REJECT_COLUMNS)
     return rejects, set(per_row["__idx"].to_list())
+
+
+def build_findings(work: Work, source_uri: str, rejected: set[int]) -> pl.DataFrame:
+    """The conformance findings of the kept rows: one per row, column and rule."""
+    if not work.findings:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    found = (
+        pl.concat(work.findings)
+        .filter(~pl.col("__idx").is_in(pl.Series(sorted(rejected), dtype=pl.Int64).implode()))
+        # A value that failed its cast is null afterwards: its not-null finding would repeat it.
+        .unique(subset=["__idx", "column_name"], keep="first", maintain_order=True)
+        .sort("__idx", maintain_order=True)
+    )
+    return (
+        found.select(
+            source_uri=pl.lit(source_uri),
+            source_row=pl.col("__idx") + 1,
+            column_name="column_name",
+            rule="rule",
+            value="value",
+        )
+        .cast(pl.Schema(FINDING_SCHEMA))
+        .select(FINDING_COLUMNS)
+    )

@@ -179,3 +179,33 @@ def test_a_warehouse_with_nothing_loaded_is_the_empty_state(tmp_path: Path) -> N
     report = usage_report(FILTERS, settings)
     assert report["state"] == "empty"
     assert report["message"].startswith("nothing is published yet")
+
+
+def test_focus_findings_equal_the_lake(tmp_path: Path, lake: Any) -> None:
+    """FOCUS rows loaded with a broken descriptive rule show per rule and column; a lake with
+    no FOCUS export shows none."""
+    import shutil
+
+    from etl.jobs.ingest import ingest
+    from etl.settings import Settings
+
+    assert usage_report(FILTERS, lake)["focus_findings"] == []
+    quirks = Path(__file__).resolve().parents[2] / "fixtures" / "focus" / "quirks"
+    src = tmp_path / "exports"
+    src.mkdir()
+    for name in ("aws_credit_negative_unit_price.csv", "oracle_null_conventions.csv"):
+        shutil.copy(quirks / name, src / name)
+    settings = Settings.from_env(tmp_path / "wh" / "warehouse.duckdb")
+    ingest([str(src)], settings)
+
+    report = usage_report(ReportFilters(start=date(2024, 1, 1), end=date(2024, 12, 31)), settings)
+    got = {
+        (r["rule"], r["column_name"]): (r["findings"], r["files"]) for r in report["focus_findings"]
+    }
+    expected = _sql(
+        settings,
+        "SELECT rule, column_name, count(*), count(DISTINCT source_uri) FROM focus_conformance GROUP BY ALL",
+    )
+    assert got == {(rule, col): (n, files) for rule, col, n, files in expected}
+    assert any(rule.endswith("non_negative") for rule, _ in got)
+    assert any(col == "ContractedCost" for _, col in got)

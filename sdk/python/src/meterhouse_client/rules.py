@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 
 from meterhouse_client.errors import InvalidRecord
 
-# Quantities are stored as DECIMAL(38, 12): at most 12 decimal places, so less than 10**26.
+# Quantities are rated with 12 decimal places and stored in DECIMAL(38, 18): less than 10**20.
 MAX_DECIMAL_PLACES = 12
-MAX_INTEGER_DIGITS = 38 - MAX_DECIMAL_PLACES
+MAX_INTEGER_DIGITS = 20
 # A float's shortest repr names the decimal the caller meant only up to 15 significant digits
 # (DBL_DIG); past that it is the binary approximation (0.1 + 0.2 -> 0.30000000000000004).
 FLOAT_EXACT_DIGITS = 15

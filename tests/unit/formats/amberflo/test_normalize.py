@@ -341,7 +341,7 @@ def test_mixed_unique_and_hashed_ids_keep_their_rows() -> None:
 def test_quantity_is_an_exact_decimal() -> None:
     out = normalize(raw({"meterValue": "0.1"}, {"meterValue": "0.2"}))
 
-    assert out.events["quantity"].dtype == pl.Decimal(38, 12)
+    assert out.events["quantity"].dtype == pl.Decimal(38, 18)
     assert out.events["quantity"].sum() == Decimal("0.3")
     assert out.events["quantity"].to_list() == [Decimal("0.1"), Decimal("0.2")]
 

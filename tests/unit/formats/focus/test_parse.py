@@ -113,7 +113,7 @@ def test_event_totals_equal_source_totals_exactly(name: str, version: str) -> No
     expected = source_totals(FIXTURES / name.replace(".parquet", ".csv"))
     result = parse_focus((FIXTURES / name).read_bytes(), "s3://b/x", kind=kind)
 
-    assert result.events["billed_cost"].dtype == pl.Decimal(38, 12)
+    assert result.events["billed_cost"].dtype == pl.Decimal(38, 18)
     assert result.events["billed_cost"].sum() == expected["BilledCost"]
     assert result.events["effective_cost"].sum() == expected["EffectiveCost"]
     assert expected["BilledCost"] == Decimal("878.298223456789")
@@ -272,10 +272,34 @@ def test_money_never_goes_through_float() -> None:
     assert result.events["billed_cost"][0] == Decimal(text)
 
 
-def test_more_than_12_decimals_are_rounded_half_even_and_recorded() -> None:
-    result = parse_focus(csv_bytes({"ListCost": "0.0000000000025"}), URI, kind="csv")
-    assert result.line_items["ListCost"][0] == Decimal("0.000000000002")
-    assert "ListCost: rounded to 12 decimal places (1 rows)" in result.normalizations
+def test_up_to_18_decimals_are_kept_exactly() -> None:
+    result = parse_focus(
+        csv_bytes({"ListCost": "0.0000000000025", "BilledCost": "24.63592236934598"}),
+        URI,
+        kind="csv",
+    )
+    assert result.line_items["ListCost"][0] == Decimal("0.0000000000025")
+    assert result.events["billed_cost"][0] == Decimal("24.63592236934598")
+    assert not [n for n in result.normalizations if "rounded" in n]
+
+
+def test_more_than_18_decimals_in_money_rejects_never_rounds() -> None:
+    value = "1.0000000000000000000000001"
+    result = parse_focus(csv_bytes({"BilledCost": value}, {}), URI, kind="csv")
+    assert result.rejects["rule"].to_list() == ["focus.BilledCost.precision"]
+    assert result.rejects["source_row"].to_list() == [1]
+    assert "cannot be held exactly" in result.rejects["reason"][0]
+    assert result.line_items["source_row"].to_list() == [2]
+
+
+def test_more_than_18_decimals_in_a_secondary_column_is_a_finding_and_null() -> None:
+    value = "0.0000000000000000000000001"
+    result = parse_focus(csv_bytes({"ListUnitPrice": value}), URI, kind="csv")
+    assert result.rejects.height == 0
+    assert result.line_items["ListUnitPrice"][0] is None
+    assert result.findings.select("source_row", "column_name", "rule", "value").rows() == [
+        (1, "ListUnitPrice", "focus.ListUnitPrice.precision", value)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -348,13 +372,13 @@ def test_lowercase_currency_is_upper_cased() -> None:
     assert "BillingCurrency: currency code upper-cased/trimmed (1 rows)" in result.normalizations
 
 
-def test_publisher_null_is_a_warning_not_a_reject() -> None:
+def test_publisher_null_is_a_finding_not_a_reject() -> None:
     result = parse_focus(csv_bytes({"PublisherName": ""}), URI, kind="csv")
     assert result.rejects.height == 0
-    assert result.warnings == [
-        "PublisherName is null in 1 rows; FOCUS 1.2 requires a value "
-        "(a known provider conformance gap; rows kept)"
+    assert result.findings.select("source_row", "rule", "value").rows() == [
+        (1, "focus.PublisherName.not_null", None)
     ]
+    assert result.warnings == ["focus.PublisherName.not_null: 1 rows (conformance finding; rows kept)"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -418,28 +442,49 @@ def test_unreadable_bytes_are_a_format_error() -> None:
 
 BAD_VALUES = [
     ("BilledCost", "abc", "focus.BilledCost.decimal",
-     "BilledCost value 'abc' is not a decimal number (FOCUS Numeric Format, e.g. 12.5 or 1.2E-7) "
-     "or does not fit Decimal(38, 12)"),
+     "BilledCost value 'abc' is not a decimal number (FOCUS Numeric Format, e.g. 12.5 or 1.2E-7)"),
     ("EffectiveCost", "1,000.00", "focus.EffectiveCost.decimal", None),
     ("ChargePeriodStart", "5/1/25", "focus.ChargePeriodStart.timestamp",
      "ChargePeriodStart value '5/1/25' is not an ISO 8601 date/time (expected e.g. 2024-09-01T00:00:00Z)"),
-    ("ChargeCategory", "Refund", "focus.ChargeCategory.allowed_values",
-     "ChargeCategory value 'Refund' is not an allowed FOCUS 1.2 value "
-     "(allowed: Usage, Purchase, Tax, Credit, Adjustment)"),
-    ("ServiceCategory", "Cloud", "focus.ServiceCategory.allowed_values", None),
-    ("ListUnitPrice", "-0.5", "focus.ListUnitPrice.non_negative",
-     "ListUnitPrice is -0.500000000000; FOCUS 1.2 requires a non-negative value"),
     ("BillingPeriodEnd", "2024-09-01T00:00:00Z", "focus.BillingPeriodStart.before_end",
      "BillingPeriodStart 2024-09-01T00:00:00Z is not before BillingPeriodEnd 2024-09-01T00:00:00Z "
      "(end is exclusive)"),
     ("ChargePeriodEnd", "2024-09-03T09:00:00Z", "focus.ChargePeriodStart.before_end", None),
-    ("Tags", "[1,2]", "focus.Tags.key_value_format",
-     "Tags must be a JSON object of key-value pairs, got a JSON list"),
-    ("Tags", "{team:ml}", "focus.Tags.key_value_format", None),
     ("BillingCurrency", "US Dollar", "focus.BillingCurrency.format", None),
-    ("ServiceName", "", "focus.ServiceName.not_null", None),
-    ("SkuPriceDetails", "{not json", "focus.SkuPriceDetails.json", None),
+    ("BillingAccountId", "", "focus.BillingAccountId.not_null", None),
+    ("ProviderName", "", "focus.ProviderName.not_null", None),
 ]  # fmt: skip
+
+# Violations in columns that neither place nor price a row: the row is kept, the value recorded.
+FINDING_VALUES = [
+    ("ChargeCategory", "Refund", "focus.ChargeCategory.allowed_values", "Refund", "Refund"),
+    ("ServiceCategory", "Cloud", "focus.ServiceCategory.allowed_values", "Cloud", "Cloud"),
+    ("ListUnitPrice", "-0.5", "focus.ListUnitPrice.non_negative", "-0.5",
+     Decimal("-0.5")),
+    ("ContractedCost", "", "focus.ContractedCost.not_null", None, None),
+    ("ContractedCost", "n/a", "focus.ContractedCost.decimal", "n/a", None),
+    ("Tags", "[1,2]", "focus.Tags.key_value_format", "[1,2]", None),
+    ("Tags", "{team:ml}", "focus.Tags.key_value_format", "{team:ml}", None),
+    ("ServiceName", "", "focus.ServiceName.not_null", None, None),
+    ("SkuPriceDetails", "{not json", "focus.SkuPriceDetails.json", "{not json", "{not json"),
+    ("PricingUnit", "GB-Month", "focus.PricingUnit.unit_format", "GB-Month", "GB-Month"),
+    ("PricingCurrency", "EUR", "focus.PricingCurrency.differs_from_billing_currency", "EUR", "EUR"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("column", "value", "rule", "recorded", "stored"), FINDING_VALUES)
+def test_secondary_violation_is_a_finding_and_the_row_is_kept(
+    column: str, value: str, rule: str, recorded: str | None, stored: object
+) -> None:
+    result = parse_focus(csv_bytes({}, {column: value}, {"BilledCost": "2"}), URI, kind="csv")
+
+    assert result.rejects.height == 0
+    assert result.findings.rows() == [(URI, 2, column, rule, recorded)]
+    assert result.line_items["source_row"].to_list() == [1, 2, 3]
+    assert result.line_items[column][1] == stored or (
+        isinstance(stored, Decimal) and result.line_items[column][1] == stored
+    )
+    assert result.events["billed_cost"].to_list() == [Decimal("1.25"), Decimal("1.25"), Decimal("2")]
 
 
 @pytest.mark.parametrize(("column", "value", "rule", "reason"), BAD_VALUES)
@@ -467,17 +512,18 @@ def test_bad_value_rejects_its_row_only(
 
 def test_a_row_failing_several_rules_is_rejected_once() -> None:
     result = parse_focus(
-        csv_bytes({"BilledCost": "x", "ChargeCategory": "Refund"}), URI, kind="csv"
+        csv_bytes({"BilledCost": "x", "ChargePeriodStart": "5/1/25"}), URI, kind="csv"
     )
     assert result.rejects.height == 1
     assert result.rejects["rule"][0] == "focus.BilledCost.decimal"
-    assert result.rejects["reason"][0].endswith("(also fails: focus.ChargeCategory.allowed_values)")
+    assert result.rejects["reason"][0].endswith("(also fails: focus.ChargePeriodStart.timestamp)")
     assert result.events.height == 0
+    assert result.findings.height == 0
 
 
 def test_parquet_reject_rows_are_one_based() -> None:
     columns = {k: pa.array([v, v], pa.string()) for k, v in BASE.items()}
-    columns["ChargeCategory"] = pa.array(["Usage", "Nope"])
+    columns["BilledCost"] = pa.array(["1", "Nope"])
     result = parse_focus(parquet_bytes(columns), "x.parquet", kind="parquet")
     assert result.rejects["source_row"].to_list() == [2]
 
