@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit test-integration test-dags lint clean bench bench-rating bench-small-files bench-gateway up down test-e2e browser-deps
+.PHONY: prometheus-deps bench-prometheus install demo test test-unit test-integration test-dags lint clean bench bench-rating bench-small-files bench-gateway up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -18,7 +18,7 @@ install: $(VENV)/.synced
 demo: install
 	$(PY) scripts/demo.py
 
-test: lint browser-deps
+test: lint browser-deps prometheus-deps
 	$(VENV)/bin/pytest -q
 
 test-unit: install
@@ -46,6 +46,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-deps: node_modules/.installed
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; }
 
+# Debian's Prometheus (when absent): the remote-write tests scrape and send with the real thing.
+prometheus-deps:
+	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
@@ -72,6 +76,12 @@ bench-small-files: install
 bench-gateway: install
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 	$(PY) -m bench.gateway $(GATEWAY_BENCH_ARGS)
+
+# Remote write: decode + land samples/s (2,000-sample requests) and samples -> usage beside
+# plain DuckDB SQL over the landed files. make bench-prometheus PROMETHEUS_BENCH_ARGS="--samples 10M"
+PROMETHEUS_BENCH_ARGS ?= --samples 2M
+bench-prometheus: install
+	$(PY) -m bench.prometheus $(PROMETHEUS_BENCH_ARGS)
 
 # ruff, mypy (strict on etl/ and contracts/), import-linter (the layers in pyproject.toml) and the
 # house rules import-linter cannot express (scripts/check_structure.py). `make test` runs it first.

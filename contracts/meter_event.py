@@ -37,7 +37,10 @@ class MeterEvent(pa.DataFrameModel):
     currency: str = pa.Field(nullable=True)
     source_format: str = pa.Field(
         nullable=False,
-        isin=["amberflo_json", "amberflo_ndjson", "amberflo_csv", "focus_csv", "focus_parquet"],
+        isin=[
+            "amberflo_json", "amberflo_ndjson", "amberflo_csv", "focus_csv", "focus_parquet",
+            "prometheus",
+        ],
     )
     source_uri: str = pa.Field(nullable=False)
     source_row: pl.Int64 = pa.Field(nullable=False, ge=1)

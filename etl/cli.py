@@ -151,6 +151,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "conflicting (content differs from the kept copy)"
         )
     _status_focus(settings)
+    _print_unmapped_metrics(wh)
     return 0
 
 
@@ -215,6 +216,24 @@ def cmd_runs(args: argparse.Namespace) -> int:
     ]
     _print_table(columns, rows, "table")
     return 0
+
+
+def _print_unmapped_metrics(wh: Any) -> None:
+    """Prometheus metrics remote write sent that the mapping file does not name."""
+    from etl.warehouse.prometheus import UNMAPPED_REPORT
+
+    _, has_table = wh.query(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'prometheus_unmapped'"
+    )
+    if not has_table[0][0]:
+        return
+    names, rows = wh.query(UNMAPPED_REPORT)
+    if rows:
+        print(
+            "\nunmapped Prometheus metrics (not loaded; name them in "
+            "METERHOUSE_PROMETHEUS_MAPPING to meter them):"
+        )
+        _print_table(names, [list(r) for r in rows], "table")
 
 
 def cmd_retract(args: argparse.Namespace) -> int:

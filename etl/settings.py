@@ -119,6 +119,8 @@ class _Env(BaseSettings):
     gateway_retry_after: int = Field(2, ge=1, le=3600)
     gateway_s3_timeout: float = Field(10.0, gt=0)
     gateway_workers: int = Field(1, ge=1, le=64)
+    # Prometheus remote write in the batch path (etl/formats/prometheus)
+    prometheus_mapping: Path | None = None
 
 
 def _read_env() -> _Env:
@@ -240,6 +242,8 @@ class Settings:
       METERHOUSE_FOCUS_BILLING_ACCOUNT_ID / _NAME  its billing account: the data center (default
                                 datacenter; the name defaults to the id)
       METERHOUSE_FOCUS_EXPORT_TO  where the focus_export DAG writes (a folder or s3://bucket/prefix)
+      METERHOUSE_PROMETHEUS_MAPPING  YAML file saying which Prometheus metrics are meters
+                                (etl/formats/prometheus/mapping.py); unset: none is
       AWS_ENDPOINT_URL(_S3), AWS_REGION / AWS_DEFAULT_REGION  the S3 API (boto3's own chain)
     """
 
@@ -267,6 +271,7 @@ class Settings:
     focus_billing_account_id: str = "datacenter"
     focus_billing_account_name: str | None = None
     focus_export_to: str | None = None
+    prometheus_mapping: Path | None = None
 
     @classmethod
     def from_env(cls, warehouse: str | os.PathLike[str] | None = None) -> Settings:
@@ -298,6 +303,7 @@ class Settings:
             focus_billing_account_id=env.focus_billing_account_id,
             focus_billing_account_name=env.focus_billing_account_name,
             focus_export_to=env.focus_export_to,
+            prometheus_mapping=env.prometheus_mapping,
         )
 
 
@@ -381,6 +387,7 @@ class GatewaySettings:
       METERHOUSE_GATEWAY_S3_TIMEOUT     seconds for one S3 call (default 10)
       METERHOUSE_GATEWAY_WORKERS        uvicorn worker processes (default 1)
       METERHOUSE_LANDING                the landing prefix; objects go to `<landing>api/`
+                                        (/ingest) and `<landing>prometheus/` (remote write)
     """
 
     api_keys: tuple[ApiKeySpec, ...]

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -19,9 +20,21 @@ import polars as pl
 from contracts.meter_event import EVENT_SCHEMA, REJECT_SCHEMA
 
 SourceFormat = Literal[
-    "amberflo_json", "amberflo_ndjson", "amberflo_csv", "focus_csv", "focus_parquet"
+    "amberflo_json", "amberflo_ndjson", "amberflo_csv", "focus_csv", "focus_parquet", "prometheus"
 ]
 """Every format an object can hold, told apart by content (etl.formats.registry.sniff_format)."""
+
+
+@dataclass(frozen=True)
+class PrometheusBatch:
+    """What one landed remote-write object contributes (etl.formats.prometheus): its samples
+    of mapped metrics (contracts.prometheus.SAMPLE_SCHEMA), their series' meters, the sample
+    counts of unmapped metrics and how many samples were rejected."""
+
+    samples: pl.DataFrame
+    series: pl.DataFrame
+    unmapped: pl.DataFrame
+    rejected: int
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class ParsedSource:
     """FOCUS files: conformance findings of the kept rows (contracts.focus_conformance)."""
     focus_amounts: pl.DataFrame | None = None
     """FOCUS files: every row's currency and cost text, for reconciliation."""
+    prometheus: PrometheusBatch | None = None
 
 
 def no_rows(source_format: SourceFormat | None) -> ParsedSource:
@@ -60,6 +74,8 @@ class ParseOptions:
 
     focus_customer_from: str = "SubAccountId"
     """The FOCUS column that names an event's customer (METERHOUSE_FOCUS_CUSTOMER_FROM)."""
+    prometheus_mapping: Path | None = None
+    """The Prometheus mapping file (METERHOUSE_PROMETHEUS_MAPPING); None: nothing is mapped."""
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,20 @@ from etl.formats.base import (
 )
 from etl.formats.detect import SUPPORTED, header_columns, strip_bom
 from etl.formats.focus import FocusParser
+from etl.formats.prometheus import PrometheusParser
 
 AMBERFLO = AmberfloParser()
 FOCUS = FocusParser()
+PROMETHEUS = PrometheusParser()
 
-PARSERS: tuple[FormatParser, ...] = (AMBERFLO, FOCUS)
+PARSERS: tuple[FormatParser, ...] = (AMBERFLO, FOCUS, PROMETHEUS)
 """Every registered parser."""
 
 # The order each sniffing step asks the parsers in. By content, FOCUS comes last: it refuses
 # a `.parquet` key whose bytes are not Parquet, which must not shadow a JSON export. By
 # header, FOCUS comes first: its test (five mandatory FOCUS columns) is the stricter one.
-_BY_CONTENT: tuple[FormatParser, ...] = (AMBERFLO, FOCUS)
+# Prometheus first: its series lines are JSON objects, which Amberflo's sniffing would claim.
+_BY_CONTENT: tuple[FormatParser, ...] = (PROMETHEUS, AMBERFLO, FOCUS)
 _BY_HEADER: tuple[FormatParser, ...] = (FOCUS, AMBERFLO)
 
 _BY_FORMAT: dict[SourceFormat, FormatParser] = {f: p for p in PARSERS for f in p.formats}

@@ -1,4 +1,5 @@
-"""The gateway's HTTP API: `POST /ingest` (Amberflo's shape), `/healthz`, `/readyz`, `/metrics`.
+"""The gateway's HTTP API: `POST /ingest` (Amberflo's shape), `POST /api/v1/write` (Prometheus
+remote write, etl.gateway.remote_endpoint), `/healthz`, `/readyz`, `/metrics`.
 
 A request is all or nothing and is acknowledged only once durable:
 
@@ -28,58 +29,24 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from contracts.prometheus import LANDING_PREFIX
+from etl.gateway.answers import Buffer, Busy, Reservation, problem
 from etl.gateway.auth import KeyRing, Principal, presented_key
 from etl.gateway.batch_rules import array_errors, warm_up
-from etl.gateway.commit import Arrival, GroupCommitter, StoreUnavailable
+from etl.gateway.commit import API_PREFIX, Arrival, GroupCommitter, StoreUnavailable
 from etl.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from etl.gateway.records import GZIP_MAGIC, BodyError, Gunzip, split_records, too_large
+from etl.gateway.remote_endpoint import remote_write
+from etl.gateway.remote_write import LabelCache
 from etl.gateway.store import ObjectWriter, S3Writer
 from etl.gateway.validate import Validator
 from etl.settings import GatewaySettings
 
 log = logging.getLogger("meterhouse.gateway")
 
-PROBLEM_JSON = "application/problem+json"
 # Level 1: a third of level 6's CPU for objects ~15% larger (500 records: 0.5 ms, 19 KB
 # against 1.5 ms, 17 KB); the gateway's cores are what limits it, not S3's bytes.
 _GZIP_LEVEL = 1
-
-
-class Busy(Exception):
-    """The in-flight buffer is full: answer 429 with Retry-After."""
-
-
-@dataclass
-class Buffer:
-    """Bytes held by requests in flight (bodies, decompressed bodies, stored members).
-
-    Only the event loop touches it, so it needs no lock.
-    """
-
-    limit: int
-    used: int = 0
-
-    def reserve(self, n: int) -> None:
-        if self.used + n > self.limit:
-            raise Busy
-        self.used += n
-
-    def release(self, n: int) -> None:
-        self.used -= n
-
-
-@dataclass
-class Reservation:
-    buffer: Buffer
-    held: int = field(default=0)
-
-    def add(self, n: int) -> None:
-        self.buffer.reserve(n)
-        self.held += n
-
-    def release(self) -> None:
-        self.buffer.release(self.held)
-        self.held = 0
 
 
 @dataclass
@@ -93,29 +60,8 @@ class Gateway:
     validator: Validator
     buffer: Buffer
     committer: GroupCommitter | None = None
-
-
-def problem(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    *,
-    errors: Sequence[dict[str, Any]] = (),
-    retry_after: int | None = None,
-    extra: dict[str, Any] | None = None,
-) -> JSONResponse:
-    """An RFC 7807 problem answer; `errors` lists bad records as {index, rule, reason}."""
-    body: dict[str, Any] = {
-        "type": f"urn:meterhouse:problem:{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "errors": list(errors),
-        **(extra or {}),
-    }
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    remote_committer: GroupCommitter | None = None
+    label_cache: LabelCache = field(default_factory=LabelCache)
 
 
 async def read_body(request: Request, settings: GatewaySettings, held: Reservation) -> bytes:
@@ -303,15 +249,20 @@ def create_app(settings: GatewaySettings, writer: ObjectWriter | None = None) ->
         # stops re-scanning it (its full passes paused requests for ~0.2 s each).
         gc.freeze()
         gw.validator.start()
-        gw.committer = GroupCommitter(
-            gw.writer,
-            gateway_id=settings.gateway_id,
-            linger_s=settings.linger_ms / 1000,
-            group_bytes=settings.group_bytes,
-            group_records=settings.group_records,
-            max_puts=settings.max_puts,
-            metrics=metrics,
-        )
+        committers = [
+            GroupCommitter(
+                gw.writer,
+                gateway_id=settings.gateway_id,
+                linger_s=settings.linger_ms / 1000,
+                group_bytes=settings.group_bytes,
+                group_records=settings.group_records,
+                max_puts=settings.max_puts,
+                metrics=metrics,
+                prefix=prefix,
+            )
+            for prefix in (API_PREFIX, LANDING_PREFIX)
+        ]
+        gw.committer, gw.remote_committer = committers
         log.info(
             "step=start gateway=%s keys=%d landing=%s linger_ms=%d",
             gw.committer.instance, len(gw.keys), settings.landing, settings.linger_ms,
@@ -320,7 +271,8 @@ def create_app(settings: GatewaySettings, writer: ObjectWriter | None = None) ->
             yield
         finally:
             # Requests already in a group are written before the process exits (SIGTERM).
-            await gw.committer.close()
+            for committer in committers:
+                await committer.close()
             gw.validator.stop()
 
     app = FastAPI(
@@ -341,6 +293,21 @@ def create_app(settings: GatewaySettings, writer: ObjectWriter | None = None) ->
         else:
             response = await _ingest(gw, request, principal)
         gw.metrics.requests.labels(str(response.status_code)).inc()
+        return response
+
+    @app.post("/api/v1/write")
+    async def prometheus_remote_write(request: Request) -> Response:
+        principal = gw.keys.find(presented_key(request.headers))
+        if principal is None:
+            response: Response = problem(
+                401, "unauthorized", "Missing or invalid API key",
+                "send the key as `Authorization: Bearer` (remote_write's authorization block) "
+                "or in X-API-KEY",
+            )  # fmt: skip
+            response.headers["WWW-Authenticate"] = "Bearer"
+        else:
+            response = await remote_write(gw, request, principal)
+        gw.metrics.remote_requests.labels(str(response.status_code)).inc()
         return response
 
     @app.get("/healthz")

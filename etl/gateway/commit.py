@@ -10,8 +10,9 @@ traffic, requests keep coming), or when it reaches the size cap; and only while 
 outcome of that one PUT: stored (the request is acknowledged) or not (503, nothing of it is
 acknowledged; a retry may store it again, which the uniqueIds make harmless).
 
-Keys: `api/dt=<UTC day>/<gateway-id>-<boot>-<sequence>.ndjson.gz` under the landing prefix.
-`boot` is random per process start, so a restarted gateway never overwrites an object.
+Keys: `<prefix>dt=<UTC day>/<gateway-id>-<boot>-<sequence>.ndjson.gz` under the landing prefix
+(`api/` for /ingest, `prometheus/` for remote write: one committer per way in). `boot` is
+random per process start, so a restarted gateway never overwrites an object.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def _consume(future: asyncio.Future[str]) -> None:
         future.exception()
 
 
-def object_key(instance: str, sequence: int, day: str) -> str:
+def object_key(instance: str, sequence: int, day: str, prefix: str = API_PREFIX) -> str:
     """Where a group lands, relative to the landing prefix."""
-    return f"{API_PREFIX}dt={day}/{instance}-{sequence:010d}.ndjson.gz"
+    return f"{prefix}dt={day}/{instance}-{sequence:010d}.ndjson.gz"
 
 
 class GroupCommitter:
@@ -77,8 +78,10 @@ class GroupCommitter:
         group_records: int,
         max_puts: int,
         metrics: GatewayMetrics,
+        prefix: str = API_PREFIX,
     ) -> None:
         self.writer = writer
+        self.prefix = prefix
         self.instance = f"{gateway_id}-{secrets.token_hex(4)}"
         self.linger_s = linger_s
         self.group_bytes = group_bytes
@@ -198,7 +201,7 @@ class GroupCommitter:
     async def _write(self, sequence: int, group: list[_Member]) -> None:
         loop = asyncio.get_running_loop()
         day = datetime.now(tz=UTC).date().isoformat()
-        key = object_key(self.instance, sequence, day)
+        key = object_key(self.instance, sequence, day, self.prefix)
         records = sum(m.records for m in group)
         metadata = {"records": str(records), "requests": str(len(group)), "gateway": self.instance}
         started = time.monotonic()

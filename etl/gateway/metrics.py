@@ -47,6 +47,15 @@ class GatewayMetrics:
             "meterhouse_gateway_group_requests", "Requests sharing one written object",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
         )  # fmt: skip
+        self.remote_requests = Counter(
+            "meterhouse_gateway_remote_write_requests",
+            "Requests to /api/v1/write by answer status", ["status"], registry=r,
+        )  # fmt: skip
+        self.remote_samples = Counter(
+            "meterhouse_gateway_remote_write_samples",
+            "Remote-write samples: stored, or dropped as stale markers or NaN/infinite values",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.buffer_bytes = Gauge(
             "meterhouse_gateway_buffer_bytes", "Bytes of requests in flight (429 above the limit)",
             registry=r,

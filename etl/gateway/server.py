@@ -45,7 +45,8 @@ def serve(
     }
     print(
         f"meterhouse gateway on http://{settings.host}:{settings.port}/ingest "
-        f"(workers={settings.workers}, landing={settings.landing}api/)",
+        f"(workers={settings.workers}, landing={settings.landing}api/); Prometheus remote "
+        f"write on /api/v1/write (landing={settings.landing}prometheus/)",
         flush=True,
     )
     if settings.workers > 1:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from etl.errors import MeterhouseError
-from etl.jobs.load import failed_report, load_group, load_streaming
+from etl.jobs.load import failed_report, load_group, load_prometheus, load_streaming
 from etl.jobs.observer import NO_OBSERVER, Observer, Phase, timed
 from etl.jobs.read import ParsedObject, StreamingObject, read_object
 from etl.jobs.reports import (
@@ -132,6 +132,10 @@ def ingest_batch(
             if isinstance(item, StreamingObject):
                 flush()
                 reports.append(load_streaming(warehouse, store, item, settings, observer))
+                continue
+            if item.parsed.prometheus is not None:
+                flush()
+                reports.append(load_prometheus(warehouse, stores, item, settings, observer))
                 continue
             if item.parsed.focus_line_items is not None:
                 flush()

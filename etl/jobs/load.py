@@ -270,6 +270,30 @@ def load_group(
     return reports
 
 
+def load_prometheus(
+    warehouse: Warehouse,
+    stores: dict[str, ObjectStore],
+    item: ParsedObject,
+    settings: Settings,
+    observer: Observer = NO_OBSERVER,
+) -> FileReport:
+    """Load a landed remote-write object: its samples are stored and the usage of the series
+    x intervals they touch is recomputed (etl.warehouse.prometheus)."""
+    parsed = item.parsed
+    assert parsed.prometheus is not None
+    rules = {"prometheus samples": parsed.prometheus.rejected} if parsed.prometheus.rejected else {}
+    problem = over_threshold(item.obj.uri, parsed.rows_in, rules, settings.reject_threshold)
+    if problem is not None:
+        return _fail_item(warehouse, stores, item, problem)
+    load = source_load(item.obj, item.checksum, parsed, parsed.events, parsed.rejects, settings)
+    try:
+        with timed(observer, Phase.LOAD, parsed.source_format):
+            result = warehouse.load_prometheus(load, parsed.prometheus)
+    except MeterhouseError as exc:
+        return _fail_item(warehouse, stores, item, exc)
+    return loaded_report(parsed.source_format, item.started, result)
+
+
 def load_streaming(
     warehouse: Warehouse,
     store: ObjectStore,

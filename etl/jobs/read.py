@@ -52,7 +52,10 @@ def parse_failures_fail_the_file(uri: str, step: str) -> Iterator[None]:
 
 def parse_options(settings: Settings) -> ParseOptions:
     """What the parsers need from the settings."""
-    return ParseOptions(focus_customer_from=settings.focus_customer_from)
+    return ParseOptions(
+        focus_customer_from=settings.focus_customer_from,
+        prometheus_mapping=settings.prometheus_mapping,
+    )
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ SCHEMA_DDL: tuple[str, ...] = (
     focus_ddl(),
     FOCUS_CONFORMANCE_DDL,
     FOCUS_RECONCILIATION_DDL,
+    *sql_statements("prometheus_tables"),
 )
 """Every statement that creates (or upgrades) the warehouse's tables, idempotent."""
 

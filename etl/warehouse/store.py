@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from etl import lake
+from etl.formats.base import PrometheusBatch
 from etl.warehouse import load as loading
+from etl.warehouse import prometheus
 from etl.warehouse.connection import (
     Connection,
     NotAWarehouse,
@@ -189,6 +191,12 @@ class Warehouse:
             return loading.replace_sources_rows(
                 con, loads, dedup_window_days=self.dedup_window_days, lineage=self.lineage
             )
+
+    def load_prometheus(self, load: SourceLoad, batch: PrometheusBatch) -> LoadResult:
+        """Store a landed remote-write object's samples and replace the usage of the series x
+        intervals they touch (etl.warehouse.prometheus), in one transaction."""
+        with self.writer() as con:
+            return prometheus.load_prometheus(con, load, batch)
 
     def replace_source_chunks(self, load: SourceLoad, chunks: Iterable[Chunk]) -> LoadResult:
         """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk

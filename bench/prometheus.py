@@ -1,0 +1,208 @@
+"""Prometheus remote write: decode + land throughput, and samples -> usage beside plain SQL.
+
+    python -m bench.prometheus --samples 2M [--requests 200] [--series 1000]
+
+1. decode + land: remote write 1.0 and 2.0 bodies of 2,000 series x 1 sample (Prometheus's
+   default max_samples_per_send), 7 labels each, through the gateway's decoder (snappy,
+   protobuf, NDJSON lines, gzip member) in one thread, label cache warm as under a scraping
+   Prometheus; samples/s.
+2. usage: N samples (counters and gauges, 1 s apart) landed as NDJSON.gz objects of 100,000
+   samples, then (a) meterhouse: parse + load_prometheus per object into a fresh warehouse
+   (samples stored and deduplicated, intervals recomputed and replaced, ledger), (b) the
+   baseline: one plain DuckDB SQL statement over the same files computing the same per
+   series x hour usage (counter increases with resets, gauge integrals) with no warehouse,
+   in DOUBLE (the fastest plain SQL, not exact) and, unless --no-exact-baseline, exactly
+   (values through their text into DECIMAL(38, 12), which DuckDB parses slowly).
+   Each side runs in its own process; peak RSS is that process's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+T0 = 1_764_547_200_000
+MAPPING = """
+meters:
+  - {metric: requests_total, meter: requests, unit: requests, kind: counter}
+  - {metric: memory_bytes, meter: memory, unit: GiB-hours, kind: gauge, divide_by: 1073741824, max_gap: 5m}
+"""
+
+# The same computation in plain SQL: exact (values through their text into DECIMAL, as
+# meterhouse does) and the fastest form (DOUBLE arithmetic, not exact), side by side.
+EXACT = "CAST(CAST({} AS VARCHAR) AS DECIMAL(38, 12))"
+BASELINE_SQL = """
+WITH s AS (
+  SELECT md5(to_json(labels)) AS series_key, labels['__name__'] AS metric,
+         CAST(p[1] AS BIGINT) AS ts_ms, p[2] AS value
+  FROM read_json($files, format = 'newline_delimited',
+                 columns = {'labels': 'MAP(VARCHAR, VARCHAR)', 'samples': 'DOUBLE[][]'}),
+       UNNEST(samples) AS u(p)),
+d AS (SELECT series_key, any_value(metric) AS metric, ts_ms, min(value) AS value
+      FROM s GROUP BY series_key, ts_ms),
+o AS (SELECT *, {value} AS v,
+             lag(ts_ms) OVER w AS prev_ts,
+             lag({value}) OVER w AS prev_v
+      FROM d WINDOW w AS (PARTITION BY series_key ORDER BY ts_ms))
+SELECT series_key, ts_ms // 3600000 AS hour,
+       sum(CASE WHEN metric = 'requests_total'
+                THEN CASE WHEN v >= prev_v THEN v - prev_v ELSE v END
+                ELSE prev_v * (ts_ms - prev_ts) END) AS usage
+FROM o WHERE prev_ts IS NOT NULL AND (metric = 'requests_total' OR ts_ms - prev_ts <= 300000)
+GROUP BY ALL
+"""
+
+
+def _count(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("KM")) * scale)
+
+
+def _labels(i: int) -> dict[str, str]:
+    return {
+        "__name__": "requests_total" if i % 2 == 0 else "memory_bytes",
+        "container": "app", "instance": f"10.0.{i % 250}.1:9100", "job": "kubelet",
+        "namespace": f"team-{i % 20}", "node": f"node-{i % 7}", "pod": f"pod-{i}",
+    }  # fmt: skip
+
+
+def bench_decode(requests: int) -> None:
+    from etl.gateway.remote_write import LabelCache, decode
+    from tests.prometheus_wire import Series, v1_body, v2_body
+
+    for version, build in ((1, v1_body), (2, v2_body)):
+        bodies = [
+            build([Series(_labels(i), [(T0 + r * 1000, float(r * 10 + i))]) for i in range(2000)])
+            for r in range(5)
+        ]
+        cache = LabelCache()
+        decode(bodies[0], version, 64 << 20, cache)
+        started, cpu = time.perf_counter(), time.process_time()
+        for r in range(requests):
+            decode(bodies[r % 5], version, 64 << 20, cache)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        # CPU time too: on a shared machine the wall clock counts other processes' turns.
+        print(f"decode+land v{version}: {requests * 2000 / seconds:,.0f} samples/s wall, "
+              f"{requests * 2000 / cpu:,.0f} samples per CPU-second "
+              f"({cpu / requests * 1000:.2f} ms CPU per 2,000-sample request)", flush=True)  # fmt: skip
+
+
+def make_objects(folder: Path, samples: int, series: int) -> list[Path]:
+    steps = samples // series
+    per_object = max(1, 100_000 // series)
+    heads = [json.dumps({"labels": _labels(i)}, separators=(",", ":"))[:-1] for i in range(series)]
+    paths = []
+    for n, start in enumerate(range(0, steps, per_object)):
+        lines = []
+        for i, head in enumerate(heads):
+            pts = ",".join(
+                f"[{T0 + t * 1000},{float(t * 3 + i) if i % 2 == 0 else float((1 + i % 4) << 30)!r}]"
+                for t in range(start, min(steps, start + per_object))
+            )
+            lines.append(f'{head},"samples":[{pts}]}}')
+        path = folder / f"{n:05d}.ndjson.gz"
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), 1))
+        paths.append(path)
+    return paths
+
+
+def run_meterhouse(folder: Path) -> None:
+    import hashlib
+
+    from etl.formats.base import ParseOptions
+    from etl.formats.registry import parse_source
+    from etl.warehouse import Warehouse
+    from etl.warehouse.records import SourceLoad
+
+    mapping = folder / "mapping.yaml"
+    mapping.write_text(MAPPING)
+    wh = Warehouse(folder / "wh" / "warehouse.duckdb", folder / "wh" / "lake")
+    started = time.perf_counter()
+    with wh.writer():
+        for path in sorted(folder.glob("*.ndjson.gz")):
+            data = gzip.decompress(path.read_bytes())
+            parsed = parse_source(data, str(path), datetime.now(tz=UTC),
+                                  ParseOptions(prometheus_mapping=mapping))  # fmt: skip
+            assert parsed.prometheus is not None
+            load = SourceLoad(str(path), path.name, "e", len(data), hashlib.sha256(data).hexdigest(),
+                              datetime.now(tz=UTC), parsed.source_format, parsed.rows_in,
+                              parsed.events, parsed.rejects)  # fmt: skip
+            wh.load_prometheus(load, parsed.prometheus)
+    seconds = time.perf_counter() - started
+    _, rows = wh.query("SELECT count(*), sum(quantity) FROM meter_events")
+    _report("meterhouse", seconds, rows[0])
+
+
+def run_baseline(folder: Path, exact: bool) -> None:
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    files = [str(p) for p in sorted(folder.glob("*.ndjson.gz"))]
+    value = EXACT.format("value") if exact else "value"
+    sql = BASELINE_SQL.replace("{value}", value)
+    started = time.perf_counter()
+    rows = con.execute(f"SELECT count(*), sum(usage) FROM ({sql})", {"files": files}).fetchall()  # noqa: S608 - fixed SQL
+    _report("plain SQL exact" if exact else "plain SQL double", time.perf_counter() - started, rows[0])
+
+
+def _report(name: str, seconds: float, result: object) -> None:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU-seconds of every thread of the side's process: comparable on a shared machine.
+    print(json.dumps({"side": name, "seconds": round(seconds, 2),
+                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+                      "peak_rss_mib": round(usage.ru_maxrss / 1024), "result": str(result)}),
+          flush=True)  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", default="2M")
+    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--side", choices=["meterhouse", "baseline", "baseline-exact"])
+    parser.add_argument("--no-exact-baseline", action="store_true",
+                        help="skip the exact plain-SQL side (DuckDB's text-to-DECIMAL is slow)")
+    parser.add_argument("--folder")
+    args = parser.parse_args()
+    if args.side:
+        if args.side == "meterhouse":
+            run_meterhouse(Path(args.folder))
+        else:
+            run_baseline(Path(args.folder), exact=args.side == "baseline-exact")
+        return 0
+    bench_decode(args.requests)
+    samples = _count(args.samples)
+    with tempfile.TemporaryDirectory(prefix="bench-prometheus-") as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        paths = make_objects(folder, samples, args.series)
+        print(f"landed {samples:,} samples in {len(paths)} objects "
+              f"({time.perf_counter() - started:.1f} s to generate)", flush=True)  # fmt: skip
+        results = {}
+        sides = ["baseline", "meterhouse"] + ([] if args.no_exact_baseline else ["baseline-exact"])
+        for side in sides:
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.prometheus", "--side", side, "--folder", tmp],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            line = out.stdout.strip().splitlines()[-1]
+            print(line, flush=True)
+            results[side] = json.loads(line)["seconds"]
+        print(f"meterhouse / fastest plain SQL: {results['meterhouse'] / results['baseline']:.2f}x")
+        if "baseline-exact" in results:
+            print(f"meterhouse / exact plain SQL: "
+                  f"{results['meterhouse'] / results['baseline-exact']:.2f}x")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""What every gateway route shares: the in-flight buffer (429 above it) and RFC 7807 answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Busy(Exception):
+    """The in-flight buffer is full: answer 429 with Retry-After."""
+
+
+@dataclass
+class Buffer:
+    """Bytes held by requests in flight (bodies, decompressed bodies, stored members).
+
+    Only the event loop touches it, so it needs no lock.
+    """
+
+    limit: int
+    used: int = 0
+
+    def reserve(self, n: int) -> None:
+        if self.used + n > self.limit:
+            raise Busy
+        self.used += n
+
+    def release(self, n: int) -> None:
+        self.used -= n
+
+
+@dataclass
+class Reservation:
+    buffer: Buffer
+    held: int = field(default=0)
+
+    def add(self, n: int) -> None:
+        self.buffer.reserve(n)
+        self.held += n
+
+    def release(self) -> None:
+        self.buffer.release(self.held)
+        self.held = 0
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    errors: Sequence[dict[str, Any]] = (),
+    retry_after: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """An RFC 7807 problem answer; `errors` lists bad records as {index, rule, reason}."""
+    body: dict[str, Any] = {
+        "type": f"urn:meterhouse:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": list(errors),
+        **(extra or {}),
+    }
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS prom_new;
+DROP TABLE IF EXISTS prom_span;
+DROP TABLE IF EXISTS prom_delta;

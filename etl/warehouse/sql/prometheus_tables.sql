@@ -1,0 +1,45 @@
+-- Prometheus remote write (etl/warehouse/prometheus.py).
+-- One row per series of a mapped metric: its labels and what the mapping made of it.
+CREATE TABLE IF NOT EXISTS prometheus_series (
+    series_key   VARCHAR PRIMARY KEY,
+    metric       VARCHAR NOT NULL,
+    labels       VARCHAR NOT NULL,
+    metric_type  VARCHAR,
+    meter_name   VARCHAR NOT NULL,
+    unit         VARCHAR,
+    kind         VARCHAR NOT NULL,
+    customer_id  VARCHAR NOT NULL,
+    dimensions   MAP(VARCHAR, VARCHAR) NOT NULL,
+    interval_ms  BIGINT NOT NULL,
+    max_gap_ms   BIGINT NOT NULL,
+    divide_by    BIGINT NOT NULL,
+    per_ms       BIGINT NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+-- Every sample of a mapped series, once per (series_key, ts_ms): the first copy loaded wins.
+CREATE TABLE IF NOT EXISTS prometheus_samples (
+    series_key   VARCHAR NOT NULL,
+    ts_ms        BIGINT NOT NULL,
+    value        DOUBLE NOT NULL,
+    -- the value in units of 1e-12: the decimal of its shortest text (Python's repr),
+    -- rounded half-even to 12 places; what usage is computed from, exactly
+    value_e12    HUGEINT NOT NULL,
+    source_uri   VARCHAR NOT NULL,
+    ingested_at  TIMESTAMPTZ NOT NULL
+);
+-- Samples of metrics the mapping does not name, counted per landed object and metric.
+CREATE TABLE IF NOT EXISTS prometheus_unmapped (
+    source_uri   VARCHAR NOT NULL,
+    metric       VARCHAR NOT NULL,
+    samples      BIGINT NOT NULL,
+    counted_at   TIMESTAMPTZ NOT NULL
+);
+-- Exact usage per series x interval: in units of 1e-12 (counters) or 1e-12 x ms (gauges),
+-- with the divisor that turns it into the meter's unit (the event rounds it once).
+CREATE TABLE IF NOT EXISTS prometheus_usage (
+    series_key     VARCHAR NOT NULL,
+    interval_start BIGINT NOT NULL,
+    units          HUGEINT NOT NULL,
+    divisor        HUGEINT NOT NULL,
+    PRIMARY KEY (series_key, interval_start)
+);
