@@ -192,11 +192,21 @@ def _check_ingest_view(stack: LiveStack, view: dict[str, Any]) -> None:
     assert {(r["day"], r["rule"], int(r["rows_rejected"])) for r in page_rejects} == {
         (str(d), rule, n) for d, rule, n in rejects
     }
-    for r in page_rejects:  # the example is a real rejected row of that rule, with its file
+    of_run = (
+        "SELECT count(*) FROM rejected_rows WHERE rule = ? AND reason = ? AND source_row = ? "
+        "AND source_uri IN (SELECT source_uri FROM ingest_ledger WHERE run_id = ?)"
+    )
+    of_file = (
+        "SELECT count(*) FROM rejected_rows WHERE rule = ? AND reason = ? AND source_row = ? "
+        "AND source_uri = ?"
+    )
+    for r in page_rejects:  # the example is a real rejected row of that rule, from the run shown
         assert _lake_sql(
-            stack, "SELECT count(*) FROM rejected_rows WHERE rule = ? AND reason = ? AND source_row = ? AND source_uri = ?",
+            stack, of_run if r["run"] else of_file,
             [r["rule"], r["example_reason"], int(r["example_row"]), r["run"] or _uri_of(view, r)],
         ) == [(1,)]  # fmt: skip
+    # the ledger records the run that loaded each file: the page names it
+    assert page_rejects and all(r["run"] for r in page_rejects)
     failed = _lake_sql(
         stack, "SELECT source_uri, error FROM ingest_ledger WHERE status IN ('failed', 'error') "
         "AND CAST(loaded_at AS DATE) BETWEEN ? AND ? ORDER BY CAST(loaded_at AS DATE) DESC, source_uri",
@@ -207,7 +217,7 @@ def _check_ingest_view(stack: LiveStack, view: dict[str, Any]) -> None:
 
 
 def _uri_of(view: dict[str, Any], row: dict[str, str]) -> str:
-    """The example's source file as the page prints it (the ledger records no run yet)."""
+    """The example's source file as the page prints it (for a ledger that records no run)."""
     for cells in view["tables"]["rejects"]:
         if cells["rule"]["value"] == row["rule"] and cells["day"]["value"] == row["day"]:
             return str(cells["run"]["text"])
