@@ -16,8 +16,9 @@ class LakeTable:
     name: str
     ddl: str
     """`CREATE TABLE IF NOT EXISTS <name> (...)`: the table, and its empty form in views.sql."""
-    order: str
-    """The ORDER BY of its files."""
+    order: str | None
+    """The ORDER BY of its files; None keeps rows in the order they were loaded (for the large
+    tables, where sorting would be an external sort of every row published)."""
     partition: str | None = None
     """The hive partition column of its folders, or None for part files."""
     partition_key: str | None = None

@@ -104,7 +104,7 @@ def publish_table(
         key = table.partition_key or table.partition
         # A partition column of the table is left out: the folder name holds it.
         columns = "*" if table.partition_key else f"* EXCLUDE ({table.partition})"
-        select = f"SELECT {columns} FROM {table.name} WHERE {key} = ? ORDER BY {table.order}"  # noqa: S608 - names from the table's contract
+        select = f"SELECT {columns} FROM {table.name} WHERE {key} = ?{_order_by(table)}"  # noqa: S608 - names from the table's contract
         return [
             copy_parquet_atomically(
                 con,
@@ -116,8 +116,12 @@ def publish_table(
         ]
     if table.written_at:
         return _publish_by_write_time(con, folder, table, table.written_at)
-    select = f"SELECT * FROM {table.name} ORDER BY {table.order}"  # noqa: S608 - names from the table's contract
+    select = f"SELECT * FROM {table.name}{_order_by(table)}"  # noqa: S608 - names from the table's contract
     return [copy_parquet_atomically(con, select, [], folder / "part-0.parquet")]
+
+
+def _order_by(table: LakeTable) -> str:
+    return f" ORDER BY {table.order}" if table.order else ""
 
 
 def _publish_by_write_time(con: Any, folder: Path, table: LakeTable, written_at: str) -> list[Path]:
@@ -151,7 +155,7 @@ def _publish_by_write_time(con: Any, folder: Path, table: LakeTable, written_at:
         upper = stamps[i + 1] if i + 1 < len(stamps) else None
         select = (
             f"SELECT * FROM {name} WHERE epoch_us({written_at}) >= ? "  # noqa: S608 - names from the table's contract
-            f"AND (? IS NULL OR epoch_us({written_at}) < ?) ORDER BY {table.order}"
+            f"AND (? IS NULL OR epoch_us({written_at}) < ?){_order_by(table)}"
         )
         written.append(copy_parquet_atomically(con, select, [stamp, upper, upper], final))
     return written
@@ -173,9 +177,11 @@ def _copy_partitions(con: Any, lake: Path, select: str, params: list[Any]) -> Pa
     staging = _staging(lake)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    # The target is our own staging folder, never a value from data.
+    # The target is our own staging folder, never a value from data. Rows keep the order
+    # they were loaded in: sorting them by time cost a full external sort of the published
+    # rows (40 of 176 s for 10M events), and a day is the unit every reader prunes by.
     con.execute(
-        f"COPY ({select} ORDER BY m.event_date, m.event_time, m.event_id) TO "  # noqa: S608 - own staging path, fixed SQL
+        f"COPY ({select}) TO "  # noqa: S608 - own staging path, fixed SQL
         + sql_path(staging)
         + " (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd)",
         params,

@@ -92,7 +92,7 @@ SCHEMA_DDL: tuple[str, ...] = (
 EVENTS_LAKE_TABLE = LakeTable(
     "meter_events",
     f"CREATE TABLE IF NOT EXISTS meter_events ({EVENT_COLUMNS_DDL})",
-    order="event_date, event_time, event_id",
+    order=None,
     partition="event_date",
 )
 """meter_events in the lake: one folder per event day (etl.lake.publish writes the days the
@@ -127,7 +127,7 @@ PUBLISHED_TABLES: dict[str, LakeTable] = {
     "focus_line_items": LakeTable(
         "focus_line_items",
         focus_ddl(),
-        order="source_uri, source_row",
+        order=None,
         written_at="ingested_at",
         empty_when_unpublished=False,
     ),
