@@ -36,7 +36,10 @@ def _parse(
     uri: str,
     options: ParseOptions,
     seen: RowKeyCounts | None = None,
+    warned: set[str] | None = None,
 ) -> FocusParseResult:
+    """Parse and log; with `warned` (a large file's chunks), each finding's rule is logged for
+    the first chunk that has it only (the file's totals per rule are in the ingest summary)."""
     result = parse_focus(
         data,
         uri,
@@ -49,6 +52,12 @@ def _parse(
             "step=normalize source=%s focus_version=%s note=%s", uri, result.focus_version, note
         )
     for warning in result.warnings:
+        if warned is not None:
+            rule = warning.split(":", 1)[0]
+            if rule in warned:
+                continue
+            warned.add(rule)
+            warning += " in this chunk; later chunks are counted in the file's summary only"
         log.warning(
             "step=validate source=%s focus_version=%s warning=%s",
             uri,
@@ -113,6 +122,7 @@ class FocusChunks(ChunkParser):
         self.uri = uri
         self.options = options
         self.seen = RowKeyCounts()
+        self.warned: set[str] = set()
 
     def empty(self) -> ParsedSource:
         """No rows yet, an empty line-item frame and the file's delivery key."""
@@ -126,7 +136,7 @@ class FocusChunks(ChunkParser):
 
     def parse(self, data: bytes, offset: int) -> ParsedSource:
         """One chunk -> line items, events and rejects, source rows numbered from `offset`."""
-        result = _parse(data, self.fmt, self.uri, self.options, self.seen)
+        result = _parse(data, self.fmt, self.uri, self.options, self.seen, self.warned)
         shift = pl.col("source_row") + offset
         return ParsedSource(
             self.fmt,

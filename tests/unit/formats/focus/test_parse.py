@@ -696,3 +696,17 @@ def test_generated_exports_are_deterministic_and_parse_without_rejects() -> None
         "gcp-parquet": "1.1",
         "onprem": "1.0",
     }
+
+
+def test_a_large_files_chunks_log_each_finding_rule_once(caplog: pytest.LogCaptureFixture) -> None:
+    from etl.formats.base import ParseOptions
+    from etl.formats.focus import FocusParser
+
+    chunks = FocusParser().chunk_parser("focus_csv", URI, dt.datetime.now(dt.UTC), ParseOptions())
+    data = csv_bytes({"PublisherName": ""}, {"PublisherName": ""})
+    with caplog.at_level("WARNING", logger="meterhouse.pipeline"):
+        parsed = [chunks.parse(data, offset) for offset in (0, 2, 4)]
+    assert [p.focus_findings.height for p in parsed if p.focus_findings is not None] == [2, 2, 2]
+    logged = [r.getMessage() for r in caplog.records if "PublisherName.not_null" in r.getMessage()]
+    assert len(logged) == 1, logged
+    assert "later chunks are counted in the file's summary only" in logged[0]
