@@ -85,7 +85,13 @@ def check_lines(ndjson: bytes, written_at: datetime) -> CheckedLines:
         for position, verdict in _rejects(frame).items():
             errors.setdefault(position, verdict)
     accepted = events.select("source_row", "customer_id", "event_id")
-    customers = {int(row) - 1: str(c) for row, c, _ in accepted.iter_rows()}
+    customers = dict(
+        zip(
+            (accepted.get_column("source_row") - 1).to_list(),
+            accepted.get_column("customer_id").to_list(),
+            strict=True,
+        )
+    )
     # Records whose uniqueId is missing or blank: the batch path gave them a hashed id.
     raw = batch.records
     idless = raw.filter(pl.col(_UNIQUE_ID).str.strip_chars().replace("", None).is_null()).join(

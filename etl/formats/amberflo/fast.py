@@ -133,7 +133,23 @@ def _finish_fast(
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NAMES = (b"customerId", b"meterApiName", b"uniqueId")
 _NAME_AS_FLOAT = re.compile(rb'"(?:customerId|meterApiName|uniqueId)"\s*:\s*-?[0-9]+[.eE]')
+
+
+def _name_as_float(body: bytes) -> bool:
+    """True when an id or a name is given as a non-integer number (`_NAME_AS_FLOAT`).
+
+    The regex scan costs ~1 ms per 100 KB; counting costs a tenth of that. When every
+    `"customerId"` (and the others) is followed by `:"` or `: "`, none is a number and the scan
+    is skipped; any other spelling takes the scan.
+    """
+    for name in _NAMES:
+        key = b'"' + name + b'"'
+        total = body.count(key)
+        if total and total != body.count(key + b':"') + body.count(key + b': "'):
+            return _NAME_AS_FLOAT.search(body) is not None
+    return False
 
 # DuckDB costs ~20 ms per call (a connection, a temp file) where polars reads 100 lines in
 # 1 ms: small files (the many-small-files case) stay with polars.
@@ -152,10 +168,10 @@ def fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
             return batch
     # polars renders a JSON number's value, not its text (1e3 as "1000"): an id or a name
     # given as a non-integer number is left to the exact reader.
-    if _NAME_AS_FLOAT.search(body):
+    if _name_as_float(body):
         return None
     # polars reads a lone UTF-16 surrogate escape as NUL: the exact reader rejects it by name.
-    if _SURROGATE_ESCAPE.search(body):
+    if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
         return None
     overrides = {name: pl.String for name in AMBERFLO_FIELDS}
     try:
