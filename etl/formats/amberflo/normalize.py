@@ -262,18 +262,22 @@ def normalize_meter_records(
     are rejected. Using the object's own time (not the clock) keeps re-runs identical.
     Each row fails on the first rule it breaks, so a reject names one specific reason.
     """
-    return normalize_sources(with_source(records, source_uri, source_format, written_at))
+    return _normalize(records.lazy().with_columns(_source(source_uri, source_format, written_at)))
+
+
+def _source(source_uri: str, source_format: SourceFormat, written_at: datetime) -> list[pl.Expr]:
+    return [
+        pl.lit(source_uri, dtype=pl.String).alias(SOURCE_URI),
+        pl.lit(source_format, dtype=pl.String).alias(SOURCE_FORMAT),
+        pl.lit(written_at.astimezone(UTC), dtype=pl.Datetime("us", "UTC")).alias(WRITTEN_AT),
+    ]
 
 
 def with_source(
     records: pl.DataFrame, source_uri: str, source_format: SourceFormat, written_at: datetime
 ) -> pl.DataFrame:
     """Raw records plus the file they came from, as `normalize_sources` takes them."""
-    return records.with_columns(
-        pl.lit(source_uri, dtype=pl.String).alias(SOURCE_URI),
-        pl.lit(source_format, dtype=pl.String).alias(SOURCE_FORMAT),
-        pl.lit(written_at.astimezone(UTC), dtype=pl.Datetime("us", "UTC")).alias(WRITTEN_AT),
-    )
+    return records.with_columns(_source(source_uri, source_format, written_at))
 
 
 @dataclass(frozen=True)
@@ -371,10 +375,13 @@ def _plan() -> _Plan:
 def normalize_sources(records: pl.DataFrame) -> Normalized:
     """`normalize_meter_records` for the records of many files at once (one vectorized pass
     instead of one per small file); each row carries its file in the `with_source` columns."""
+    return _normalize(records.lazy())
+
+
+def _normalize(records: pl.LazyFrame) -> Normalized:
     plan = _plan()
     checked = (
-        records.lazy()
-        .with_columns(plan.work)
+        records.with_columns(plan.work)
         .with_columns(plan.rule.alias("rule"), plan.column.alias("column_name"))
         .collect()
     )
@@ -382,13 +389,22 @@ def normalize_sources(records: pl.DataFrame) -> Normalized:
     rejects = (
         pl.DataFrame(schema=REJECT_SCHEMA)
         if not rejected
-        else checked.filter(pl.col("rule").is_not_null())
+        else checked.lazy()
+        .filter(pl.col("rule").is_not_null())
         .with_columns(plan.reason.alias("reason"))  # only for the rows rejected
         .select(plan.rejects)
         .cast(REJECT_SCHEMA)
         .select(REJECT_COLUMNS)
+        .collect()
     )
     good = checked.filter(pl.col("rule").is_null()) if rejected else checked
-    good = good.with_columns(_fill_hashed_ids(good))
-    events = good.select(plan.events).cast(EVENT_SCHEMA).select(EVENT_COLUMNS)
+    filled = good.lazy()
+    if good.get_column("_unique").null_count():
+        filled = filled.with_columns(_fill_hashed_ids(good))
+    events = (
+        filled.select(plan.events)
+        .cast(EVENT_SCHEMA)
+        .select(EVENT_COLUMNS)
+        .collect()
+    )
     return Normalized(events=events, rejects=rejects)
