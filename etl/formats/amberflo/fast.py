@@ -140,6 +140,11 @@ _NAMES = (b"customerId", b"meterApiName", b"uniqueId")
 _NAME_AS_FLOAT = re.compile(rb'"(?:customerId|meterApiName|uniqueId)"\s*:\s*-?[0-9]+[.eE]')
 
 
+_NUMBER_LIKE_NAMES = ("customerId", "meterApiName", "uniqueId")
+# What polars renders a JSON number as (digits, sign, point, exponent; inf, nan): a superset.
+_RENDERED_NUMBER = r"^[-+0-9.eEinfatyINFATY]+$"
+
+
 def _name_as_float(body: bytes) -> bool:
     """True when an id or a name is given as a non-integer number (`_NAME_AS_FLOAT`).
 
@@ -169,10 +174,6 @@ def fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
         batch = duckdb_ndjson(body)
         if batch is not None:
             return batch
-    # polars renders a JSON number's value, not its text (1e3 as "1000"): an id or a name
-    # given as a non-integer number is left to the exact reader.
-    if _name_as_float(body):
-        return None
     # polars reads a lone UTF-16 surrogate escape as NUL: the exact reader rejects it by name.
     if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
         return None
@@ -191,13 +192,22 @@ def fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
     present = [name for name in AMBERFLO_FIELDS if name in frame.columns]
     if frame.width == 0 or any(frame.schema[name] != pl.String for name in present):
         return None
-    # The String override renders an object or array as JSON text; the exact reader rejects
-    # those values by name, so leave such files to it.
-    if (
-        present
-        and frame.select(pl.any_horizontal(pl.col(present).str.contains(r"^\s*[\[{]")).any()).item()
-    ):
-        return None
+    if present:
+        # The String override renders an object or array as JSON text; the exact reader
+        # rejects those values by name, so leave such files to it.
+        nested = pl.any_horizontal(pl.col(present).str.contains(r"^\s*[\[{]")).any()
+        # polars renders a JSON number's value, not its text (1e3 as "1000"): an id or a name
+        # given as a non-integer number is left to the exact reader. Only a value that reads
+        # like a number can have been one, so the body is scanned only when there is one.
+        names = [name for name in present if name in _NUMBER_LIKE_NAMES]
+        number_like = (
+            pl.any_horizontal(pl.col(names).str.contains(_RENDERED_NUMBER)).any()
+            if names
+            else pl.lit(False)
+        )
+        found = frame.select(nested.alias("nested"), number_like.alias("number_like")).row(0)
+        if found[0] or (found[1] and _name_as_float(body)):
+            return None
     pairs = _json_dimension_pairs(frame)
     return None if pairs is None else _finish_fast(frame, pairs, uri)
 
