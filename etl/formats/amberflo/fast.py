@@ -159,6 +159,7 @@ def _name_as_float(body: bytes) -> bool:
             return _NAME_AS_FLOAT.search(body) is not None
     return False
 
+
 # DuckDB costs ~20 ms per call (a connection, a temp file) where polars reads 100 lines in
 # 1 ms: small files (the many-small-files case) stay with polars.
 DUCKDB_MIN_BYTES = 4 * 1024 * 1024

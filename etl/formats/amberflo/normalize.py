@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import polars as pl
@@ -401,10 +401,5 @@ def _normalize(records: pl.LazyFrame) -> Normalized:
     filled = good.lazy()
     if good.get_column("_unique").null_count():
         filled = filled.with_columns(_fill_hashed_ids(good))
-    events = (
-        filled.select(plan.events)
-        .cast(EVENT_SCHEMA)
-        .select(EVENT_COLUMNS)
-        .collect()
-    )
+    events = filled.select(plan.events).cast(EVENT_SCHEMA).select(EVENT_COLUMNS).collect()
     return Normalized(events=events, rejects=rejects)
