@@ -53,6 +53,8 @@ class CheckedLines:
 
 def _rejects(frame: pl.DataFrame) -> dict[int, tuple[str, str]]:
     out: dict[int, tuple[str, str]] = {}
+    if not frame.height:
+        return out
     for row, rule, reason in frame.select("source_row", "rule", "reason").iter_rows():
         # The first reject of a row wins: it is the rule the batch path reports first.
         out.setdefault(int(row) - 1, (str(rule), str(reason)))
@@ -84,12 +86,20 @@ def check_lines(ndjson: bytes, written_at: datetime) -> CheckedLines:
     for frame in (normalized.rejects, contract_rejects):
         for position, verdict in _rejects(frame).items():
             errors.setdefault(position, verdict)
-    accepted = events.select("source_row", "customer_id", "event_id")
-    customers = {int(row) - 1: str(c) for row, c, _ in accepted.iter_rows()}
+    customers = dict(
+        zip(
+            (events.get_column("source_row") - 1).to_list(),
+            events.get_column("customer_id").to_list(),
+            strict=True,
+        )
+    )
     # Records whose uniqueId is missing or blank: the batch path gave them a hashed id.
     raw = batch.records
+    unique_ids = raw.get_column(_UNIQUE_ID)
+    if not unique_ids.null_count() and unique_ids.str.strip_chars().str.len_bytes().min() != 0:
+        return CheckedLines(errors, customers, {})
     idless = raw.filter(pl.col(_UNIQUE_ID).str.strip_chars().replace("", None).is_null()).join(
-        accepted.select("source_row", "event_id"), on="source_row", how="inner"
+        events.select("source_row", "event_id"), on="source_row", how="inner"
     )
     generated = {
         int(r["source_row"]) - 1: _canonical_line(r, str(r["event_id"]))

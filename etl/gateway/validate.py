@@ -48,10 +48,13 @@ Checker = Callable[[bytes, datetime], CheckedLines]
 
 
 def _bucket(values: dict[int, T], starts: Sequence[int]) -> list[dict[int, T]]:
-    out: list[dict[int, T]] = [{} for _ in starts]
-    for index, value in values.items():
-        request = bisect.bisect_right(starts, index) - 1
-        out[request][index - starts[request]] = value
+    items = sorted(values.items())  # usually in order already: a linear pass
+    keys = [key for key, _ in items]
+    ends = [*starts[1:], (keys[-1] + 1) if keys else 0]
+    out: list[dict[int, T]] = []
+    for start, end in zip(starts, ends, strict=True):
+        lo, hi = bisect.bisect_left(keys, start), bisect.bisect_left(keys, end)
+        out.append({key - start: value for key, value in items[lo:hi]})
     return out
 
 

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from contracts.meter_event import EVENT_SCHEMA, REJECT_SCHEMA
 from etl.errors import ContractViolation
-from etl.validate import validate_events
+from etl.validate import passes_contract, validate_events
 
 UTC = dt.UTC
 URI = "s3://usage/ingest/export.json"
@@ -131,3 +131,47 @@ def test_a_missing_column_is_a_contract_violation_not_row_rejects() -> None:
 
     with pytest.raises(ContractViolation, match=r"events do not have the MeterEvent columns"):
         validate_events(frame, URI)
+
+
+# -- passes_contract: the one-query form of the model's checks ---------------------------------
+
+
+def test_valid_events_pass_the_one_query_form_of_the_contract() -> None:
+    assert passes_contract(events(event(1), event(2)))
+    assert passes_contract(events())
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"event_id": ""},
+        {"event_id": "x" * 513},
+        {"event_id": None},
+        {"customer_id": ""},
+        {"customer_id": None},
+        {"meter_name": "m" * 257},
+        {"quantity": None},
+        {"event_time": None},
+        {"event_date": None},
+        {"dimensions": None},
+        {"source_format": "xml"},
+        {"source_uri": None},
+        {"source_row": 0},
+    ],
+)
+def test_every_row_pandera_rejects_fails_the_one_query_form_too(override: dict[str, Any]) -> None:
+    frame = events(event(1), event(2, **override))
+
+    assert not passes_contract(frame)
+    good, rejects = validate_events(frame, URI)
+    assert good["source_row"].to_list() == [1]
+    assert rejects.height == 1
+
+
+def test_other_dtypes_are_left_to_pandera() -> None:
+    frame = events(event(1)).with_columns(pl.col("source_row").cast(pl.Int32))
+
+    assert not passes_contract(frame)
+    good, rejects = validate_events(frame, URI)  # pandera coerces, as before
+    assert dict(good.schema) == EVENT_SCHEMA
+    assert rejects.height == 0

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import polars as pl
@@ -261,24 +262,40 @@ def normalize_meter_records(
     are rejected. Using the object's own time (not the clock) keeps re-runs identical.
     Each row fails on the first rule it breaks, so a reject names one specific reason.
     """
-    return normalize_sources(with_source(records, source_uri, source_format, written_at))
+    return _normalize(records.lazy().with_columns(_source(source_uri, source_format, written_at)))
+
+
+def _source(source_uri: str, source_format: SourceFormat, written_at: datetime) -> list[pl.Expr]:
+    return [
+        pl.lit(source_uri, dtype=pl.String).alias(SOURCE_URI),
+        pl.lit(source_format, dtype=pl.String).alias(SOURCE_FORMAT),
+        pl.lit(written_at.astimezone(UTC), dtype=pl.Datetime("us", "UTC")).alias(WRITTEN_AT),
+    ]
 
 
 def with_source(
     records: pl.DataFrame, source_uri: str, source_format: SourceFormat, written_at: datetime
 ) -> pl.DataFrame:
     """Raw records plus the file they came from, as `normalize_sources` takes them."""
-    return records.with_columns(
-        pl.lit(source_uri, dtype=pl.String).alias(SOURCE_URI),
-        pl.lit(source_format, dtype=pl.String).alias(SOURCE_FORMAT),
-        pl.lit(written_at.astimezone(UTC), dtype=pl.Datetime("us", "UTC")).alias(WRITTEN_AT),
-    )
+    return records.with_columns(_source(source_uri, source_format, written_at))
 
 
-def normalize_sources(records: pl.DataFrame) -> Normalized:
-    """`normalize_meter_records` for the records of many files at once (one vectorized pass
-    instead of one per small file); each row carries its file in the `with_source` columns."""
-    work = records.lazy().with_columns(
+@dataclass(frozen=True)
+class _Plan:
+    """The normalizer's expressions, built once: building them costs more than running them
+    on a small file (the gateway normalizes every request)."""
+
+    work: list[pl.Expr]
+    rule: pl.Expr
+    column: pl.Expr
+    reason: pl.Expr
+    rejects: list[pl.Expr]
+    events: list[pl.Expr]
+
+
+@cache
+def _plan() -> _Plan:
+    work = [
         # Ids that differ only in Unicode normalization (a composed and a decomposed é) are
         # one customer, one meter: both are stored in NFC.
         pl.col(R.customerId)
@@ -299,38 +316,26 @@ def normalize_sources(records: pl.DataFrame) -> Normalized:
         .alias("_quantity_fine"),
         pl.col(R.meterTimeInMillis).str.strip_chars().cast(pl.Int64, strict=False).alias("_ms"),
         pl.col(R.uniqueId).str.strip_chars().replace("", None).alias("_unique"),
-    )
-    rules = _reason_rules()
+    ]
     rule_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
     column_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
     reason_expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
-    for rule, column, failing, reason in reversed(rules):
+    for rule, column, failing, reason in reversed(_reason_rules()):
         cond = failing.fill_null(False)
         rule_expr = pl.when(cond).then(pl.lit(rule)).otherwise(rule_expr)
         column_expr = pl.when(cond).then(pl.lit(column)).otherwise(column_expr)
         reason_expr = pl.when(cond).then(reason).otherwise(reason_expr)
-    checked = work.with_columns(rule_expr.alias("rule"), column_expr.alias("column_name")).collect()
-
-    rejects = (
-        checked.filter(pl.col("rule").is_not_null())
-        .with_columns(reason_expr.alias("reason"))  # only for the rows rejected
-        .select(
-            pl.col(SOURCE_URI).alias("source_uri"),
-            pl.col(R.source_row),
-            pl.col("column_name"),
-            pl.col("rule"),
-            pl.col("reason"),
-            pl.coalesce(
-                pl.col(R.raw_record),
-                pl.struct([*AMBERFLO_FIELDS, R.dimensions]).struct.json_encode(),
-            ).alias(R.raw_record),
-        )
-        .cast(REJECT_SCHEMA)
-        .select(REJECT_COLUMNS)
-    )
-
-    good = checked.filter(pl.col("rule").is_null())
-    good = good.with_columns(_fill_hashed_ids(good))
+    rejects = [
+        pl.col(SOURCE_URI).alias("source_uri"),
+        pl.col(R.source_row),
+        pl.col("column_name"),
+        pl.col("rule"),
+        pl.col("reason"),
+        pl.coalesce(
+            pl.col(R.raw_record),
+            pl.struct([*AMBERFLO_FIELDS, R.dimensions]).struct.json_encode(),
+        ).alias(R.raw_record),
+    ]
     unit_from_dims = (
         pl.col(R.dimensions)
         .list.eval(
@@ -343,29 +348,58 @@ def normalize_sources(records: pl.DataFrame) -> Normalized:
         .dt.replace_time_zone("UTC")
         .dt.cast_time_unit("us")
     )
-    events = (
-        good.select(
-            pl.col("_unique").alias(E.event_id),
-            pl.col("_customer").alias(E.customer_id),
-            pl.col("_meter").alias(E.meter_name),
-            pl.col("_quantity").alias(E.quantity),
-            pl.coalesce(
-                unit_from_dims,
-                unit_for_meter(pl.col("_meter")),
-            ).alias(E.unit),
-            event_time.alias(E.event_time),
-            event_time.dt.date().alias(E.event_date),
-            pl.col(R.dimensions).alias(E.dimensions),
-            pl.lit(None, dtype=EVENT_SCHEMA[E.billed_cost]).alias(E.billed_cost),
-            pl.lit(None, dtype=EVENT_SCHEMA[E.effective_cost]).alias(E.effective_cost),
-            pl.lit(None, dtype=EVENT_SCHEMA[E.list_cost]).alias(E.list_cost),
-            pl.lit(None, dtype=EVENT_SCHEMA[E.contracted_cost]).alias(E.contracted_cost),
-            pl.lit(None, dtype=pl.Utf8).alias(E.currency),
-            pl.col(SOURCE_FORMAT).alias(E.source_format),
-            pl.col(SOURCE_URI).alias(E.source_uri),
-            pl.col(R.source_row).alias(E.source_row),
-        )
-        .cast(EVENT_SCHEMA)
-        .select(EVENT_COLUMNS)
+    events = [
+        pl.col("_unique").alias(E.event_id),
+        pl.col("_customer").alias(E.customer_id),
+        pl.col("_meter").alias(E.meter_name),
+        pl.col("_quantity").alias(E.quantity),
+        pl.coalesce(
+            unit_from_dims,
+            unit_for_meter(pl.col("_meter")),
+        ).alias(E.unit),
+        event_time.alias(E.event_time),
+        event_time.dt.date().alias(E.event_date),
+        pl.col(R.dimensions).alias(E.dimensions),
+        pl.lit(None, dtype=EVENT_SCHEMA[E.billed_cost]).alias(E.billed_cost),
+        pl.lit(None, dtype=EVENT_SCHEMA[E.effective_cost]).alias(E.effective_cost),
+        pl.lit(None, dtype=EVENT_SCHEMA[E.list_cost]).alias(E.list_cost),
+        pl.lit(None, dtype=EVENT_SCHEMA[E.contracted_cost]).alias(E.contracted_cost),
+        pl.lit(None, dtype=pl.Utf8).alias(E.currency),
+        pl.col(SOURCE_FORMAT).alias(E.source_format),
+        pl.col(SOURCE_URI).alias(E.source_uri),
+        pl.col(R.source_row).alias(E.source_row),
+    ]
+    return _Plan(work, rule_expr, column_expr, reason_expr, rejects, events)
+
+
+def normalize_sources(records: pl.DataFrame) -> Normalized:
+    """`normalize_meter_records` for the records of many files at once (one vectorized pass
+    instead of one per small file); each row carries its file in the `with_source` columns."""
+    return _normalize(records.lazy())
+
+
+def _normalize(records: pl.LazyFrame) -> Normalized:
+    plan = _plan()
+    checked = (
+        records.with_columns(plan.work)
+        .with_columns(plan.rule.alias("rule"), plan.column.alias("column_name"))
+        .collect()
     )
+    rejected = checked.height - checked.get_column("rule").null_count()
+    rejects = (
+        pl.DataFrame(schema=REJECT_SCHEMA)
+        if not rejected
+        else checked.lazy()
+        .filter(pl.col("rule").is_not_null())
+        .with_columns(plan.reason.alias("reason"))  # only for the rows rejected
+        .select(plan.rejects)
+        .cast(REJECT_SCHEMA)
+        .select(REJECT_COLUMNS)
+        .collect()
+    )
+    good = checked.filter(pl.col("rule").is_null()) if rejected else checked
+    filled = good.lazy()
+    if good.get_column("_unique").null_count():
+        filled = filled.with_columns(_fill_hashed_ids(good))
+    events = filled.select(plan.events).cast(EVENT_SCHEMA).select(EVENT_COLUMNS).collect()
     return Normalized(events=events, rejects=rejects)

@@ -216,16 +216,21 @@ def has_bad_bytes(text: str) -> bool:
 
 def raw_frame(base: pl.DataFrame, dims: pl.Series) -> pl.DataFrame:
     """Records read by a vectorized reader in the raw-record schema, numbered from 1."""
-    return base.select(
-        *[
-            (
-                pl.col(name).cast(pl.String)
-                if name in base.columns
-                else pl.lit(None, dtype=pl.String)
-            ).alias(name)
-            for name in AMBERFLO_FIELDS
-        ],
-        pl.lit(dims).alias(A.dimensions),
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(A.source_row),
-        pl.lit(None, dtype=pl.String).alias(A.raw_record),
-    ).cast(RAW_SCHEMA)
+    return (
+        base.lazy()
+        .select(
+            *[
+                (
+                    pl.col(name).cast(pl.String)
+                    if name in base.columns
+                    else pl.lit(None, dtype=pl.String)
+                ).alias(name)
+                for name in AMBERFLO_FIELDS
+            ],
+            pl.lit(dims).alias(A.dimensions),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(A.source_row),
+            pl.lit(None, dtype=pl.String).alias(A.raw_record),
+        )
+        .cast(RAW_SCHEMA)
+        .collect()
+    )
