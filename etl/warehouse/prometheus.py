@@ -53,6 +53,9 @@ _USAGE = sql_statements("prometheus_usage")
 _REPLACE = sql_statements("prometheus_replace")
 _META = sql_statements("prometheus_meta")
 _CLEANUP = sql_statements("prometheus_cleanup")
+_COUNT = dict(
+    zip(("prom_in", "prom_new", "prom_span"), sql_statements("prometheus_counts"), strict=True)
+)
 UNMAPPED_REPORT = sql_text("prometheus_unmapped_report")
 """Unmapped metrics over every loaded object (metric, samples, objects, last_seen)."""
 
@@ -69,7 +72,9 @@ def load_prometheus(con: Connection, load: SourceLoad, batch: PrometheusBatch) -
         con.execute(_META[1], {"uri": uri})
         con.execute(_META[2], {"uri": uri, "now": now})
         con.unregister("incoming_unmapped")
-        stored, touched = _store_samples(con, uri, batch, now) if batch.samples.height else (0, set())
+        stored, touched = (
+            _store_samples(con, uri, batch, now) if batch.samples.height else (0, set())
+        )
         rows_in = batch.samples.height + batch.rejected
         status = LOADED if rows_in else EMPTY
         ledger.upsert_ledger(
@@ -110,18 +115,27 @@ def _store_samples(
     con.register("incoming_series", series.to_arrow())
     con.execute(_META[0], {"now": now})
     con.unregister("incoming_series")
-    lo, hi = samples.select(pl.col("ts_ms").min().alias("lo"), pl.col("ts_ms").max().alias("hi")).row(0)
+    lo, hi = samples.select(
+        pl.col("ts_ms").min().alias("lo"), pl.col("ts_ms").max().alias("hi")
+    ).row(0)
     con.register(
         "incoming_samples", samples.select("series_key", "ts_ms", "value", "value_e12").to_arrow()
     )
-    con.execute(_STAGE[0], {"lo": lo, "hi": hi})
+    con.execute(_STAGE[0])
     con.unregister("incoming_samples")
-    con.execute(_STAGE[1], {"uri": uri, "now": now})
-    stored = int(con.execute("SELECT count(*) FROM prom_new").fetchone()[0])  # type: ignore[index]
+    con.execute(_STAGE[1])
+    incoming = _count(con, "prom_in")
+    if _count(con, "prom_new") < incoming:  # some at or before their series' latest stored
+        con.execute(_STAGE[2], {"lo": lo, "hi": hi})
+    stored = _count(con, "prom_new")
     if not stored:
         return 0, set()
+    con.execute(_STAGE[3], {"uri": uri, "now": now})
     con.execute(_TOUCHED[0], {"lookback": LOOKBACK_MS})
-    for statement in _USAGE:
+    con.execute(_USAGE[0], {"lookback": LOOKBACK_MS})
+    if _count(con, "prom_span"):
+        con.execute(_USAGE[1])
+    for statement in _USAGE[2:]:
         con.execute(statement)
     con.execute(_REPLACE[0])
     con.execute(_REPLACE[1], {"now": now})
@@ -129,3 +143,7 @@ def _store_samples(
     for statement in _CLEANUP:
         con.execute(statement)
     return stored, touched
+
+
+def _count(con: Connection, table: str) -> int:
+    return int(con.execute(_COUNT[table]).fetchone()[0])  # type: ignore[index]

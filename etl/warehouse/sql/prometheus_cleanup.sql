@@ -1,3 +1,5 @@
+DROP TABLE IF EXISTS prom_in;
 DROP TABLE IF EXISTS prom_new;
 DROP TABLE IF EXISTS prom_span;
+DROP TABLE IF EXISTS prom_pairs;
 DROP TABLE IF EXISTS prom_delta;

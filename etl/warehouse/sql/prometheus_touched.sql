@@ -1,9 +1,12 @@
--- Per series with new samples, the span whose consecutive pairs they change: from the stored
--- sample before the first new one to the stored sample after the last new one (each looked
--- for up to $lookback ms away).
+-- Series with a new sample before their latest stored one (a late or out-of-order object):
+-- the span whose consecutive pairs the new samples change, from the stored sample before the
+-- first new one to the stored sample after the last new one (each looked for up to $lookback
+-- ms away). Other series only append pairs after their latest stored sample.
 CREATE OR REPLACE TEMP TABLE prom_span AS
 WITH span AS (
-    SELECT series_key, min(ts_ms) AS lo, max(ts_ms) AS hi FROM prom_new GROUP BY series_key)
+    SELECT n.series_key, min(n.ts_ms) AS lo, max(n.ts_ms) AS hi
+    FROM prom_new n JOIN prometheus_last l USING (series_key)
+    GROUP BY n.series_key HAVING min(n.ts_ms) < any_value(l.ts_ms))
 SELECT n.series_key,
        coalesce((SELECT max(s.ts_ms) FROM prometheus_samples s
                   WHERE s.series_key = n.series_key AND s.ts_ms < n.lo
