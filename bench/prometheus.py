@@ -116,10 +116,10 @@ def make_objects(folder: Path, samples: int, series: int) -> list[Path]:
     return paths
 
 
-def run_meterhouse(folder: Path) -> None:
+def run_meterhouse(folder: Path, group_samples: int) -> None:
     import hashlib
 
-    from etl.formats.base import ParseOptions
+    from etl.formats.base import ParseOptions, PrometheusBatch
     from etl.formats.registry import parse_source
     from etl.warehouse import Warehouse
     from etl.warehouse.records import SourceLoad
@@ -128,7 +128,10 @@ def run_meterhouse(folder: Path) -> None:
     mapping.write_text(MAPPING)
     wh = Warehouse(folder / "wh" / "warehouse.duckdb", folder / "wh" / "lake")
     started = time.perf_counter()
+    group: list[tuple[SourceLoad, PrometheusBatch]] = []
     with wh.writer():
+        # As usage_ingest loads them: objects in groups of up to group_samples samples, one
+        # transaction per group.
         for path in sorted(folder.glob("*.ndjson.gz")):
             data = gzip.decompress(path.read_bytes())
             parsed = parse_source(data, str(path), datetime.now(tz=UTC),
@@ -137,7 +140,12 @@ def run_meterhouse(folder: Path) -> None:
             load = SourceLoad(str(path), path.name, "e", len(data), hashlib.sha256(data).hexdigest(),
                               datetime.now(tz=UTC), parsed.source_format, parsed.rows_in,
                               parsed.events, parsed.rejects)  # fmt: skip
-            wh.load_prometheus(load, parsed.prometheus)
+            group.append((load, parsed.prometheus))
+            if sum(b.samples.height for _, b in group) >= group_samples:
+                wh.load_prometheus_group(group)
+                group = []
+        if group:
+            wh.load_prometheus_group(group)
     seconds = time.perf_counter() - started
     _, rows = wh.query(DIGEST.format("meter_events"))
     _report("meterhouse", seconds, rows[0])
@@ -189,10 +197,16 @@ def main() -> int:
     )
     parser.add_argument("--no-decode", action="store_true", help="skip decode + land")
     parser.add_argument("--folder")
+    parser.add_argument(
+        "--group-samples",
+        type=int,
+        default=200_000,
+        help="samples per transaction (usage_ingest: METERHOUSE_GROUP_ROWS)",
+    )
     args = parser.parse_args()
     if args.side:
         if args.side == "meterhouse":
-            run_meterhouse(Path(args.folder))
+            run_meterhouse(Path(args.folder), args.group_samples)
         else:
             run_baseline(Path(args.folder), exact=args.side == "baseline-exact")
         return 0
@@ -209,7 +223,8 @@ def main() -> int:
         sides = ["baseline-exact", "meterhouse"] + (["baseline"] if args.double_baseline else [])
         for side in sides:
             out = subprocess.run(
-                [sys.executable, "-m", "bench.prometheus", "--side", side, "--folder", tmp],
+                [sys.executable, "-m", "bench.prometheus", "--side", side, "--folder", tmp,
+                 "--group-samples", str(args.group_samples)],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
             line = out.stdout.strip().splitlines()[-1]
