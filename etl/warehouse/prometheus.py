@@ -39,7 +39,7 @@ import polars as pl
 from contracts.meter_event import REJECT_COLUMNS
 from etl.formats.base import PrometheusBatch
 from etl.warehouse import ledger
-from etl.warehouse.connection import Connection, transaction
+from etl.warehouse.connection import Connection, scalar, transaction
 from etl.warehouse.load import insert_rejects
 from etl.warehouse.records import EMPTY, LOADED, LoadResult, SourceLoad
 from etl.warehouse.sqlfiles import sql_statements, sql_text
@@ -54,9 +54,7 @@ _USAGE = sql_statements("prometheus_usage")
 _REPLACE = sql_statements("prometheus_replace")
 _META = sql_statements("prometheus_meta")
 _CLEANUP = sql_statements("prometheus_cleanup")
-_COUNT = dict(
-    zip(("prom_in", "prom_new", "prom_span"), sql_statements("prometheus_counts"), strict=True)
-)
+_ANY_LATE = sql_statements("prometheus_counts")[0]
 UNMAPPED_REPORT = sql_text("prometheus_unmapped_report")
 """Unmapped metrics over every loaded object (metric, samples, objects, last_seen)."""
 
@@ -144,6 +142,9 @@ def _store_samples(
     con.register("incoming_series", series.to_arrow())
     con.execute(_META[0], {"now": now})
     con.unregister("incoming_series")
+    keys = ["series_key", "ts_ms"]
+    if samples.n_unique(subset=keys) < samples.height:  # resent within the group or an object
+        samples = samples.sort("ordinal", "value").unique(keys, keep="first")
     lo, hi = samples.select(
         pl.col("ts_ms").min().alias("lo"), pl.col("ts_ms").max().alias("hi")
     ).row(0)
@@ -160,34 +161,23 @@ def _store_samples(
     )  # fmt: skip
     con.execute(_STAGE[0])
     con.unregister("incoming_samples")
-    con.execute(_STAGE[1])
-    if _count(con, "prom_new") < _count(con, "prom_in"):  # some not after their series' latest
-        con.execute(_STAGE[2], {"lo": lo, "hi": hi})
-    stored = dict(con.execute(_STAGE[3]).fetchall())
-    if not stored:
+    if scalar(con, _ANY_LATE):
+        con.execute(_STAGE[1], {"lo": lo, "hi": hi})
+    per_object = con.execute(_STAGE[2]).fetchall()
+    if not per_object:
         return {}, set()
-    con.register(
-        "incoming_objects",
-        pl.DataFrame(
-            {"ordinal": range(len(uris)), "source_uri": list(uris)},
-            schema={"ordinal": pl.Int32, "source_uri": pl.String},
-        ).to_arrow(),
-    )
-    con.execute(_STAGE[4], {"now": now})
-    con.unregister("incoming_objects")
-    con.execute(_TOUCHED[0], {"lookback": LOOKBACK_MS})
+    con.execute(_STAGE[3], {"uris": list(uris), "now": now})
+    if any(late for _, _, late in per_object):
+        con.execute(_TOUCHED[0], {"lookback": LOOKBACK_MS})
+        con.execute(_TOUCHED[1])
+    else:
+        con.execute(_TOUCHED[2])
     con.execute(_USAGE[0], {"lookback": LOOKBACK_MS})
-    if _count(con, "prom_span"):
-        con.execute(_USAGE[1])
-    for statement in _USAGE[2:]:
+    for statement in _USAGE[1:]:
         con.execute(statement)
     con.execute(_REPLACE[0])
     con.execute(_REPLACE[1], {"now": now})
     touched = {r[0] for r in con.execute(_REPLACE[2]).fetchall()}
     for statement in _CLEANUP:
         con.execute(statement)
-    return {int(k): int(v) for k, v in stored.items()}, touched
-
-
-def _count(con: Connection, table: str) -> int:
-    return int(con.execute(_COUNT[table]).fetchone()[0])  # type: ignore[index]
+    return {int(i): int(n) for i, n, _ in per_object}, touched

@@ -1,4 +1,2 @@
--- Rows of a load's working tables (etl/warehouse/prometheus.py).
-SELECT count(*) FROM prom_in;
-SELECT count(*) FROM prom_new;
-SELECT count(*) FROM prom_span;
+-- Whether a load has late samples (at or before their series' latest stored sample).
+SELECT coalesce(bool_or(late), false) FROM prom_new;
