@@ -168,9 +168,8 @@ def run_baseline(folder: Path, exact: bool) -> None:
         rows = con.execute(DIGEST.format("events")).fetchall()  # noqa: S608 - fixed SQL
     else:
         rows = con.execute(DOUBLE_SQL, {"files": files}).fetchall()
-    _report(
-        "plain SQL exact" if exact else "plain SQL double", time.perf_counter() - started, rows[0]
-    )
+    name = "plain SQL exact" if exact else "plain SQL double"
+    _report(name, time.perf_counter() - started, rows[0], cpu)
     con.close()
     db.unlink(missing_ok=True)
 
