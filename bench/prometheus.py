@@ -28,6 +28,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 T0 = 1_764_547_200_000
 MAPPING = """
@@ -76,15 +77,19 @@ def _labels(i: int) -> dict[str, str]:
     }  # fmt: skip
 
 
+def remote_write_series(count: int, ts: int) -> list[Any]:
+    """`count` series x 1 sample at `ts` (tests.prometheus_wire.Series)."""
+    from tests.prometheus_wire import Series
+
+    return [Series(_labels(i), [(ts, float(ts // 1000 + i))]) for i in range(count)]
+
+
 def bench_decode(requests: int) -> None:
     from etl.gateway.remote_write import LabelCache, decode
-    from tests.prometheus_wire import Series, v1_body, v2_body
+    from tests.prometheus_wire import v1_body, v2_body
 
     for version, build in ((1, v1_body), (2, v2_body)):
-        bodies = [
-            build([Series(_labels(i), [(T0 + r * 1000, float(r * 10 + i))]) for i in range(2000)])
-            for r in range(5)
-        ]
+        bodies = [build(remote_write_series(2000, T0 + r * 1000)) for r in range(5)]
         cache = LabelCache()
         decode(bodies[0], version, 64 << 20, cache)
         started, cpu = time.perf_counter(), time.process_time()

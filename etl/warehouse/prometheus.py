@@ -49,6 +49,7 @@ LOOKBACK_MS = 86_400_000
 starts again from its next sample (its increase over the silence is not counted)."""
 
 _STAGE = sql_statements("prometheus_stage")
+_RULES = sql_statements("prometheus_rules")
 _TOUCHED = sql_statements("prometheus_touched")
 _USAGE = sql_statements("prometheus_usage")
 _REPLACE = sql_statements("prometheus_replace")
@@ -139,8 +140,13 @@ def _store_samples(
         ),
         on="series_key",
     )
+    # A number per series of the group: the samples' joins and windows run on it, several
+    # times faster than on the 32-character key.
+    series = series.with_row_index("sid")
+    samples = samples.join(series.select("series_key", "sid"), on="series_key")
     con.register("incoming_series", series.to_arrow())
     con.execute(_META[0], {"now": now})
+    con.execute(_RULES[0])
     con.unregister("incoming_series")
     keys = ["series_key", "ts_ms"]
     if samples.n_unique(subset=keys) < samples.height:  # resent within the group or an object
@@ -154,7 +160,7 @@ def _store_samples(
     con.register(
         "incoming_samples",
         samples.select(
-            "series_key", "ts_ms", "value", "ordinal",
+            "series_key", "sid", "ts_ms", "value", "ordinal",
             (units // 2**64).cast(pl.Int64).alias("units_hi"),
             (units % 2**64).cast(pl.UInt64).alias("units_lo"),
         ).to_arrow(),

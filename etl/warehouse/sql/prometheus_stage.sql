@@ -3,10 +3,10 @@
 -- and low 64 bits. A sample after its series' latest stored one is new without a look at the
 -- stored samples; the others (`late`: a replay, a late object) are checked next.
 CREATE OR REPLACE TEMP TABLE prom_new AS
-SELECT i.series_key, i.ts_ms, i.ordinal, i.value,
+SELECT i.series_key, i.sid, i.ts_ms, i.ordinal, i.value,
        CAST(i.units_hi AS HUGEINT) * 18446744073709551616 + i.units_lo AS value_e12,
-       coalesce(i.ts_ms <= l.ts_ms, false) AS late
-FROM incoming_samples i LEFT JOIN prometheus_last l USING (series_key);
+       coalesce(i.ts_ms <= r.last_ts, false) AS late
+FROM incoming_samples i JOIN prom_rules r USING (sid);
 -- Late samples already stored are not new. Params: the lowest and highest incoming ts_ms
 -- (prune the stored side).
 DELETE FROM prom_new n
