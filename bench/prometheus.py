@@ -5,15 +5,20 @@
 1. decode + land: remote write 1.0 and 2.0 bodies of 2,000 series x 1 sample (Prometheus's
    default max_samples_per_send), 7 labels each, through the gateway's decoder (snappy,
    protobuf, NDJSON lines, gzip member) in one thread, label cache warm as under a scraping
-   Prometheus; samples/s.
+   Prometheus; samples/s. (Over HTTP: `python -m bench.gateway --remote-write --records 2000`.)
 2. usage: N samples (counters and gauges, 1 s apart) landed as NDJSON.gz objects of 100,000
-   samples, then (a) meterhouse: parse + load_prometheus per object into a fresh warehouse
-   (samples stored and deduplicated, intervals recomputed and replaced, ledger), (b) the
-   baseline: one plain DuckDB SQL statement over the same files computing the same per
-   series x hour usage (counter increases with resets, gauge integrals) with no warehouse,
-   in DOUBLE (the fastest plain SQL, not exact) and, unless --no-exact-baseline, exactly
-   (values through their text into DECIMAL(38, 12), which DuckDB parses slowly).
-   Each side runs in its own process; peak RSS is that process's.
+   samples, then
+   (a) meterhouse: parse + load per group of objects (up to --group-samples samples per
+       transaction, as usage_ingest does) into a fresh warehouse: samples stored and
+       deduplicated, the touched series x hours updated, their events replaced, ledger rows;
+   (b) the baseline (bench/prometheus_baseline.sql): the same job as plain DuckDB SQL over
+       the same files, written the fastest way with the same exact types (values from their
+       landed text into whole units of 1e-12, integer arithmetic), storing what the next run
+       needs (the events and every series' last sample) in a DuckDB file;
+   (c) with --double-baseline, for reference: the same sums in DOUBLE, nothing stored.
+   The two exact sides must produce the same events (count, total and a digest of every
+   event id, customer, meter and quantity); the run fails otherwise. Each side runs in its
+   own process; peak RSS is that process's, CPU seconds are counted from the side's start.
 """
 
 from __future__ import annotations
