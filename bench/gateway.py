@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         s3.terminate()
         s3.wait(timeout=30)
-    print(f"\n{args.records} records per request ({body_bytes} bytes gzip), {args.connections} "
+    print(f"\n{args.records} records per request ({body_bytes} bytes compressed), {args.connections} "
           f"connections, {args.threads} wrk threads, {args.duration} s, {args.workers} worker(s), "
           f"uniqueIds {args.ids}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     header = (f"{'side':8} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>12} "
