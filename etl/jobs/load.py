@@ -270,18 +270,6 @@ def load_group(
     return reports
 
 
-def load_prometheus(
-    warehouse: Warehouse,
-    stores: dict[str, ObjectStore],
-    item: ParsedObject,
-    settings: Settings,
-    observer: Observer = NO_OBSERVER,
-) -> FileReport:
-    """Load a landed remote-write object: its samples are stored and the usage of the series
-    x intervals they touch is recomputed (etl.warehouse.prometheus)."""
-    return load_prometheus_group(warehouse, stores, [item], settings, observer)[0]
-
-
 def load_prometheus_group(
     warehouse: Warehouse,
     stores: dict[str, ObjectStore],
