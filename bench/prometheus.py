@@ -61,8 +61,8 @@ FROM o WHERE prev_ts IS NOT NULL AND (metric = 'requests_total' OR ts_ms - prev_
 """
 """For reference only: the same sums in DOUBLE, nothing stored, nothing split at hours."""
 DIGEST = (
-    "SELECT count(*), CAST(sum(quantity) AS DECIMAL(38, 12)), bit_xor(hash(event_id, customer_id, meter_name, quantity))"
-    " FROM {}"
+    "SELECT count(*), CAST(sum(quantity) AS DECIMAL(38, 12)), bit_xor(hash(concat_ws('|',"
+    " event_id, customer_id, meter_name, CAST(quantity AS DECIMAL(38, 12))))) FROM {}"
 )
 """Events, their total and a digest of every (event id, customer, meter, quantity): equal on
 both sides when every event's usage is equal to the last decimal."""
