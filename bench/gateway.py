@@ -44,7 +44,7 @@ LUA = r"""
 local bodies = {}
 local n = 0
 for i = 0, @BODIES@ - 1 do
-  local f = io.open(@DIR@ .. "/body-" .. i .. ".json.gz", "rb")
+  local f = io.open(@DIR@ .. "/body-" .. i .. ".bin", "rb")
   bodies[i + 1] = f:read("*all")
   f:close()
 end
@@ -59,14 +59,15 @@ function init(args)
 end
 function request()
   n = n + 1
-  return wrk.format("POST", "/ingest", {
-    ["Content-Type"] = "application/json",
-    ["Content-Encoding"] = "gzip",
+  return wrk.format("POST", "@PATH@", {
+    ["Content-Type"] = "@TYPE@",
+    ["Content-Encoding"] = "@ENCODING@",
+    ["X-Prometheus-Remote-Write-Version"] = "0.1.0",
     ["X-API-KEY"] = "@KEY@",
   }, bodies[(n % #bodies) + 1])
 end
 function response(status, headers, body)
-  if status == 200 then ok = ok + 1 else other = other + 1; codes = codes .. status .. " " end
+  if status == 200 or status == 204 then ok = ok + 1 else other = other + 1; codes = codes .. status .. " " end
 end
 function done(summary, latency, requests)
   local oks, others, seen = 0, 0, ""
@@ -102,7 +103,21 @@ def write_bodies(folder: Path, count: int, records: int, ids: str) -> int:
         ]
         data = gzip.compress(json.dumps(batch).encode(), compresslevel=5)
         size = len(data)
-        (folder / f"body-{i}.json.gz").write_bytes(data)
+        (folder / f"body-{i}.bin").write_bytes(data)
+    return size
+
+
+def write_remote_bodies(folder: Path, count: int, samples: int) -> int:
+    """Remote write 1.0 bodies as a scraping Prometheus sends them: `samples` series x 1
+    sample, 7 labels each (bench/prometheus.py's series)."""
+    from bench.prometheus import T0, remote_write_series
+    from tests.prometheus_wire import v1_body
+
+    size = 0
+    for i in range(count):
+        data = v1_body(remote_write_series(samples, T0 + i * 15_000))
+        size = len(data)
+        (folder / f"body-{i}.bin").write_bytes(data)
     return size
 
 
@@ -238,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--linger-ms", type=int, default=100)
     parser.add_argument("--no-floor", action="store_true", help="skip the baseline")
     parser.add_argument(
+        "--remote-write",
+        action="store_true",
+        help="post Prometheus remote write 1.0 bodies of --records samples to /api/v1/write "
+        "(no floor side)",
+    )
+    parser.add_argument(
         "--ids",
         choices=["hex", "uuid"],
         default="hex",
@@ -247,11 +268,18 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     work = Path(tempfile.mkdtemp(prefix="meterhouse-bench-gateway-"))
-    body_bytes = write_bodies(work, 8, args.records, args.ids)
+    if args.remote_write:
+        args.no_floor = True
+        body_bytes = write_remote_bodies(work, 8, args.records)
+        post = ("/api/v1/write", "application/x-protobuf", "snappy")
+    else:
+        body_bytes = write_bodies(work, 8, args.records, args.ids)
+        post = ("/ingest", "application/json", "gzip")
     lua = work / "post.lua"
     lua.write_text(
         LUA.replace("@BODIES@", "8").replace("@DIR@", json.dumps(str(work))).replace("@KEY@", KEY)
-    )
+        .replace("@PATH@", post[0]).replace("@TYPE@", post[1]).replace("@ENCODING@", post[2])
+    )  # fmt: skip
     s3_port = free_port()
     s3 = start_s3(s3_port, work / "s3.log")
     results = []
@@ -274,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         gw_argv = [str(venv_bin / "meterhouse"), "serve", "--port", str(gw_port),
                    "--workers", str(args.workers)]  # fmt: skip
-        gw_side = ("gateway", gw_argv, gw_env, gw_port, args, lua, work, endpoint, "ingest/api/")
+        landed = "ingest/prometheus/" if args.remote_write else "ingest/api/"
+        gw_side = ("gateway", gw_argv, gw_env, gw_port, args, lua, work, endpoint, landed)
         results.append(run_side(*gw_side, s3.pid))
         if not args.no_floor:
             fl_port = free_port()
@@ -287,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         s3.terminate()
         s3.wait(timeout=30)
-    print(f"\n{args.records} records per request ({body_bytes} bytes gzip), {args.connections} "
+    print(f"\n{args.records} records per request ({body_bytes} bytes compressed), {args.connections} "
           f"connections, {args.threads} wrk threads, {args.duration} s, {args.workers} worker(s), "
           f"uniqueIds {args.ids}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     header = (f"{'side':8} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>12} "

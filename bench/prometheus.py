@@ -5,15 +5,20 @@
 1. decode + land: remote write 1.0 and 2.0 bodies of 2,000 series x 1 sample (Prometheus's
    default max_samples_per_send), 7 labels each, through the gateway's decoder (snappy,
    protobuf, NDJSON lines, gzip member) in one thread, label cache warm as under a scraping
-   Prometheus; samples/s.
+   Prometheus; samples/s. (Over HTTP: `python -m bench.gateway --remote-write --records 2000`.)
 2. usage: N samples (counters and gauges, 1 s apart) landed as NDJSON.gz objects of 100,000
-   samples, then (a) meterhouse: parse + load_prometheus per object into a fresh warehouse
-   (samples stored and deduplicated, intervals recomputed and replaced, ledger), (b) the
-   baseline: one plain DuckDB SQL statement over the same files computing the same per
-   series x hour usage (counter increases with resets, gauge integrals) with no warehouse,
-   in DOUBLE (the fastest plain SQL, not exact) and, unless --no-exact-baseline, exactly
-   (values through their text into DECIMAL(38, 12), which DuckDB parses slowly).
-   Each side runs in its own process; peak RSS is that process's.
+   samples, then
+   (a) meterhouse: parse + load per group of objects (up to --group-samples samples per
+       transaction, as usage_ingest does) into a fresh warehouse: samples stored and
+       deduplicated, the touched series x hours updated, their events replaced, ledger rows;
+   (b) the baseline (bench/prometheus_baseline.sql): the same job as plain DuckDB SQL over
+       the same files, written the fastest way with the same exact types (values from their
+       landed text into whole units of 1e-12, integer arithmetic), storing what the next run
+       needs (the events and every series' last sample) in a DuckDB file;
+   (c) with --double-baseline, for reference: the same sums in DOUBLE, nothing stored.
+   The two exact sides must produce the same events (count, total and a digest of every
+   event id, customer, meter and quantity); the run fails otherwise. Each side runs in its
+   own process; peak RSS is that process's, CPU seconds are counted from the side's start.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 T0 = 1_764_547_200_000
 MAPPING = """
@@ -36,10 +42,8 @@ meters:
   - {metric: memory_bytes, meter: memory, unit: GiB-hours, kind: gauge, divide_by: 1073741824, max_gap: 5m}
 """
 
-# The same computation in plain SQL: exact (values through their text into DECIMAL, as
-# meterhouse does) and the fastest form (DOUBLE arithmetic, not exact), side by side.
-EXACT = "CAST(CAST({} AS VARCHAR) AS DECIMAL(38, 12))"
-BASELINE_SQL = """
+BASELINE_SQL = Path(__file__).with_name("prometheus_baseline.sql")
+DOUBLE_SQL = """
 WITH s AS (
   SELECT md5(to_json(labels)) AS series_key, labels['__name__'] AS metric,
          CAST(p[1] AS BIGINT) AS ts_ms, p[2] AS value
@@ -48,17 +52,20 @@ WITH s AS (
        UNNEST(samples) AS u(p)),
 d AS (SELECT series_key, any_value(metric) AS metric, ts_ms, min(value) AS value
       FROM s GROUP BY series_key, ts_ms),
-o AS (SELECT *, {value} AS v,
-             lag(ts_ms) OVER w AS prev_ts,
-             lag({value}) OVER w AS prev_v
+o AS (SELECT *, lag(ts_ms) OVER w AS prev_ts, lag(value) OVER w AS prev_v
       FROM d WINDOW w AS (PARTITION BY series_key ORDER BY ts_ms))
-SELECT series_key, ts_ms // 3600000 AS hour,
-       sum(CASE WHEN metric = 'requests_total'
-                THEN CASE WHEN v >= prev_v THEN v - prev_v ELSE v END
-                ELSE prev_v * (ts_ms - prev_ts) END) AS usage
+SELECT count(*), sum(CASE WHEN metric = 'requests_total'
+                          THEN CASE WHEN value >= prev_v THEN value - prev_v ELSE value END
+                          ELSE prev_v * (ts_ms - prev_ts) / 1073741824 / 3600000 END)
 FROM o WHERE prev_ts IS NOT NULL AND (metric = 'requests_total' OR ts_ms - prev_ts <= 300000)
-GROUP BY ALL
 """
+"""For reference only: the same sums in DOUBLE, nothing stored, nothing split at hours."""
+DIGEST = (
+    "SELECT count(*), CAST(sum(quantity) AS DECIMAL(38, 12)), bit_xor(hash(concat_ws('|',"
+    " event_id, customer_id, meter_name, CAST(quantity AS DECIMAL(38, 12))))) FROM {}"
+)
+"""Events, their total and a digest of every (event id, customer, meter, quantity): equal on
+both sides when every event's usage is equal to the last decimal."""
 
 
 def _count(text: str) -> int:
@@ -75,15 +82,19 @@ def _labels(i: int) -> dict[str, str]:
     }  # fmt: skip
 
 
+def remote_write_series(count: int, ts: int) -> list[Any]:
+    """`count` series x 1 sample at `ts` (tests.prometheus_wire.Series)."""
+    from tests.prometheus_wire import Series
+
+    return [Series(_labels(i), [(ts, float(ts // 1000 + i))]) for i in range(count)]
+
+
 def bench_decode(requests: int) -> None:
     from etl.gateway.remote_write import LabelCache, decode
-    from tests.prometheus_wire import Series, v1_body, v2_body
+    from tests.prometheus_wire import v1_body, v2_body
 
     for version, build in ((1, v1_body), (2, v2_body)):
-        bodies = [
-            build([Series(_labels(i), [(T0 + r * 1000, float(r * 10 + i))]) for i in range(2000)])
-            for r in range(5)
-        ]
+        bodies = [build(remote_write_series(2000, T0 + r * 1000)) for r in range(5)]
         cache = LabelCache()
         decode(bodies[0], version, 64 << 20, cache)
         started, cpu = time.perf_counter(), time.process_time()
@@ -115,10 +126,10 @@ def make_objects(folder: Path, samples: int, series: int) -> list[Path]:
     return paths
 
 
-def run_meterhouse(folder: Path) -> None:
+def run_meterhouse(folder: Path, group_samples: int) -> None:
     import hashlib
 
-    from etl.formats.base import ParseOptions
+    from etl.formats.base import ParseOptions, PrometheusBatch
     from etl.formats.registry import parse_source
     from etl.warehouse import Warehouse
     from etl.warehouse.records import SourceLoad
@@ -126,8 +137,11 @@ def run_meterhouse(folder: Path) -> None:
     mapping = folder / "mapping.yaml"
     mapping.write_text(MAPPING)
     wh = Warehouse(folder / "wh" / "warehouse.duckdb", folder / "wh" / "lake")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
+    group: list[tuple[SourceLoad, PrometheusBatch]] = []
     with wh.writer():
+        # As usage_ingest loads them: objects in groups of up to group_samples samples, one
+        # transaction per group.
         for path in sorted(folder.glob("*.ndjson.gz")):
             data = gzip.decompress(path.read_bytes())
             parsed = parse_source(data, str(path), datetime.now(tz=UTC),
@@ -136,30 +150,52 @@ def run_meterhouse(folder: Path) -> None:
             load = SourceLoad(str(path), path.name, "e", len(data), hashlib.sha256(data).hexdigest(),
                               datetime.now(tz=UTC), parsed.source_format, parsed.rows_in,
                               parsed.events, parsed.rejects)  # fmt: skip
-            wh.load_prometheus(load, parsed.prometheus)
+            group.append((load, parsed.prometheus))
+            if sum(b.samples.height for _, b in group) >= group_samples:
+                wh.load_prometheus_group(group)
+                group = []
+        if group:
+            wh.load_prometheus_group(group)
     seconds = time.perf_counter() - started
-    _, rows = wh.query("SELECT count(*), sum(quantity) FROM meter_events")
-    _report("meterhouse", seconds, rows[0])
+    _, rows = wh.query(DIGEST.format("meter_events"))
+    _report("meterhouse", seconds, rows[0], cpu)
 
 
 def run_baseline(folder: Path, exact: bool) -> None:
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": "1GB"})
+    # A file, as meterhouse's warehouse: the events and last samples are stored, committed.
+    db = folder / "baseline.duckdb"
+    db.unlink(missing_ok=True)
+    con = duckdb.connect(str(db), config={"memory_limit": "1GB"})
     files = [str(p) for p in sorted(folder.glob("*.ndjson.gz"))]
-    value = EXACT.format("value") if exact else "value"
-    sql = BASELINE_SQL.replace("{value}", value)
-    started = time.perf_counter()
-    rows = con.execute(f"SELECT count(*), sum(usage) FROM ({sql})", {"files": files}).fetchall()  # noqa: S608 - fixed SQL
-    _report("plain SQL exact" if exact else "plain SQL double", time.perf_counter() - started, rows[0])
+    started, cpu = time.perf_counter(), _cpu()
+    if exact:
+        for statement in BASELINE_SQL.read_text().split(";"):
+            if statement.strip():
+                con.execute(statement, [files] if "read_json(?" in statement else None)
+        con.execute("CHECKPOINT")
+        rows = con.execute(DIGEST.format("events")).fetchall()  # noqa: S608 - fixed SQL
+    else:
+        rows = con.execute(DOUBLE_SQL, {"files": files}).fetchall()
+    name = "plain SQL exact" if exact else "plain SQL double"
+    _report(name, time.perf_counter() - started, rows[0], cpu)
+    con.close()
+    db.unlink(missing_ok=True)
 
 
-def _report(name: str, seconds: float, result: object) -> None:
+def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    # CPU-seconds of every thread of the side's process: comparable on a shared machine.
+    return usage.ru_utime + usage.ru_stime
+
+
+def _report(name: str, seconds: float, result: object, cpu_started: float) -> None:
+    # CPU-seconds of every thread of the side's process from the side's start (imports
+    # excluded): comparable on a shared machine, where wall time counts others' turns.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"side": name, "seconds": round(seconds, 2),
-                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-                      "peak_rss_mib": round(usage.ru_maxrss / 1024), "result": str(result)}),
+                      "cpu_seconds": round(_cpu() - cpu_started, 2),
+                      "peak_rss_mib": round(peak / 1024), "result": str(result)}),
           flush=True)  # fmt: skip
 
 
@@ -169,17 +205,28 @@ def main() -> int:
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--side", choices=["meterhouse", "baseline", "baseline-exact"])
-    parser.add_argument("--no-exact-baseline", action="store_true",
-                        help="skip the exact plain-SQL side (DuckDB's text-to-DECIMAL is slow)")
+    parser.add_argument(
+        "--double-baseline",
+        action="store_true",
+        help="also the same sums in DOUBLE with nothing stored (for reference)",
+    )
+    parser.add_argument("--no-decode", action="store_true", help="skip decode + land")
     parser.add_argument("--folder")
+    parser.add_argument(
+        "--group-samples",
+        type=int,
+        default=200_000,
+        help="samples per transaction (usage_ingest: METERHOUSE_GROUP_ROWS)",
+    )
     args = parser.parse_args()
     if args.side:
         if args.side == "meterhouse":
-            run_meterhouse(Path(args.folder))
+            run_meterhouse(Path(args.folder), args.group_samples)
         else:
             run_baseline(Path(args.folder), exact=args.side == "baseline-exact")
         return 0
-    bench_decode(args.requests)
+    if not args.no_decode:
+        bench_decode(args.requests)
     samples = _count(args.samples)
     with tempfile.TemporaryDirectory(prefix="bench-prometheus-") as tmp:
         folder = Path(tmp)
@@ -188,19 +235,23 @@ def main() -> int:
         print(f"landed {samples:,} samples in {len(paths)} objects "
               f"({time.perf_counter() - started:.1f} s to generate)", flush=True)  # fmt: skip
         results = {}
-        sides = ["baseline", "meterhouse"] + ([] if args.no_exact_baseline else ["baseline-exact"])
+        sides = ["baseline-exact", "meterhouse"] + (["baseline"] if args.double_baseline else [])
         for side in sides:
             out = subprocess.run(
-                [sys.executable, "-m", "bench.prometheus", "--side", side, "--folder", tmp],
+                [sys.executable, "-m", "bench.prometheus", "--side", side, "--folder", tmp,
+                 "--group-samples", str(args.group_samples)],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
             line = out.stdout.strip().splitlines()[-1]
             print(line, flush=True)
-            results[side] = json.loads(line)["seconds"]
-        print(f"meterhouse / fastest plain SQL: {results['meterhouse'] / results['baseline']:.2f}x")
-        if "baseline-exact" in results:
-            print(f"meterhouse / exact plain SQL: "
-                  f"{results['meterhouse'] / results['baseline-exact']:.2f}x")  # fmt: skip
+            results[side] = json.loads(line)
+        mine, plain = results["meterhouse"], results["baseline-exact"]
+        print(f"meterhouse / plain SQL (exact, same job): {mine['seconds'] / plain['seconds']:.2f}x "
+              f"wall, {mine['cpu_seconds'] / plain['cpu_seconds']:.2f}x CPU; same events: "
+              f"{mine['result'] == plain['result']}", flush=True)  # fmt: skip
+        if mine["result"] != plain["result"]:
+            print("the two sides' events differ", file=sys.stderr)
+            return 1
     return 0
 
 

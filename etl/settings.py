@@ -219,7 +219,8 @@ class Settings:
       METERHOUSE_FOCUS_CUSTOMER_FROM  FOCUS column that names the customer: SubAccountId (default,
                                 falling back to BillingAccountId) or BillingAccountId
       METERHOUSE_GROUP_ROWS / METERHOUSE_GROUP_FILES  small files committed together per
-                                transaction (default 200000 events / 500 files)
+                                transaction (default 200000 events / 500 files); remote-write
+                                objects are grouped the same way (samples)
       METERHOUSE_CHUNK_BYTES    a CSV/NDJSON/FOCUS CSV export larger than this once decompressed
                                 (default 64 MiB) streams through in chunks, so memory does not
                                 grow with the file

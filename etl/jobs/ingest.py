@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from etl.errors import MeterhouseError
-from etl.jobs.load import failed_report, load_group, load_prometheus, load_streaming
+from etl.jobs.load import failed_report, load_group, load_prometheus_group, load_streaming
 from etl.jobs.observer import NO_OBSERVER, Observer, Phase, timed
 from etl.jobs.read import ParsedObject, StreamingObject, read_object
 from etl.jobs.reports import (
@@ -109,12 +109,21 @@ def ingest_batch(
     reports: list[FileReport] = []
     pending: list[ParsedObject] = []
     pending_rows = 0
+    # Remote-write objects are committed in groups too (up to group_rows samples): the
+    # usage of a group's samples is computed once, and large groups skip the write-ahead log.
+    remote: list[ParsedObject] = []
 
     def flush() -> None:
         nonlocal pending, pending_rows
         if pending:
             reports.extend(load_group(warehouse, stores, pending, settings, observer))
         pending, pending_rows = [], 0
+
+    def flush_remote() -> None:
+        nonlocal remote
+        if remote:
+            reports.extend(load_prometheus_group(warehouse, stores, remote, settings, observer))
+        remote = []
 
     with warehouse.writer():
         for obj in objects:
@@ -134,8 +143,12 @@ def ingest_batch(
                 reports.append(load_streaming(warehouse, store, item, settings, observer))
                 continue
             if item.parsed.prometheus is not None:
-                flush()
-                reports.append(load_prometheus(warehouse, stores, item, settings, observer))
+                remote.append(item)
+                if (
+                    sum(r.parsed.rows_in for r in remote) >= settings.group_rows
+                    or len(remote) >= settings.group_files
+                ):
+                    flush_remote()
                 continue
             if item.parsed.focus_line_items is not None:
                 flush()
@@ -146,6 +159,7 @@ def ingest_batch(
             if pending_rows >= settings.group_rows or len(pending) >= settings.group_files:
                 flush()
         flush()
+        flush_remote()
         touched = {date.fromisoformat(d) for r in reports for d in r.touched_dates}
         # The lake follows the warehouse: every partition this batch's loads marked pending
         # (in their own transactions) gets its new rows, or is rewritten if it lost some.

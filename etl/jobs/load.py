@@ -270,28 +270,49 @@ def load_group(
     return reports
 
 
-def load_prometheus(
+def load_prometheus_group(
     warehouse: Warehouse,
     stores: dict[str, ObjectStore],
-    item: ParsedObject,
+    group: Sequence[ParsedObject],
     settings: Settings,
     observer: Observer = NO_OBSERVER,
-) -> FileReport:
-    """Load a landed remote-write object: its samples are stored and the usage of the series
-    x intervals they touch is recomputed (etl.warehouse.prometheus)."""
-    parsed = item.parsed
-    assert parsed.prometheus is not None
-    rules = {"prometheus samples": parsed.prometheus.rejected} if parsed.prometheus.rejected else {}
-    problem = over_threshold(item.obj.uri, parsed.rows_in, rules, settings.reject_threshold)
-    if problem is not None:
-        return _fail_item(warehouse, stores, item, problem)
-    load = source_load(item.obj, item.checksum, parsed, parsed.events, parsed.rejects, settings)
+) -> list[FileReport]:
+    """Load landed remote-write objects in one transaction (each keeps its ledger row); if the
+    group fails, each object is loaded on its own so that one bad object fails alone."""
+    reports: list[FileReport] = []
+    loads: list[tuple[ParsedObject, SourceLoad]] = []
+    for item in group:
+        parsed = item.parsed
+        assert parsed.prometheus is not None
+        rejected = parsed.prometheus.rejected
+        rules = {"prometheus samples": rejected} if rejected else {}
+        problem = over_threshold(item.obj.uri, parsed.rows_in, rules, settings.reject_threshold)
+        if problem is not None:
+            reports.append(_fail_item(warehouse, stores, item, problem))
+            continue
+        load = source_load(item.obj, item.checksum, parsed, parsed.events, parsed.rejects, settings)
+        loads.append((item, load))
+    if not loads:
+        return reports
     try:
-        with timed(observer, Phase.LOAD, parsed.source_format):
-            result = warehouse.load_prometheus(load, parsed.prometheus)
+        with timed(observer, Phase.LOAD, "prometheus"):
+            results = warehouse.load_prometheus_group(
+                [(load, item.parsed.prometheus) for item, load in loads if item.parsed.prometheus]
+            )
     except MeterhouseError as exc:
-        return _fail_item(warehouse, stores, item, exc)
-    return loaded_report(parsed.source_format, item.started, result)
+        if len(loads) > 1 and not is_lock(exc):
+            log.warning("step=load group_files=%d error=%s; loading one by one", len(loads), exc)
+            return reports + [
+                r
+                for item, _ in loads
+                for r in load_prometheus_group(warehouse, stores, [item], settings, observer)
+            ]
+        return reports + [_fail_item(warehouse, stores, loads[0][0], exc)]
+    reports.extend(
+        loaded_report(item.parsed.source_format, item.started, result)
+        for (item, _), result in zip(loads, results, strict=True)
+    )
+    return reports
 
 
 def load_streaming(

@@ -158,6 +158,7 @@ def ensure_schema(con: Connection) -> None:
         con.execute(ddl)
     _add_event_keys(con)
     upgrade_focus_money(con)
+    _fill_prometheus_last(con)
 
 
 def _add_event_keys(con: Connection) -> None:
@@ -167,3 +168,12 @@ def _add_event_keys(con: Connection) -> None:
     with transaction(con):
         con.execute("ALTER TABLE meter_events ADD COLUMN event_key UHUGEINT")
         con.execute(f"UPDATE meter_events SET event_key = {EVENT_KEY}")  # noqa: S608 - fixed SQL
+
+
+def _fill_prometheus_last(con: Connection) -> None:
+    """A warehouse whose Prometheus samples were stored before prometheus_last existed gets
+    it, once."""
+    check, fill = sql_statements("prometheus_last_fill")
+    if scalar(con, check):
+        with transaction(con):
+            con.execute(fill)

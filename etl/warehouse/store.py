@@ -198,6 +198,14 @@ class Warehouse:
         with self.writer() as con:
             return prometheus.load_prometheus(con, load, batch)
 
+    def load_prometheus_group(
+        self, loads: Sequence[tuple[SourceLoad, PrometheusBatch]]
+    ) -> list[LoadResult]:
+        """`load_prometheus` for several landed objects in one transaction (each keeps its
+        ledger row; the usage is computed once for all of their samples)."""
+        with self.writer() as con:
+            return prometheus.load_prometheus_group(con, loads)
+
     def replace_source_chunks(self, load: SourceLoad, chunks: Iterable[Chunk]) -> LoadResult:
         """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk
         (staged, then merged in one transaction: still all or nothing)."""

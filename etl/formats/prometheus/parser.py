@@ -39,16 +39,16 @@ from etl.formats.prometheus.mapping import (
 FORMAT: SourceFormat = "prometheus"
 _HEAD = b'{"labels":'
 
+# One row per series line (the JSON reader's unnesting of every sample, with its line's
+# labels copied onto each, costs several times the read); polars explodes the samples.
 _READ = """
-WITH lines AS (
+SELECT md5(labels_json) AS series_key, metric, labels_json AS labels, metric_type, samples
+FROM (
   SELECT to_json(map_from_entries(list_sort(map_entries(labels)))) AS labels_json,
          labels['__name__'] AS metric, type AS metric_type, samples
   FROM read_json($path, format = 'newline_delimited',
                  columns = {'labels': 'MAP(VARCHAR, VARCHAR)', 'type': 'VARCHAR',
                             'samples': 'DOUBLE[][]'}))
-SELECT md5(labels_json) AS series_key, metric, labels_json AS labels, metric_type,
-       CAST(p[1] AS BIGINT) AS ts_ms, p[2] AS value
-FROM lines, UNNEST(samples) AS u(p)
 """
 
 _DIMENSIONS: pl.DataType = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
@@ -95,7 +95,13 @@ def read_samples(data: bytes, uri: str) -> pl.DataFrame:
                 f"{uri}: not remote-write series lines ({str(exc).splitlines()[0][:300]}); "
                 "objects under prometheus/ are written by the gateway's /api/v1/write"
             ) from None
-    out: pl.DataFrame = frame.with_columns(value_e12(pl.col("value"))).cast(dict(SAMPLE_SCHEMA))
+    pairs = frame.explode("samples").drop_nulls("samples")
+    out: pl.DataFrame = pairs.select(
+        "series_key", "metric", "labels", "metric_type",
+        pl.col("samples").list.get(0, null_on_oob=True).cast(pl.Int64).alias("ts_ms"),
+        pl.col("samples").list.get(1, null_on_oob=True).alias("value"),
+        value_e12(pl.col("samples").list.get(1, null_on_oob=True)),
+    ).cast(dict(SAMPLE_SCHEMA))  # fmt: skip
     return out
 
 
@@ -165,9 +171,7 @@ def map_series(
     counts = pl.DataFrame(
         {"metric": list(unmapped), "samples": list(unmapped.values())}, schema=UNMAPPED_SCHEMA
     )
-    reject_frame = pl.DataFrame(
-        rejects, schema={**dict(REJECT_SCHEMA), "_samples": pl.Int64}
-    )
+    reject_frame = pl.DataFrame(rejects, schema={**dict(REJECT_SCHEMA), "_samples": pl.Int64})
     return series, counts, reject_frame
 
 
@@ -223,4 +227,3 @@ class PrometheusParser(FormatParser):
             rejects.drop("_samples"),
             prometheus=PrometheusBatch(kept, series, unmapped, rejected),
         )
-

@@ -1,3 +1,7 @@
+DROP TABLE IF EXISTS prom_in;
 DROP TABLE IF EXISTS prom_new;
 DROP TABLE IF EXISTS prom_span;
+DROP TABLE IF EXISTS prom_pairs;
 DROP TABLE IF EXISTS prom_delta;
+DROP TABLE IF EXISTS prom_rules;
+DROP TABLE IF EXISTS prom_late_pairs;

@@ -1,14 +1,20 @@
--- The object's samples not stored yet (one per series and timestamp), then stored.
--- Params: lowest and highest incoming ts_ms (prunes the stored side), source_uri, load time.
+-- The objects' samples (one per series and timestamp: the first object's copy, the lowest
+-- value of any duplicates in it; see _store_samples). value_e12 arrives as its high (signed)
+-- and low 64 bits. A sample after its series' latest stored one is new without a look at the
+-- stored samples; the others (`late`: a replay, a late object) are checked next.
 CREATE OR REPLACE TEMP TABLE prom_new AS
-SELECT i.series_key, i.ts_ms, min(i.value) AS value, arg_min(i.value_e12, i.value) AS value_e12
-FROM incoming_samples i
-WHERE NOT EXISTS (
+SELECT i.series_key, i.sid, i.ts_ms, i.ordinal, i.value,
+       CAST(i.units_hi AS HUGEINT) * 18446744073709551616 + i.units_lo AS value_e12,
+       coalesce(i.ts_ms <= r.last_ts, false) AS late
+FROM incoming_samples i JOIN prom_rules r USING (sid);
+-- Late samples already stored are not new. Params: the lowest and highest incoming ts_ms
+-- (prune the stored side).
+DELETE FROM prom_new n
+WHERE n.late AND EXISTS (
     SELECT 1 FROM prometheus_samples s
-    WHERE s.series_key = i.series_key AND s.ts_ms = i.ts_ms AND s.ts_ms BETWEEN $lo AND $hi)
-GROUP BY i.series_key, i.ts_ms;
+    WHERE s.series_key = n.series_key AND s.ts_ms = n.ts_ms AND s.ts_ms BETWEEN $lo AND $hi);
+-- Samples newly stored per object, and whether any is late.
+SELECT ordinal, count(*), bool_or(late) FROM prom_new GROUP BY ordinal;
+-- Stored, each naming its object. Params: the objects' URIs (by ordinal), load time.
 INSERT INTO prometheus_samples
-SELECT series_key, ts_ms, value,
-       CAST(value_e12 AS HUGEINT),
-       $uri, $now
-FROM prom_new;
+SELECT series_key, ts_ms, value, value_e12, $uris[ordinal + 1], $now FROM prom_new;

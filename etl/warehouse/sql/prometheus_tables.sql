@@ -43,3 +43,11 @@ CREATE TABLE IF NOT EXISTS prometheus_usage (
     divisor        HUGEINT NOT NULL,
     PRIMARY KEY (series_key, interval_start)
 );
+-- The latest stored sample of every series (its ts_ms is the series' highest in
+-- prometheus_samples): a load whose samples all come after it (what a scraping sender sends)
+-- needs no look at the stored samples, neither to deduplicate nor for its first pair.
+CREATE TABLE IF NOT EXISTS prometheus_last (
+    series_key   VARCHAR PRIMARY KEY,
+    ts_ms        BIGINT NOT NULL,
+    value_e12    HUGEINT NOT NULL
+);

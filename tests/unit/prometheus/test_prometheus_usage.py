@@ -3,6 +3,7 @@ objects in any order and split anywhere, replays."""
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def test_objects_in_any_order_and_split_anywhere(
     assert usage(warehouse) == COUNTER_USAGE
 
 
-def test_replayed_and_overlapping_objects_change_nothing(warehouse: Warehouse, mapping: Path) -> None:
+def test_replayed_and_overlapping_objects_change_nothing(
+    warehouse: Warehouse, mapping: Path
+) -> None:
     load_object(warehouse, "s3://b/p/1.ndjson", ndjson(line(A, COUNTER)), mapping)
     again = load_object(warehouse, "s3://b/p/2.ndjson", ndjson(line(A, COUNTER[1:4])), mapping)
     assert (again.events_loaded, again.duplicates) == (0, 3)
@@ -89,11 +92,18 @@ def test_gauge_gap_longer_than_max_gap_counts_nothing(warehouse: Warehouse, mapp
 def test_late_sample_before_an_interval_changes_its_gauge_hold(
     warehouse: Warehouse, mapping: Path
 ) -> None:
-    load_object(warehouse, "s3://b/p/2.ndjson", ndjson(line(CORES, [(T0 + HOUR + 4000, 1.0)])), mapping)
+    load_object(
+        warehouse, "s3://b/p/2.ndjson", ndjson(line(CORES, [(T0 + HOUR + 4000, 1.0)])), mapping
+    )
     assert usage(warehouse) == {}
-    load_object(warehouse, "s3://b/p/1.ndjson", ndjson(line(CORES, [(T0 + HOUR - 4000, 5.0)])), mapping)
+    load_object(
+        warehouse, "s3://b/p/1.ndjson", ndjson(line(CORES, [(T0 + HOUR - 4000, 5.0)])), mapping
+    )
     # 5 cores held 4 s before the boundary and 4 s after it
-    assert usage(warehouse) == {("team-c", "cpu", T0): Decimal(20), ("team-c", "cpu", T0 + HOUR): Decimal(20)}
+    assert usage(warehouse) == {
+        ("team-c", "cpu", T0): Decimal(20),
+        ("team-c", "cpu", T0 + HOUR): Decimal(20),
+    }
 
 
 def test_float_values_become_the_decimal_of_their_shortest_text(
@@ -137,3 +147,58 @@ def test_values_beyond_a_quantity_are_rejected(warehouse: Warehouse, mapping: Pa
     _, rejects = warehouse.query("SELECT rule, column_name FROM rejected_rows")
     assert rejects == [("prometheus.value.range", "value")]
     assert usage(warehouse) == {("team-a", "api_requests", T0): Decimal(3)}
+
+
+def _series_samples(seed: int) -> dict[str, list[tuple[int, float]]]:
+    rng = random.Random(seed)
+    counter, gauge, value = [], [], 0.0
+    ts = T0 - 30 * MIN
+    for _ in range(120):
+        ts += rng.choice([1000, 15_000, 60_000, 4 * MIN, 7 * MIN])
+        value = 0.0 if rng.random() < 0.05 else value + rng.choice([0.0, 1.0, 2.5, 1e6 + 0.125])
+        counter.append((ts, value))
+        gauge.append((ts, float(rng.choice([0, 1, 2, 3]) * GIB) + rng.choice([0.0, 0.5])))
+    return {"counter": counter, "gauge": gauge}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_late_replayed_and_out_of_order_objects_give_the_usage_of_one_load(
+    tmp_path: Path, mapping: Path, seed: int
+) -> None:
+    """Objects cut anywhere, overlapping, resent and loaded in a shuffled order: the usage
+    equals that of every sample loaded at once (counter resets, gauge gaps, hour splits)."""
+    series = _series_samples(seed)
+    whole = Warehouse(tmp_path / "whole.duckdb", tmp_path / "lake1")
+    load_object(
+        whole,
+        "s3://b/p/all.ndjson",
+        ndjson(line(A, series["counter"]), line(MEM, series["gauge"])),
+        mapping,
+    )
+    expected = usage(whole)
+    assert expected  # the case has usage to get right
+    rng = random.Random(seed)
+    objects = []
+    for kind, labels in (("counter", A), ("gauge", MEM)):
+        samples = series[kind]
+        cuts = sorted(rng.sample(range(1, len(samples)), 6))
+        for lo, hi in zip([0, *cuts], [*cuts, len(samples)], strict=True):
+            objects.append(line(labels, samples[max(0, lo - rng.choice([0, 0, 3])) : hi]))
+    objects += rng.sample(objects, 3)  # resent
+    rng.shuffle(objects)
+    pieces = Warehouse(tmp_path / "pieces.duckdb", tmp_path / "lake2")
+    for i, data in enumerate(objects):
+        load_object(pieces, f"s3://b/p/{i}.ndjson", ndjson(data), mapping)
+    assert usage(pieces) == expected
+
+
+def test_a_warehouse_stored_before_the_latest_sample_table_gets_it(
+    tmp_path: Path, mapping: Path
+) -> None:
+    warehouse = Warehouse(tmp_path / "wh.duckdb", tmp_path / "lake")
+    load_object(warehouse, "s3://b/p/1.ndjson", ndjson(line(A, COUNTER[:3])), mapping)
+    with warehouse.writer() as con:  # as an older warehouse: samples but no latest samples
+        con.execute("DELETE FROM prometheus_last")
+    reopened = Warehouse(tmp_path / "wh.duckdb", tmp_path / "lake")
+    load_object(reopened, "s3://b/p/2.ndjson", ndjson(line(A, COUNTER[3:])), mapping)
+    assert usage(reopened) == COUNTER_USAGE
