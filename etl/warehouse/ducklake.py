@@ -253,6 +253,7 @@ def serialized(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def readable_paths(lake: DuckLakeSettings) -> list[Path]:
-    """What a locked-down reader of the DuckLake may read: its data path (local or s3://)."""
-    return [Path(lake.data_path.rstrip("/"))] if not lake.data_path.startswith("s3://") else []
+def readable_paths(lake: DuckLakeSettings) -> list[str]:
+    """What a locked-down reader of the DuckLake may read: its data path (a folder or an
+    s3://bucket/prefix), nothing else."""
+    return [lake.data_path.rstrip("/")]
