@@ -89,7 +89,7 @@ def extension_file(name: str) -> Path:
     return path / f"{name}.duckdb_extension"
 
 
-def _postgres_extension() -> Path:
+def postgres_extension() -> Path:
     """The postgres extension under the name its entry point has (postgres_scanner): DuckDB
     derives the entry point from the file name, and the wheel ships it as postgres."""
     target = extension_file("postgres")
@@ -139,7 +139,7 @@ def connect_lake(
         con.execute("SET enable_progress_bar = false")
         con.execute("SET memory_limit = ?", [memory_limit])
         con.execute(f"LOAD {_literal(str(extension_file('ducklake')))}")
-        con.execute(f"LOAD {_literal(str(_postgres_extension()))}")
+        con.execute(f"LOAD {_literal(str(postgres_extension()))}")
         if lake.data_path.startswith("s3://"):
             _configure_s3(con, lake)
         else:
