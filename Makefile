@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: postgres-deps prometheus-deps bench-prometheus install demo test test-unit test-integration test-dags lint clean bench bench-rating bench-small-files bench-gateway up down test-e2e browser-deps
+.PHONY: bench-ducklake postgres-deps prometheus-deps bench-prometheus install demo test test-unit test-integration test-dags lint clean bench bench-rating bench-small-files bench-gateway up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -80,6 +80,12 @@ bench-small-files: install
 bench-gateway: install
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 	$(PY) -m bench.gateway $(GATEWAY_BENCH_ARGS)
+
+# DuckLake (Postgres catalog + Parquet) with 1, 2, 3 concurrent writers beside the DuckDB file.
+# make bench-ducklake DUCKLAKE_ARGS="--events 1M --files 100 --writers 1,2,3 --s3"
+DUCKLAKE_ARGS ?= --events 300k --files 60
+bench-ducklake: install postgres-deps
+	$(PY) -m bench.ducklake $(DUCKLAKE_ARGS)
 
 # Remote write: decode + land samples/s (2,000-sample requests) and samples -> usage beside
 # plain DuckDB SQL over the landed files. make bench-prometheus PROMETHEUS_BENCH_ARGS="--samples 10M"

@@ -35,7 +35,7 @@ def postgres_bin() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -46,7 +46,7 @@ class PostgresServer:
 
     def __init__(self) -> None:
         self.bin = postgres_bin()
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="meterhouse-pg-"))
         self.data = self.root / "data"
         self.user: str | None = None
