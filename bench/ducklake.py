@@ -89,7 +89,9 @@ def child(uris_file: str) -> None:
     print(json.dumps({"totals": report.totals(), "phases": dict(phases.seconds)}))
 
 
-def _run_writers(files: list[Path], writers: int, env: dict[str, str], tag: str) -> tuple[float, list[dict[str, Any]]]:
+def _run_writers(
+    files: list[Path], writers: int, env: dict[str, str], tag: str
+) -> tuple[float, list[dict[str, Any]]]:
     procs = []
     for w in range(writers):
         listing = WORK / f"{tag}-w{w}.txt"
@@ -97,7 +99,11 @@ def _run_writers(files: list[Path], writers: int, env: dict[str, str], tag: str)
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "bench.ducklake", "--child", str(listing)],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
         )
     started = time.perf_counter()
@@ -109,42 +115,64 @@ def _run_writers(files: list[Path], writers: int, env: dict[str, str], tag: str)
     return seconds, [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
 
 
-def _check(settings_env: dict[str, str], warehouse: Path | None) -> tuple[Any, ...]:
-    """(events stored, distinct ids, duplicates, quantity total) of a finished side."""
-    code = (
-        "import json; from etl.settings import Settings; from etl.warehouse import Warehouse;"
-        f"s = Settings.from_env({str(warehouse)!r} if {warehouse is not None} else None);"
-        "w = Warehouse(s.warehouse_path, s.lake_path, ducklake=s.ducklake);"
-        "e = w.query('SELECT count(*), count(DISTINCT event_id), sum(quantity)::VARCHAR FROM meter_events')[1][0];"
-        "d = w.query('SELECT count(*) FROM duplicate_events')[1][0][0];"
-        "print(json.dumps([e[0], e[1], d, e[2]]))"
-    )
+def check() -> None:
+    """Print (events stored, distinct ids, duplicates, quantity total) of the environment's
+    warehouse."""
+    from etl.settings import Settings
+    from etl.warehouse import Warehouse
+
+    s = Settings.from_env()
+    w = Warehouse(s.warehouse_path, s.lake_path, ducklake=s.ducklake)
+    e = w.query(
+        "SELECT count(*), count(DISTINCT event_id), sum(quantity)::VARCHAR FROM meter_events"
+    )[1][0]
+    d = w.query("SELECT count(*) FROM duplicate_events")[1][0][0]
+    print(json.dumps([e[0], e[1], d, e[2]]))
+
+
+def _check(env: dict[str, str]) -> tuple[Any, ...]:
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=settings_env, capture_output=True, text=True,
-        check=True,
-    )
+        [sys.executable, "-m", "bench.ducklake", "--check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def _line(name: str, events: int, seconds: float, commits: int | None, results: list[dict[str, Any]]) -> None:
+def _line(
+    name: str, events: int, seconds: float, commits: int | None, results: list[dict[str, Any]]
+) -> None:
     phases: Counter[str] = Counter()
     for r in results:
         phases.update(r["phases"])
     top = ", ".join(f"{k} {v:.1f}s" for k, v in phases.most_common(4))
-    rate = f"{commits:>6} {commits / seconds:>8.1f}/s" if commits is not None else f"{'-':>6} {'-':>10}"
+    rate = (
+        f"{commits:>6} {commits / seconds:>8.1f}/s"
+        if commits is not None
+        else f"{'-':>6} {'-':>10}"
+    )
     print(f"{name:<14} {seconds:>8.1f} {events / seconds:>12,.0f} {rate}   {top}", flush=True)
 
 
-def _bare_commit_rate(env: dict[str, str], commits: int = 200) -> str:
-    code = (
-        "import time; from etl.settings import Settings; from etl.warehouse.ducklake import connect_lake;"
-        "con = connect_lake(Settings.from_env().ducklake);"
-        "con.execute('CREATE TABLE IF NOT EXISTS bench_commits (n BIGINT)');"
-        "t = time.perf_counter();"
-        f"[con.execute('INSERT INTO bench_commits VALUES (?)', [i]) for i in range({commits})];"
-        f"print(f'{{{commits} / (time.perf_counter() - t):.0f}}')"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+def commit_rate(commits: int = 200) -> None:
+    """Print the catalog's rate of one-row commits (small enough to be inlined in Postgres)."""
+    from etl.settings import Settings
+    from etl.warehouse.ducklake import connect_lake
+
+    lake = Settings.from_env().ducklake
+    assert lake is not None  # noqa: S101 - the parent sets the backend
+    con = connect_lake(lake)
+    con.execute("CREATE TABLE IF NOT EXISTS bench_commits (n BIGINT)")
+    started = time.perf_counter()
+    for i in range(commits):
+        con.execute("INSERT INTO bench_commits VALUES (?)", [i])
+    print(f"{commits / (time.perf_counter() - started):.0f}")
+
+
+def _bare_commit_rate(env: dict[str, str]) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.ducklake", "--commit-rate"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -155,9 +183,17 @@ def main() -> None:
     parser.add_argument("--writers", default="1,2,3")
     parser.add_argument("--s3", action="store_true", help="data files in a moto S3 server")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--commit-rate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.check:
+        check()
+        return
+    if args.commit_rate:
+        commit_rate()
         return
 
     sys.path.insert(0, str(ROOT))
@@ -170,17 +206,26 @@ def main() -> None:
     base = {**os.environ, "METERHOUSE_GROUP_FILES": "1", "PYTHONPATH": str(ROOT)}
     for name in ("METERHOUSE_WAREHOUSE_BACKEND", "METERHOUSE_WAREHOUSE", "METERHOUSE_LAKE"):
         base.pop(name, None)
-    print(f"{len(files)} files, {total_rows:,} events, one transaction per file; load avg "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    print(f"{'side':<14} {'wall s':>8} {'events/s':>12} {'snaps':>6} {'commits':>10}   writers' phase sums")
+    print(
+        f"{len(files)} files, {total_rows:,} events, one transaction per file; load avg "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    print(
+        f"{'side':<14} {'wall s':>8} {'events/s':>12} {'snaps':>6} {'commits':>10}   writers' phase sums"
+    )
 
     run_dir = WORK / f"run-{int(time.time())}"
     run_dir.mkdir(parents=True)
     warehouse = run_dir / "file" / "warehouse.duckdb"
-    env = {**base, "METERHOUSE_WAREHOUSE": str(warehouse), "METERHOUSE_LAKE": str(warehouse.parent / "lake")}
+    env = {
+        **base,
+        "METERHOUSE_WAREHOUSE": str(warehouse),
+        "METERHOUSE_LAKE": str(warehouse.parent / "lake"),
+    }
     seconds, results = _run_writers(files, 1, env, "file")
     _line("duckdb file x1", total_rows, seconds, None, results)
-    expected = _check(base, warehouse)
+    expected = _check(env)
 
     moto = None
     postgres = PostgresServer().start()
@@ -211,11 +256,15 @@ def main() -> None:
             with psycopg.connect(catalog) as pg:
                 row = pg.execute("SELECT count(*) FROM ducklake_snapshot").fetchone()
             _line(f"ducklake x{writers}", total_rows, seconds, int(row[0]) if row else 0, results)
-            got = _check(env, None)
+            got = _check(env)
             if got != expected:
-                raise SystemExit(f"ducklake x{writers} disagrees with the DuckDB file: {got} != {expected}")
+                raise SystemExit(
+                    f"ducklake x{writers} disagrees with the DuckDB file: {got} != {expected}"
+                )
         env["METERHOUSE_DUCKLAKE_CATALOG"] = postgres.create_database("bench_commits")
-        print(f"catalog bare commit rate (one-row inserts, inlined): {_bare_commit_rate(env)} commits/s")
+        print(
+            f"catalog bare commit rate (one-row inserts, inlined): {_bare_commit_rate(env)} commits/s"
+        )
         print(f"both sides agree: events, distinct ids, duplicates, quantity = {expected}")
     finally:
         if moto is not None:

@@ -18,9 +18,8 @@ from etl import lake
 from etl.errors import TerminalError
 from etl.formats.base import PrometheusBatch
 from etl.settings import DuckLakeSettings
-from etl.warehouse import ducklake
+from etl.warehouse import ducklake, prometheus
 from etl.warehouse import load as loading
-from etl.warehouse import prometheus
 from etl.warehouse.connection import (
     Connection,
     NotAWarehouse,
@@ -198,20 +197,22 @@ class Warehouse:
         """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
         a file that can no longer be read must not keep contributing stale rows."""
         with self.writer() as con:
-            return self._serialized(lambda: loading.record_failure(
-                con,
-                source_uri=source_uri,
-                source_key=source_key,
-                etag=etag,
-                size_bytes=size_bytes,
-                last_modified=last_modified,
-                checksum_sha256=checksum_sha256,
-                source_format=source_format,
-                error=error,
-                retryable=retryable,
-                dedup_window_days=self.dedup_window_days,
-                lineage=self.lineage,
-            ))
+            return self._serialized(
+                lambda: loading.record_failure(
+                    con,
+                    source_uri=source_uri,
+                    source_key=source_key,
+                    etag=etag,
+                    size_bytes=size_bytes,
+                    last_modified=last_modified,
+                    checksum_sha256=checksum_sha256,
+                    source_format=source_format,
+                    error=error,
+                    retryable=retryable,
+                    dedup_window_days=self.dedup_window_days,
+                    lineage=self.lineage,
+                )
+            )
 
     def replace_source_rows(self, load: SourceLoad) -> LoadResult:
         """Validate-then-replace one file's rows and write its ledger row, atomically.

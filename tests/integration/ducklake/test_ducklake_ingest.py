@@ -48,7 +48,7 @@ def _put_inputs(s3: Any) -> None:
     put("a.ndjson", *(_rec(f"e{i}", f"{i}.125") for i in range(12)))
     put("b.ndjson", _rec("e2", "2.125"), _rec("e3", "9"), *(_rec(f"f{i}") for i in range(11)))
     put("c.ndjson", _rec("g1", "not a number"), *(_rec(f"g{i}", "0.5") for i in range(2, 14)))
-    s3.put_object(Bucket=BUCKET, Key="ingest/broken.json", Body=b"[{\"customerId\": ")
+    s3.put_object(Bucket=BUCKET, Key="ingest/broken.json", Body=b'[{"customerId": ')
 
 
 QUERIES = {
