@@ -81,3 +81,17 @@ def test_every_table_is_created_on_a_ducklake_and_keeps_event_keys_exact(tmp_pat
         "SELECT count(*) FROM meter_events WHERE event_key = event_key_of(event_id)"
     ).fetchone() == (1000,)
 
+
+def test_rollups_refuse_a_ducklake_instead_of_rating_an_empty_file(tmp_path: Path) -> None:
+    from etl.errors import TerminalError
+    from etl.jobs.rollup import plan_rollup
+    from etl.settings import DuckLakeSettings
+
+    settings = Settings(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        lake_path=tmp_path / "lake",
+        ducklake=DuckLakeSettings(catalog="host=127.0.0.1 dbname=none", data_path=str(tmp_path)),
+    )
+    with pytest.raises(TerminalError, match="rating and rollups run on the DuckDB warehouse only"):
+        plan_rollup(settings=settings)
+    assert not (tmp_path / "warehouse.duckdb").exists()
