@@ -5,6 +5,10 @@ transaction, each file all or nothing (METERHOUSE_GROUP_FILES).
 
 `kill-at:N` SIGKILLs the process inside its N-th load transaction (rows inserted, ledger rows
 not committed), while it holds the DuckLake commit lock.
+
+Every load transaction lingers 0.3 s after its duplicate lookup and inserts, before it commits:
+the window in which another writer's lookup would miss these rows is wide, so writers that
+were not serialized would store shared ids twice, every time, not by chance.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,16 @@ def main() -> None:
     from etl.settings import Settings
     from etl.sources.discovery import list_sources
     from etl.warehouse import ledger
+    from etl.warehouse import load as loading
+
+    insert_events = loading.insert_events
+
+    def insert_then_linger(*args: Any, **kwargs: Any) -> Any:
+        inserted = insert_events(*args, **kwargs)
+        time.sleep(0.3)
+        return inserted
+
+    loading.insert_events = insert_then_linger
 
     if len(sys.argv) > 3:
         target = int(sys.argv[3].removeprefix("kill-at:"))

@@ -12,15 +12,19 @@ PREFIX = "ingest/usage/dt=2026-09-21/"
 BASE_MS = 1_790_000_000_000
 
 
-def overlapping_files(files: int, events: int = 12, id_space: int = 1200) -> dict[str, bytes]:
-    """`files` NDJSON objects of `events` records; file f carries ids f*5 .. f*5+events-1 (mod
-    `id_space`), so neighbouring files share ids. Every 10th file sends its copies with
-    another value (a conflicting duplicate)."""
+def overlapping_files(files: int, id_space: int = 1200) -> dict[str, bytes]:
+    """`files` NDJSON objects of 12 records. File f carries 8 rolling ids f*5 .. f*5+7 (mod
+    `id_space`, so neighbouring files share ids, and the last files share ids with the first)
+    and 4 ids of its block of three files (3b, 3b+1, 3b+2) that no other file carries: given to
+    three writers round-robin, a block's files sit at the same place in each writer's list, so
+    their loads run at the same time, and a later load never ranks those ids again. Every 10th
+    file sends its copies with another value (a conflicting duplicate)."""
     out = {}
     for f in range(files):
         lines = []
-        for i in range(events):
-            n = (f * 5 + i) % id_space
+        ids = [(f * 5 + i) % id_space for i in range(8)]
+        ids += [id_space + (f // 3) * 4 + i for i in range(4)]
+        for n in ids:
             lines.append(
                 json.dumps(
                     {

@@ -60,7 +60,8 @@ def test_three_writers_one_killed_then_rerun_equal_one_duckdb_writer(
     uris = [f"s3://{BUCKET}/{key}" for key in sorted(files)]
 
     started = time.monotonic()
-    # Round-robin: every writer's files share ids with the other writers' files.
+    # Round-robin: every writer's files share ids with the other writers' files, and each
+    # block of three files (one per writer, loaded at the same time) shares ids of its own.
     writers = [
         _writer(SOURCE, uris[0::3], tmp_path, "w0"),
         _writer(SOURCE, uris[1::3], tmp_path, "w1", "kill-at:4"),
