@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: prometheus-deps bench-prometheus install demo test test-unit test-integration test-dags lint clean bench bench-rating bench-small-files bench-gateway up down test-e2e browser-deps
+.PHONY: bench-ducklake postgres-deps prometheus-deps bench-prometheus install demo test test-unit test-integration test-dags lint clean bench bench-rating bench-small-files bench-gateway up down test-e2e browser-deps
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
@@ -18,13 +18,13 @@ install: $(VENV)/.synced
 demo: install
 	$(PY) scripts/demo.py
 
-test: lint browser-deps prometheus-deps
+test: lint browser-deps prometheus-deps postgres-deps
 	$(VENV)/bin/pytest -q
 
 test-unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
-test-integration: install
+test-integration: install postgres-deps
 	$(VENV)/bin/pytest -q tests/integration
 
 test-dags: install
@@ -49,6 +49,10 @@ browser-deps: node_modules/.installed
 # Debian's Prometheus (when absent): the remote-write tests scrape and send with the real thing.
 prometheus-deps:
 	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
+
+# Debian's Postgres (when absent): the DuckLake tests start a throwaway cluster as its catalog.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends postgresql; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -76,6 +80,12 @@ bench-small-files: install
 bench-gateway: install
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 	$(PY) -m bench.gateway $(GATEWAY_BENCH_ARGS)
+
+# DuckLake (Postgres catalog + Parquet) with 1, 2, 3 concurrent writers beside the DuckDB file.
+# make bench-ducklake DUCKLAKE_ARGS="--events 1M --files 100 --writers 1,2,3 --s3"
+DUCKLAKE_ARGS ?= --events 300k --files 60
+bench-ducklake: install postgres-deps
+	$(PY) -m bench.ducklake $(DUCKLAKE_ARGS)
 
 # Remote write: decode + land samples/s (2,000-sample requests) and samples -> usage beside
 # plain DuckDB SQL over the landed files. make bench-prometheus PROMETHEUS_BENCH_ARGS="--samples 10M"

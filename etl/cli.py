@@ -81,7 +81,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     t = report.totals()
     print(
         f"\n{t['files']} files ({t['failed']} failed): rows_in={t['rows_in']} loaded={t['events_loaded']} "
-        f"duplicates={t['duplicates']} rejected={t['rejected']} warehouse={settings.warehouse_path}"
+        f"duplicates={t['duplicates']} rejected={t['rejected']} warehouse={_warehouse_name(settings)}"
     )
     _print_findings(report.findings())
     return 1 if t["failed"] and args.strict else 0
@@ -100,7 +100,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from etl.warehouse import Warehouse
 
     settings = Settings.from_env(args.warehouse)
-    warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
+    warehouse = Warehouse(settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake)
     # Default: the published lake, which no load ever blocks; --live: the DuckDB file, read-only.
     run = warehouse.query if args.live else warehouse.query_published
     try:
@@ -121,13 +121,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.warehouse)
     if getattr(args, "format", "table") == "json":
         return _print_status_json(settings)
-    wh = Warehouse(settings.warehouse_path, settings.lake_path)
+    wh = Warehouse(settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake)
     names, rows = wh.query(
         """SELECT status, count(*) AS files, sum(rows_in) AS rows_in, sum(events_loaded) AS loaded,
                   sum(duplicates) AS duplicates, sum(rejected) AS rejected, max(loaded_at) AS last_load
            FROM ingest_ledger GROUP BY status ORDER BY status"""
     )
-    print(f"warehouse {settings.warehouse_path}")
+    print(f"warehouse {_warehouse_name(settings)}")
     _print_table(names, [list(r) for r in rows], "table")
     _, failed = wh.query(
         "SELECT source_uri, error FROM ingest_ledger WHERE status IN ('failed', 'error') ORDER BY source_uri LIMIT 20"
@@ -153,6 +153,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     _status_focus(settings)
     _print_unmapped_metrics(wh)
     return 0
+
+
+def _warehouse_name(settings: Settings) -> str:
+    """The warehouse as status shows it: the DuckDB file, or the DuckLake's data path."""
+    if settings.ducklake is not None:
+        return f"ducklake {settings.ducklake.data_path}"
+    return str(settings.warehouse_path)
 
 
 def _status_focus(settings: Settings) -> None:

@@ -51,6 +51,7 @@ _FORMS = {
     "reject_threshold": "a fraction between 0 and 1, e.g. 0.5",
     "focus_customer_from": "SubAccountId or BillingAccountId",
     "gateway_linger_ms": "milliseconds between 0 and 1000, e.g. 100",
+    "warehouse_backend": "duckdb (the DuckDB file, default) or ducklake",
 }
 
 
@@ -121,6 +122,11 @@ class _Env(BaseSettings):
     gateway_workers: int = Field(1, ge=1, le=64)
     # Prometheus remote write in the batch path (etl/formats/prometheus)
     prometheus_mapping: Path | None = None
+    # the warehouse backend: the DuckDB file (default) or a DuckLake (etl/warehouse/ducklake.py)
+    warehouse_backend: str = Field("duckdb", pattern="^(duckdb|ducklake)$")
+    ducklake_catalog: str | None = None
+    ducklake_data_path: str | None = None
+    ducklake_lock_timeout: float = Field(600.0, gt=0)
 
 
 def _read_env() -> _Env:
@@ -203,6 +209,63 @@ class AirflowSettings:
 
 
 @dataclass(frozen=True)
+class DuckLakeSettings:
+    """A DuckLake warehouse: the catalog in Postgres, the data files (Parquet) in S3 or a folder.
+
+    METERHOUSE_WAREHOUSE_BACKEND  duckdb (default: the DuckDB file) or ducklake
+    METERHOUSE_DUCKLAKE_CATALOG   the Postgres catalog, a libpq connection string
+                                  (e.g. `host=pg dbname=meterhouse user=etl`; a password is
+                                  better in PGPASSWORD or ~/.pgpass than here)
+    METERHOUSE_DUCKLAKE_DATA_PATH where the Parquet files go: s3://bucket/prefix/ or a folder
+    METERHOUSE_DUCKLAKE_LOCK_TIMEOUT  seconds a writer waits for the commit lock (default 600)
+    AWS_ENDPOINT_URL(_S3), AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN             the S3 API the data files are written to
+    """
+
+    catalog: str
+    data_path: str
+    lock_timeout_s: float = 600.0
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_session_token: str | None = None
+
+
+def ducklake_from_env(env: _Env | None = None) -> DuckLakeSettings | None:
+    """The DuckLake settings when METERHOUSE_WAREHOUSE_BACKEND=ducklake, else None."""
+    env = env or _read_env()
+    if env.warehouse_backend != "ducklake":
+        return None
+    catalog, data_path = env.ducklake_catalog, env.ducklake_data_path
+    if not catalog or not data_path:
+        missing = [
+            name
+            for name, value in (
+                ("METERHOUSE_DUCKLAKE_CATALOG", catalog),
+                ("METERHOUSE_DUCKLAKE_DATA_PATH", data_path),
+            )
+            if not value
+        ]
+        raise SettingsError(
+            f"METERHOUSE_WAREHOUSE_BACKEND=ducklake needs {' and '.join(missing)} (the Postgres "
+            "catalog as a libpq connection string, the data files' s3://bucket/prefix/ or folder)"
+        )
+    s3 = s3_from_env()
+    aws = os.environ
+    return DuckLakeSettings(
+        catalog=catalog,
+        data_path=data_path,
+        lock_timeout_s=env.ducklake_lock_timeout,
+        s3_endpoint_url=s3.endpoint_url,
+        s3_region=s3.region,
+        s3_access_key_id=aws.get("AWS_ACCESS_KEY_ID") or None,
+        s3_secret_access_key=aws.get("AWS_SECRET_ACCESS_KEY") or None,
+        s3_session_token=aws.get("AWS_SESSION_TOKEN") or None,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the warehouse lives and how strict ingestion is.
 
@@ -273,6 +336,8 @@ class Settings:
     focus_billing_account_name: str | None = None
     focus_export_to: str | None = None
     prometheus_mapping: Path | None = None
+    ducklake: DuckLakeSettings | None = None
+    """The DuckLake warehouse (METERHOUSE_WAREHOUSE_BACKEND=ducklake), else None: the DuckDB file."""
 
     @classmethod
     def from_env(cls, warehouse: str | os.PathLike[str] | None = None) -> Settings:
@@ -305,6 +370,7 @@ class Settings:
             focus_billing_account_name=env.focus_billing_account_name,
             focus_export_to=env.focus_export_to,
             prometheus_mapping=env.prometheus_mapping,
+            ducklake=ducklake_from_env(env),
         )
 
 

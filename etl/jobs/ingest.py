@@ -75,7 +75,9 @@ def discover(
     listed = list_sources(sources, s3, window=window)
     if force or not listed:
         return sorted(listed, key=arrival_order)
-    ledger = Warehouse(settings.warehouse_path, settings.lake_path).ledger(o.uri for o in listed)
+    ledger = Warehouse(
+        settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake
+    ).ledger(o.uri for o in listed)
     pending = not_loaded(listed, ledger)
     log.info(
         "step=discover sources=%d listed=%d pending=%d", len(sources), len(listed), len(pending)
@@ -104,6 +106,7 @@ def ingest_batch(
         dedup_window_days=settings.dedup_window_days,
         memory_limit=settings.duckdb_memory_limit,
         lineage=lineage,
+        ducklake=settings.ducklake,
     )
     stores: dict[str, ObjectStore] = {}
     reports: list[FileReport] = []
@@ -197,8 +200,9 @@ def ingest(
 
 
 def publish_pending(settings: Settings, *, observer: Observer = NO_OBSERVER) -> None:
-    """Finish any lake publish a crashed run left undone (cheap when there is none)."""
-    if settings.warehouse_path.exists():
+    """Finish any lake publish a crashed run left undone (cheap when there is none; a DuckLake
+    has no lake to publish)."""
+    if settings.ducklake is None and settings.warehouse_path.exists():
         warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
         with warehouse.writer(), timed(observer, Phase.PUBLISH):
             warehouse.publish_lake()

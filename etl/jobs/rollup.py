@@ -52,6 +52,12 @@ def _warehouse(settings: Settings | None) -> Warehouse:
     # The CLI checks that a --warehouse exists before it rolls up (a mistyped path must not
     # create one); a scheduled rollup before the first ingest starts an empty warehouse.
     settings = settings or Settings.from_env()
+    if settings.ducklake is not None:
+        # Refused, not run on an empty DuckDB file beside a loaded DuckLake.
+        raise TerminalError(
+            "rating and rollups run on the DuckDB warehouse only for now; with "
+            "METERHOUSE_WAREHOUSE_BACKEND=ducklake, query meter_events with `meterhouse sql`"
+        )
     return Warehouse(settings.warehouse_path, settings.lake_path)
 
 

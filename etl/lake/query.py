@@ -56,7 +56,7 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def lock_down(con: Any, readable: Sequence[Path], scratch: Path | None = None) -> None:
+def lock_down(con: Any, readable: Sequence[Path | str], scratch: Path | None = None) -> None:
     """Fence a fresh connection: it may read only files under `readable` (and spill to
     `scratch`), install or load nothing, and change no setting from here on."""
     con.execute("SET TimeZone = 'UTC'")

@@ -37,11 +37,18 @@ EVENT_COLUMNS_DDL = ",\n".join(
 """The canonical event columns as the MeterEvent contract defines them (types and
 nullability), plus the load's timestamp: one per line."""
 
-EVENT_KEY = "md5_number(event_id)"
-"""The key an event_id is looked up by across files: its 128-bit MD5 as one number (computed
-by DuckDB, so the stored and the incoming side agree). Two different ids share a key with
-probability 2^-128 per pair, far below any other failure; only a producer crafting colliding
-ids could cause one, and a producer can drop its rows anyway."""
+EVENT_KEY = "event_key_of(event_id)"
+"""The key an event_id is looked up by across files: its 128-bit MD5 as one fixed-width value
+(computed by DuckDB, so the stored and the incoming side agree). Two different ids share a key
+with probability 2^-128 per pair, far below any other failure; only a producer crafting
+colliding ids could cause one, and a producer can drop its rows anyway.
+
+`event_key_of` is a macro each writer connection defines (EVENT_KEY_MACRO): the MD5 as a
+UHUGEINT in the DuckDB file; a DuckLake, whose Parquet files cannot hold a UHUGEINT exactly,
+stores it as a UUID (etl.warehouse.ducklake)."""
+
+EVENT_KEY_MACRO = "CREATE OR REPLACE TEMP MACRO event_key_of(id) AS md5_number(id)"
+"""`event_key_of` in the DuckDB file, whose meter_events.event_key is a UHUGEINT."""
 
 # event_key: the duplicate lookup's key (EVENT_KEY), kept beside the row so the lookup reads
 # one fixed-width column instead of every stored event_id string.
@@ -154,6 +161,7 @@ LAKE_TABLES: tuple[LakeTable, ...] = (EVENTS_LAKE_TABLE, *PUBLISHED_TABLES.value
 
 def ensure_schema(con: Connection) -> None:
     """Create the tables (a new file) or bring an older file's tables up to date."""
+    con.execute(EVENT_KEY_MACRO)
     for ddl in SCHEMA_DDL:
         con.execute(ddl)
     _add_event_keys(con)

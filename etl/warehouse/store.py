@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from etl import lake
+from etl.errors import TerminalError
 from etl.formats.base import PrometheusBatch
+from etl.settings import DuckLakeSettings
+from etl.warehouse import ducklake, prometheus
 from etl.warehouse import load as loading
-from etl.warehouse import prometheus
 from etl.warehouse.connection import (
     Connection,
     NotAWarehouse,
+    WarehouseMissing,
     connect_reader,
     connect_writer,
     disk_full_errors,
@@ -35,6 +38,7 @@ from etl.warehouse.sqlfiles import sql_text
 from etl.warehouse.stage import drop_stages
 
 _PENDING_COUNT = sql_text("pending_count")
+T = TypeVar("T")
 
 
 def read_views_sql(lake_path: Path) -> str:
@@ -49,7 +53,9 @@ def empty_views_sql() -> str:
 
 
 class Warehouse:
-    """A DuckDB warehouse file plus its Parquet lake. One writer at a time."""
+    """A DuckDB warehouse file plus its Parquet lake (one writer at a time), or, with
+    `ducklake`, the same tables in a DuckLake that many writers load at once
+    (etl.warehouse.ducklake)."""
 
     def __init__(
         self,
@@ -61,7 +67,10 @@ class Warehouse:
         memory_limit: str = "1GB",
         create: bool = True,
         lineage: Lineage | None = None,
+        ducklake: DuckLakeSettings | None = None,
     ) -> None:
+        self.ducklake = ducklake
+        """The DuckLake backend's settings; None: the DuckDB file at `path`."""
         self.path = Path(path)
         self.create = create
         """Whether `writer()` may create the warehouse file (ingest); readers never do."""
@@ -89,6 +98,10 @@ class Warehouse:
         if self._con is not None:
             with disk_full_errors(self.path):
                 yield self._con
+            return
+        if self.ducklake is not None:
+            with self._lake_writer(self.ducklake) as con:
+                yield con
             return
         if self.path.is_dir() or not self.create:
             require_warehouse(self.path)
@@ -120,12 +133,35 @@ class Warehouse:
                 con.close()
 
     @contextlib.contextmanager
+    def _lake_writer(self, settings: DuckLakeSettings) -> Iterator[Connection]:
+        """`writer()` on a DuckLake: no writer lock (loads serialize only their commits), no
+        Parquet lake to mark (the DuckLake is its own read path)."""
+        con = ducklake.connect_lake(settings, memory_limit=self.memory_limit)
+        try:
+            ducklake.ensure_lake_schema(con, settings)
+            self._con = con
+            yield con
+        finally:
+            self._con = None
+            con.close()
+
+    def _serialized(self, load: Callable[[], T], *, replayable: bool = True) -> T:
+        """Run a load's transaction(s): as is on the DuckDB file (its writer lock is held), under
+        the DuckLake writers' commit lock, retried on a commit conflict, on a DuckLake."""
+        if self.ducklake is None:
+            return load()
+        return ducklake.serialized(self.ducklake, load, replayable=replayable)
+
+    @contextlib.contextmanager
     def reader(self) -> Iterator[Connection]:
         """A read-only connection: queries cannot modify the warehouse."""
         if self._con is not None:
             yield self._con
             return
-        con = connect_reader(self.path)
+        if self.ducklake is not None:
+            con = ducklake.connect_lake(self.ducklake, read_only=True)
+        else:
+            con = connect_reader(self.path)
         try:
             yield con
         finally:
@@ -135,10 +171,15 @@ class Warehouse:
 
     def ledger(self, uris: Iterable[str] | None = None) -> dict[str, LedgerEntry]:
         """Ledger rows, for the given URIs or all (none while there is no warehouse file)."""
-        if self._con is None and not self.path.exists():
+        if self._con is None and self.ducklake is None and not self.path.exists():
             return {}
-        with self.reader() as con:
-            return read_ledger(con, uris)
+        try:
+            with self.reader() as con:
+                return read_ledger(con, uris)
+        except WarehouseMissing:
+            if self.ducklake is None:
+                raise
+            return {}  # no DuckLake yet: nothing is loaded
 
     def record_failure(
         self,
@@ -156,19 +197,21 @@ class Warehouse:
         """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
         a file that can no longer be read must not keep contributing stale rows."""
         with self.writer() as con:
-            return loading.record_failure(
-                con,
-                source_uri=source_uri,
-                source_key=source_key,
-                etag=etag,
-                size_bytes=size_bytes,
-                last_modified=last_modified,
-                checksum_sha256=checksum_sha256,
-                source_format=source_format,
-                error=error,
-                retryable=retryable,
-                dedup_window_days=self.dedup_window_days,
-                lineage=self.lineage,
+            return self._serialized(
+                lambda: loading.record_failure(
+                    con,
+                    source_uri=source_uri,
+                    source_key=source_key,
+                    etag=etag,
+                    size_bytes=size_bytes,
+                    last_modified=last_modified,
+                    checksum_sha256=checksum_sha256,
+                    source_format=source_format,
+                    error=error,
+                    retryable=retryable,
+                    dedup_window_days=self.dedup_window_days,
+                    lineage=self.lineage,
+                )
             )
 
     def replace_source_rows(self, load: SourceLoad) -> LoadResult:
@@ -188,13 +231,21 @@ class Warehouse:
         files cost a few commits instead of a thousand.
         """
         with self.writer() as con:
-            return loading.replace_sources_rows(
-                con, loads, dedup_window_days=self.dedup_window_days, lineage=self.lineage
+            return self._serialized(
+                lambda: loading.replace_sources_rows(
+                    con, loads, dedup_window_days=self.dedup_window_days, lineage=self.lineage
+                )
             )
 
     def load_prometheus(self, load: SourceLoad, batch: PrometheusBatch) -> LoadResult:
         """Store a landed remote-write object's samples and replace the usage of the series x
         intervals they touch (etl.warehouse.prometheus), in one transaction."""
+        if self.ducklake is not None:
+            raise TerminalError(
+                f"{load.source_uri}: Prometheus remote-write objects load into the DuckDB "
+                "warehouse only (METERHOUSE_WAREHOUSE_BACKEND=duckdb); its series tables need "
+                "keys a DuckLake does not have"
+            )
         with self.writer() as con:
             return prometheus.load_prometheus(con, load, batch)
 
@@ -210,12 +261,15 @@ class Warehouse:
         """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk
         (staged, then merged in one transaction: still all or nothing)."""
         with self.writer() as con:
-            return loading.replace_source_chunks(
-                con,
-                load,
-                chunks,
-                dedup_window_days=self.dedup_window_days,
-                lineage=self.lineage,
+            return self._serialized(
+                lambda: loading.replace_source_chunks(
+                    con,
+                    load,
+                    chunks,
+                    dedup_window_days=self.dedup_window_days,
+                    lineage=self.lineage,
+                ),
+                replayable=False,  # the chunks are a stream, read once
             )
 
     # The lake (etl.lake)
@@ -230,6 +284,8 @@ class Warehouse:
         deleted (a day whose events all went away gets empty files), so a query that already
         listed a file can always open it.
         """
+        if self.ducklake is not None:
+            return []  # readers attach the DuckLake itself: nothing to publish
         with self.writer() as con:
             return lake.publish_lake(
                 con, self.lake, [PUBLISHED_TABLES[name] for name in tables], LAKE_TABLES
@@ -243,6 +299,8 @@ class Warehouse:
         LakeBehind when a run changed the warehouse and stopped before publishing, and
         WarehouseMissing when neither the warehouse nor its lake exists (a mistyped path).
         """
+        if self.ducklake is not None:
+            return self.query(sql, params)  # a DuckLake is read at a committed snapshot
         if self.path.is_dir() or not self.lake.exists():
             require_warehouse(self.path)
         return lake.query_published(self.lake, sql, params, tables=LAKE_TABLES)
@@ -251,6 +309,9 @@ class Warehouse:
     def published_reader(self) -> Iterator[lake.Select]:
         """`query_published` for several SELECTs on one read-only connection over the lake
         (its views defined once): yields a function that runs one SELECT with its parameters."""
+        if self.ducklake is not None:
+            yield self.query
+            return
         if self.path.is_dir() or not self.lake.exists():
             require_warehouse(self.path)
         with lake.published_reader(self.lake, tables=LAKE_TABLES) as select:
@@ -266,7 +327,8 @@ class Warehouse:
         if self._con is not None:
             return lake.run_select(self._con, sql, params)
         with self.reader() as con, tempfile.TemporaryDirectory(prefix="meterhouse-sql-") as tmp:
-            lake.lock_down(con, [], Path(tmp))
+            readable = [] if self.ducklake is None else ducklake.readable_paths(self.ducklake)
+            lake.lock_down(con, readable, Path(tmp))
             lake.lock_configuration(con)
             return lake.run_select(con, sql, params)
 

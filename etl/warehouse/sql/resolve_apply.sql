@@ -7,7 +7,7 @@ DELETE FROM duplicate_events d USING resolved r
 WHERE r.winner AND NOT r.stored
   AND d.source_uri = r.source_uri AND d.source_row = r.source_row AND d.event_id = r.event_id;
 INSERT INTO meter_events BY NAME
-SELECT * EXCLUDE (stored, was_duplicate_of, winner, winner_uri, conflict), md5_number(event_id) AS event_key
+SELECT * EXCLUDE (stored, was_duplicate_of, winner, winner_uri, conflict), event_key_of(event_id) AS event_key
 FROM resolved WHERE winner AND NOT stored;
 UPDATE duplicate_events d SET duplicate_of_uri = r.winner_uri, conflict = r.conflict, ingested_at = ?::TIMESTAMPTZ
 FROM resolved r

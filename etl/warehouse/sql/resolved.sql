@@ -4,7 +4,7 @@
 -- first copy wins (`winner`); a copy whose content (everything but its lineage) differs from
 -- the winner's is a `conflict`. Neither depends on which file loaded first.
 CREATE OR REPLACE TEMP TABLE resolved AS
-WITH ids AS (SELECT event_id, md5_number(event_id) AS event_key FROM resolve_ids),
+WITH ids AS (SELECT event_id, event_key_of(event_id) AS event_key FROM resolve_ids),
 copies AS (
     SELECT m.* EXCLUDE (event_key), true AS stored, NULL::VARCHAR AS was_duplicate_of
     FROM meter_events m JOIN ids i ON m.event_key = i.event_key
