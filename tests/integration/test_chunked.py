@@ -125,9 +125,13 @@ def test_chunked_load_equals_whole_load(
     ]
     for key in ("tricky.csv", "tricky-crlf-bom.csv.gz", "tricky.ndjson", "tricky.ndjson.gz"):
         assert sum(f"/big/{key} " in line for line in chunk_lines) > 20, key
-    assert {f.uri: dataclasses.replace(f, seconds=0) for f in chunked.files} == {
-        f.uri: dataclasses.replace(f, seconds=0) for f in whole.files
-    }
+    # A report is the file's counts when its own load committed: loaded one by one, a file's
+    # copies can still move to a later file that the duplicate rule prefers, so its loaded /
+    # duplicate split is compared where it is final, in the ledger (the digests below).
+    def settled(f: Any) -> Any:
+        return dataclasses.replace(f, seconds=0, events_loaded=0, duplicates=0)
+
+    assert {f.uri: settled(f) for f in chunked.files} == {f.uri: settled(f) for f in whole.files}
     assert all(f.status == "loaded" for f in whole.files)
     totals = whole.totals()
     assert totals["duplicates"] > 20 and totals["rejected"] > 20
