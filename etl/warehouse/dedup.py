@@ -19,6 +19,7 @@ from etl.warehouse.sqlfiles import sql_statements, sql_text
 
 _RESOLVE_IDS = sql_text("resolve_ids")
 _RESOLVE_RANGE = sql_text("resolve_range")
+_RESOLVE_STORED = sql_text("resolve_stored")
 _RESOLVED = sql_text("resolved")
 _RESOLVE_APPLY = sql_statements("resolve_apply")
 _RESOLVE_KINDS = sql_text("resolve_kinds")
@@ -187,7 +188,8 @@ def resolve_duplicates(
     )
     if lo is None:
         return Resolution()
-    con.execute(_RESOLVED, [lo, hi])
+    con.execute(_RESOLVE_STORED, [lo, hi])
+    con.execute(_RESOLVED)
     stamp = now or ledger.now()
     # Each statement runs only when `resolved` has rows for it. DuckDB 1.5.5 loses sight of a
     # large append made earlier in the same transaction when an INSERT of zero rows read from

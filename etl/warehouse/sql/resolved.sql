@@ -1,18 +1,16 @@
--- Every copy of the ids in `resolve_ids` (the stored one in meter_events, looked up by its
--- event_key within the dates params 1..2, and the duplicates), ranked by the duplicate rule:
+-- Every copy of the ids in `resolve_ids` (the stored one in meter_events, at the rows
+-- resolve_stored.sql found, and the duplicates), ranked by the duplicate rule:
 -- the earliest event_time, then the smallest source_uri, then the smallest source_row. The
 -- first copy wins (`winner`); a copy whose content (everything but its lineage) differs from
 -- the winner's is a `conflict`. Neither depends on which file loaded first.
 CREATE OR REPLACE TEMP TABLE resolved AS
-WITH ids AS (SELECT event_id, event_key_of(event_id) AS event_key FROM resolve_ids),
-copies AS (
+WITH copies AS (
     SELECT m.* EXCLUDE (event_key), true AS stored, NULL::VARCHAR AS was_duplicate_of
-    FROM meter_events m JOIN ids i ON m.event_key = i.event_key
-    WHERE m.event_date BETWEEN ?::DATE AND ?::DATE
+    FROM meter_events m SEMI JOIN resolve_stored s ON m.rowid = s.row_id
     UNION ALL BY NAME
     SELECT d.* EXCLUDE (duplicate_of_uri, conflict), false AS stored,
         d.duplicate_of_uri AS was_duplicate_of
-    FROM duplicate_events d JOIN ids i USING (event_id)
+    FROM duplicate_events d SEMI JOIN resolve_ids i USING (event_id)
 ),
 ranked AS (
     SELECT *,
