@@ -8,6 +8,9 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from etl.gateway.commit import StoreUnavailable
+from etl.gateway.records import BodyError
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -69,3 +72,30 @@ def problem(
     }
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+Refusal = BodyError | Busy | StoreUnavailable
+"""Why a route stores nothing of a request (each with its answer in `refused`)."""
+
+
+def refused(err: Refusal, retry_after_s: int) -> JSONResponse:
+    """The answer of every route that stores nothing: 400-413 naming the rule a body broke,
+    429 when the in-flight buffer is full, 503 when the store is unavailable (both with
+    Retry-After: nothing was acknowledged, the sender retries)."""
+    if isinstance(err, BodyError):
+        return problem(
+            err.status, err.rule.rsplit(".", 1)[-1].replace("_", "-"), err.title, err.detail,
+            extra={"rule": err.rule},
+        )  # fmt: skip
+    if isinstance(err, Busy):
+        return problem(
+            429, "busy", "Gateway busy",
+            "the gateway holds as many requests as its buffer allows "
+            "(METERHOUSE_GATEWAY_BUFFER_BYTES); retry after the given seconds",
+            retry_after=retry_after_s,
+        )  # fmt: skip
+    return problem(
+        503, "store-unavailable", "Storage unavailable",
+        f"{err}; nothing of the request was acknowledged, retry after the given seconds",
+        retry_after=retry_after_s,
+    )  # fmt: skip

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from contracts.prometheus import LANDING_PREFIX
-from etl.gateway.answers import Buffer, Busy, Reservation, problem
+from etl.gateway.answers import Buffer, Busy, Reservation, problem, refused
 from etl.gateway.auth import KeyRing, Principal, presented_key
 from etl.gateway.batch_rules import array_errors, warm_up
 from etl.gateway.commit import API_PREFIX, Arrival, GroupCommitter, StoreUnavailable
@@ -185,24 +185,8 @@ async def _ingest_arriving(
         await gw.committer.commit(member, len(lines), arrival)
         gw.metrics.records_accepted.inc(len(lines))
         return JSONResponse({"stored": len(lines)})
-    except BodyError as err:
-        return problem(
-            err.status, err.rule.rsplit(".", 1)[-1].replace("_", "-"), err.title, err.detail,
-            extra={"rule": err.rule},
-        )  # fmt: skip
-    except Busy:
-        return problem(
-            429, "busy", "Gateway busy",
-            "the gateway holds as many requests as its buffer allows "
-            "(METERHOUSE_GATEWAY_BUFFER_BYTES); retry after the given seconds",
-            retry_after=settings.retry_after_s,
-        )  # fmt: skip
-    except StoreUnavailable as err:
-        return problem(
-            503, "store-unavailable", "Storage unavailable",
-            f"{err}; nothing of the request was acknowledged, retry after the given seconds",
-            retry_after=settings.retry_after_s,
-        )  # fmt: skip
+    except (BodyError, Busy, StoreUnavailable) as err:
+        return refused(err, settings.retry_after_s)
     finally:
         held.release()
         gw.metrics.buffer_bytes.set(gw.buffer.used)

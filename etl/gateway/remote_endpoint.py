@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from etl.gateway.answers import Busy, Reservation, problem
+from etl.gateway.answers import Busy, Reservation, problem, refused
 from etl.gateway.auth import Principal
 from etl.gateway.commit import StoreUnavailable
 from etl.gateway.records import BodyError, too_large
@@ -90,24 +90,8 @@ async def remote_write(gw: Gateway, request: Request, principal: Principal) -> R
                 await committer.commit(decoded.member, decoded.series, arrival)
             metrics.remote_samples.labels("stored").inc(decoded.landed)
             return Response(status_code=204, headers=_written(decoded))
-        except BodyError as err:
-            return problem(
-                err.status, err.rule.rsplit(".", 1)[-1].replace("_", "-"), err.title,
-                err.detail, extra={"rule": err.rule},
-            )  # fmt: skip
-        except Busy:
-            return problem(
-                429, "busy", "Gateway busy",
-                "the gateway holds as many requests as its buffer allows "
-                "(METERHOUSE_GATEWAY_BUFFER_BYTES); retry after the given seconds",
-                retry_after=settings.retry_after_s,
-            )  # fmt: skip
-        except StoreUnavailable as err:
-            return problem(
-                503, "store-unavailable", "Storage unavailable",
-                f"{err}; nothing of the request was acknowledged, retry after the given seconds",
-                retry_after=settings.retry_after_s,
-            )  # fmt: skip
+        except (BodyError, Busy, StoreUnavailable) as err:
+            return refused(err, settings.retry_after_s)
         finally:
             held.release()
             gw.metrics.buffer_bytes.set(gw.buffer.used)
