@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -249,25 +249,14 @@ def load_group(
         else:
             load = source_load(item.obj, item.checksum, item.parsed, events, rejects, settings)
             loads.append((item, load))
-    if not loads:
-        return reports
-    try:
-        with timed(observer, Phase.LOAD, fmt):
-            results = warehouse.replace_sources_rows([load for _, load in loads])
-    except MeterhouseError as exc:
-        if len(loads) > 1 and not is_lock(exc):
-            log.warning("step=load group_files=%d error=%s; loading one by one", len(loads), exc)
-            return reports + [
-                r
-                for item, _ in loads
-                for r in load_group(warehouse, stores, [item], settings, observer)
-            ]
-        return reports + [_fail_item(warehouse, stores, loads[0][0], exc)]
-    reports.extend(
-        loaded_report(item.parsed.source_format, item.started, result)
-        for (item, _), result in zip(loads, results, strict=True)
+    return reports + _commit_group(
+        warehouse,
+        stores,
+        loads,
+        lambda: warehouse.replace_sources_rows([load for _, load in loads]),
+        lambda item: load_group(warehouse, stores, [item], settings, observer),
+        timed(observer, Phase.LOAD, fmt),
     )
-    return reports
 
 
 def load_prometheus_group(
@@ -292,27 +281,43 @@ def load_prometheus_group(
             continue
         load = source_load(item.obj, item.checksum, parsed, parsed.events, parsed.rejects, settings)
         loads.append((item, load))
+    return reports + _commit_group(
+        warehouse,
+        stores,
+        loads,
+        lambda: warehouse.load_prometheus_group(
+            [(load, item.parsed.prometheus) for item, load in loads if item.parsed.prometheus]
+        ),
+        lambda item: load_prometheus_group(warehouse, stores, [item], settings, observer),
+        timed(observer, Phase.LOAD, "prometheus"),
+    )
+
+
+def _commit_group(
+    warehouse: Warehouse,
+    stores: dict[str, ObjectStore],
+    loads: Sequence[tuple[ParsedObject, SourceLoad]],
+    commit: Callable[[], Sequence[LoadResult]],
+    one_by_one: Callable[[ParsedObject], list[FileReport]],
+    timer: contextlib.AbstractContextManager[object],
+) -> list[FileReport]:
+    """Commit a group's loads in one transaction and report each file; if the group fails
+    (not on the writer lock), each file is loaded again on its own (`one_by_one`) so that one
+    bad file fails alone."""
     if not loads:
-        return reports
+        return []
     try:
-        with timed(observer, Phase.LOAD, "prometheus"):
-            results = warehouse.load_prometheus_group(
-                [(load, item.parsed.prometheus) for item, load in loads if item.parsed.prometheus]
-            )
+        with timer:
+            results = commit()
     except MeterhouseError as exc:
         if len(loads) > 1 and not is_lock(exc):
             log.warning("step=load group_files=%d error=%s; loading one by one", len(loads), exc)
-            return reports + [
-                r
-                for item, _ in loads
-                for r in load_prometheus_group(warehouse, stores, [item], settings, observer)
-            ]
-        return reports + [_fail_item(warehouse, stores, loads[0][0], exc)]
-    reports.extend(
+            return [r for item, _ in loads for r in one_by_one(item)]
+        return [_fail_item(warehouse, stores, loads[0][0], exc)]
+    return [
         loaded_report(item.parsed.source_format, item.started, result)
         for (item, _), result in zip(loads, results, strict=True)
-    )
-    return reports
+    ]
 
 
 def load_streaming(
