@@ -18,7 +18,7 @@ install: $(VENV)/.synced
 demo: install
 	$(PY) scripts/demo.py
 
-test: lint browser-deps prometheus-deps postgres-deps
+test: lint browser-deps prometheus-deps postgres-deps redis-deps
 	$(VENV)/bin/pytest -q
 
 test-unit: install
@@ -31,7 +31,7 @@ test-dags: install
 	$(VENV)/bin/pytest -q tests/dags
 
 # The real stack (scheduler + API server + local S3), driven over REST v2 and in headless Chromium.
-test-e2e: install browser-deps
+test-e2e: install browser-deps postgres-deps redis-deps
 	$(VENV)/bin/pytest -q tests/e2e tests/browser
 
 # Embedded stack for clicking: Airflow UI http://127.0.0.1:8080 (admin / admin), local S3, samples.
@@ -53,6 +53,11 @@ prometheus-deps:
 # Debian's Postgres (when absent): the DuckLake tests start a throwaway cluster as its catalog.
 postgres-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends postgresql; }
+
+# Debian's Redis (when absent): the CeleryExecutor end-to-end test starts one as its broker.
+.PHONY: redis-deps
+redis-deps:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends redis-server; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -83,6 +88,7 @@ bench-gateway: install
 
 # DuckLake (Postgres catalog + Parquet) with 1, 2, 3 concurrent writers beside the DuckDB file.
 # make bench-ducklake DUCKLAKE_ARGS="--events 1M --files 100 --writers 1,2,3 --s3"
+# The measured run (docs/ducklake.md, ~7 min): DUCKLAKE_ARGS="--events 10M --files 20 --profile"
 DUCKLAKE_ARGS ?= --events 300k --files 60
 bench-ducklake: install postgres-deps
 	$(PY) -m bench.ducklake $(DUCKLAKE_ARGS)

@@ -18,8 +18,11 @@ Both sides must agree on events stored, duplicates and the quantity total.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import logging
 import os
+import pstats
 import subprocess
 import sys
 import time
@@ -81,26 +84,56 @@ def child(uris_file: str) -> None:
         def on_phase(self, phase: Phase, seconds: float, source_format: str | None) -> None:
             self.seconds[phase.value] += seconds
 
+    class LockTimes(logging.Handler):
+        """Sums etl.warehouse.ducklake's `step=commit_lock waited_s= held_s=` lines."""
+
+        def __init__(self, into: dict[str, float]) -> None:
+            super().__init__(logging.DEBUG)
+            self.into = into
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.msg.startswith("step=commit_lock") and isinstance(record.args, tuple):
+                waited, held = record.args[:2]
+                self.into["lock wait"] += float(str(waited))
+                self.into["lock held"] += float(str(held))
+                self.into["lock count"] += 1
+
     wanted = set(Path(uris_file).read_text().split())
     folder = os.path.dirname(next(iter(wanted)))
     objects = sorted((o for o in list_sources([folder]) if o.uri in wanted), key=lambda o: o.uri)
     phases = Phases()
+    locks = {"lock wait": 0.0, "lock held": 0.0, "lock count": 0.0}
+    lock_log = logging.getLogger("etl.warehouse.ducklake")
+    lock_log.setLevel(logging.DEBUG)
+    lock_log.addHandler(LockTimes(locks))
+    profile = os.environ.get("BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
     report = ingest_batch(objects, Settings.from_env(), observer=phases)
-    print(json.dumps({"totals": report.totals(), "phases": dict(phases.seconds)}))
+    if profiler is not None and profile:
+        profiler.disable()
+        with open(profile, "w") as out:
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(r"etl/|duckdb|polars", 60)
+    print(json.dumps({"totals": report.totals(), "phases": dict(phases.seconds), "locks": locks}))
 
 
 def _run_writers(
-    files: list[Path], writers: int, env: dict[str, str], tag: str
+    files: list[Path], writers: int, env: dict[str, str], tag: str, profile: bool = False
 ) -> tuple[float, list[dict[str, Any]]]:
     procs = []
     for w in range(writers):
         listing = WORK / f"{tag}-w{w}.txt"
         listing.write_text("\n".join(str(p) for p in files[w::writers]))
+        child_env = dict(env)
+        if profile:
+            child_env["BENCH_PROFILE"] = str(WORK / f"profile-{tag}-w{w}.txt")
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "bench.ducklake", "--child", str(listing)],
                 cwd=ROOT,
-                env=env,
+                env=child_env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -139,18 +172,51 @@ def _check(env: dict[str, str]) -> tuple[Any, ...]:
 
 
 def _line(
-    name: str, events: int, seconds: float, commits: int | None, results: list[dict[str, Any]]
+    name: str,
+    events: int,
+    seconds: float,
+    commits: int | None,
+    results: list[dict[str, Any]],
+    files: str = "",
 ) -> None:
     phases: Counter[str] = Counter()
+    locks: Counter[str] = Counter()
     for r in results:
         phases.update(r["phases"])
+        locks.update(r.get("locks", {}))
+    held = locks["lock count"] > 0
     top = ", ".join(f"{k} {v:.1f}s" for k, v in phases.most_common(4))
     rate = (
         f"{commits:>6} {commits / seconds:>8.1f}/s"
         if commits is not None
         else f"{'-':>6} {'-':>10}"
     )
-    print(f"{name:<14} {seconds:>8.1f} {events / seconds:>12,.0f} {rate}   {top}", flush=True)
+    lock = (
+        f"; commit lock: {int(locks['lock count'])} holds, held {locks['lock held']:.1f}s, "
+        f"waited {locks['lock wait']:.1f}s"
+        if held
+        else ""
+    )
+    print(
+        f"{name:<14} {seconds:>8.1f} {events / seconds:>12,.0f} {rate}   {top}{lock}{files}",
+        flush=True,
+    )
+
+
+def _data_files(catalog: str) -> str:
+    """The DuckLake's live data files: how many, how large (the duplicate lookup reads those
+    of meter_events in its date window)."""
+    import psycopg
+
+    with psycopg.connect(catalog) as pg:
+        row = pg.execute(
+            """SELECT count(*), coalesce(sum(file_size_bytes), 0), count(*) FILTER (
+                        WHERE table_id = (SELECT table_id FROM ducklake_table
+                                          WHERE table_name = 'meter_events' AND end_snapshot IS NULL))
+               FROM ducklake_data_file WHERE end_snapshot IS NULL"""
+        ).fetchone()
+    assert row is not None  # noqa: S101 - an aggregate returns a row
+    return f"; data files: {row[0]} ({int(row[1]) / 1e6:.0f} MB), {row[2]} of meter_events"
 
 
 def commit_rate(commits: int = 200) -> None:
@@ -182,6 +248,18 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=60)
     parser.add_argument("--writers", default="1,2,3")
     parser.add_argument("--s3", action="store_true", help="data files in a moto S3 server")
+    parser.add_argument(
+        "--chunk-mb",
+        type=int,
+        default=256,
+        help="METERHOUSE_CHUNK_BYTES in MiB: files up to this size load whole (parsed outside "
+        "the commit lock); larger ones stream in chunks (parsed inside it on a DuckLake)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help=f"cProfile every writer; the top functions go to {WORK}/profile-<side>-w<k>.txt",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--commit-rate", action="store_true", help=argparse.SUPPRESS)
@@ -203,11 +281,17 @@ def main() -> None:
     folder = make_files(events, args.files)
     files = sorted(folder.glob("*.ndjson"))
     total_rows = sum(1 for p in files for _ in p.open())
-    base = {**os.environ, "METERHOUSE_GROUP_FILES": "1", "PYTHONPATH": str(ROOT)}
+    base = {
+        **os.environ,
+        "METERHOUSE_GROUP_FILES": "1",
+        "METERHOUSE_CHUNK_BYTES": str(args.chunk_mb * 1024**2),
+        "PYTHONPATH": str(ROOT),
+    }
     for name in ("METERHOUSE_WAREHOUSE_BACKEND", "METERHOUSE_WAREHOUSE", "METERHOUSE_LAKE"):
         base.pop(name, None)
     print(
-        f"{len(files)} files, {total_rows:,} events, one transaction per file; load avg "
+        f"{len(files)} files, {total_rows:,} events, one transaction per file, "
+        f"METERHOUSE_CHUNK_BYTES {args.chunk_mb} MiB; load avg "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )
@@ -223,7 +307,7 @@ def main() -> None:
         "METERHOUSE_WAREHOUSE": str(warehouse),
         "METERHOUSE_LAKE": str(warehouse.parent / "lake"),
     }
-    seconds, results = _run_writers(files, 1, env, "file")
+    seconds, results = _run_writers(files, 1, env, "file", profile=args.profile)
     _line("duckdb file x1", total_rows, seconds, None, results)
     expected = _check(env)
 
@@ -252,10 +336,20 @@ def main() -> None:
             data = f"s3://lake/w{writers}/" if args.s3 else str(run_dir / f"lake-w{writers}")
             env = {**base, "METERHOUSE_WAREHOUSE_BACKEND": "ducklake",
                    "METERHOUSE_DUCKLAKE_CATALOG": catalog, "METERHOUSE_DUCKLAKE_DATA_PATH": data}  # fmt: skip
-            seconds, results = _run_writers(files, writers, env, f"lake{writers}")
+            seconds, results = _run_writers(
+                files, writers, env, f"lake{writers}", profile=args.profile
+            )
             with psycopg.connect(catalog) as pg:
                 row = pg.execute("SELECT count(*) FROM ducklake_snapshot").fetchone()
-            _line(f"ducklake x{writers}", total_rows, seconds, int(row[0]) if row else 0, results)
+            snapshots = int(row[0]) if row else 0
+            _line(
+                f"ducklake x{writers}",
+                total_rows,
+                seconds,
+                snapshots,
+                results,
+                _data_files(catalog),
+            )
             got = _check(env)
             if got != expected:
                 raise SystemExit(

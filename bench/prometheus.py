@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ def run_meterhouse(folder: Path, group_samples: int) -> None:
 
     from etl.formats.base import ParseOptions, PrometheusBatch
     from etl.formats.registry import parse_source
+    from etl.sources.streams import read_ahead
     from etl.warehouse import Warehouse
     from etl.warehouse.records import SourceLoad
 
@@ -138,10 +140,8 @@ def run_meterhouse(folder: Path, group_samples: int) -> None:
     mapping.write_text(MAPPING)
     wh = Warehouse(folder / "wh" / "warehouse.duckdb", folder / "wh" / "lake")
     started, cpu = time.perf_counter(), _cpu()
-    group: list[tuple[SourceLoad, PrometheusBatch]] = []
-    with wh.writer():
-        # As usage_ingest loads them: objects in groups of up to group_samples samples, one
-        # transaction per group.
+
+    def parsed_objects() -> Iterator[tuple[SourceLoad, PrometheusBatch]]:
         for path in sorted(folder.glob("*.ndjson.gz")):
             data = gzip.decompress(path.read_bytes())
             parsed = parse_source(data, str(path), datetime.now(tz=UTC),
@@ -150,7 +150,14 @@ def run_meterhouse(folder: Path, group_samples: int) -> None:
             load = SourceLoad(str(path), path.name, "e", len(data), hashlib.sha256(data).hexdigest(),
                               datetime.now(tz=UTC), parsed.source_format, parsed.rows_in,
                               parsed.events, parsed.rejects)  # fmt: skip
-            group.append((load, parsed.prometheus))
+            yield load, parsed.prometheus
+
+    group: list[tuple[SourceLoad, PrometheusBatch]] = []
+    with wh.writer():
+        # As usage_ingest loads them: the next objects read and parsed while the warehouse
+        # loads (read_ahead), in groups of up to group_samples samples, one transaction each.
+        for load, batch in read_ahead(parsed_objects()):
+            group.append((load, batch))
             if sum(b.samples.height for _, b in group) >= group_samples:
                 wh.load_prometheus_group(group)
                 group = []

@@ -10,7 +10,7 @@ series of a request:
 - `labels`: the series' labels as the sender gave them (Prometheus sorts them by name);
 - `type`: the metric type remote write 2.0 sent (`counter`, `gauge`, ...), absent for 1.0;
 - `samples`: `[timestamp in epoch milliseconds, value]` pairs; values are written with the
-  shortest text that reads back as the same float (Python's `repr`).
+  shortest text that reads back as the same float (`1027`, `0.1`, `1.5e-7`, `1e+16`).
 
 Stale markers (the NaN 0x7ff0000000000002 Prometheus writes when a series disappears) and
 other NaN or infinite values carry no usage and are not landed; the gateway counts them.

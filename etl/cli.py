@@ -100,7 +100,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from etl.warehouse import Warehouse
 
     settings = Settings.from_env(args.warehouse)
-    warehouse = Warehouse(settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake)
+    warehouse = Warehouse.of(settings)
     # Default: the published lake, which no load ever blocks; --live: the DuckDB file, read-only.
     run = warehouse.query if args.live else warehouse.query_published
     try:
@@ -121,7 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.warehouse)
     if getattr(args, "format", "table") == "json":
         return _print_status_json(settings)
-    wh = Warehouse(settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake)
+    wh = Warehouse.of(settings)
     names, rows = wh.query(
         """SELECT status, count(*) AS files, sum(rows_in) AS rows_in, sum(events_loaded) AS loaded,
                   sum(duplicates) AS duplicates, sum(rejected) AS rejected, max(loaded_at) AS last_load
@@ -157,9 +157,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _warehouse_name(settings: Settings) -> str:
     """The warehouse as status shows it: the DuckDB file, or the DuckLake's data path."""
-    if settings.ducklake is not None:
-        return f"ducklake {settings.ducklake.data_path}"
-    return str(settings.warehouse_path)
+    from etl.warehouse import Warehouse
+
+    return Warehouse.of(settings, create=False).describe()
 
 
 def _status_focus(settings: Settings) -> None:
@@ -342,13 +342,13 @@ def cmd_rate_card_show(args: argparse.Namespace) -> int:
     from etl.warehouse import Warehouse
 
     settings = Settings.from_env(args.warehouse)
-    names, rows = Warehouse(settings.warehouse_path, settings.lake_path).query(
+    names, rows = Warehouse.of(settings, create=False).query(
         """SELECT rate_id, meter_name, unit, currency, pricing, tier_period, tier_from, unit_price,
                   dimension_match, effective_from, effective_to
            FROM rate_card ORDER BY priority, tier_from"""
     )
     _print_table(names, [list(r) for r in rows], args.format)
-    names, rows = Warehouse(settings.warehouse_path, settings.lake_path).query(
+    names, rows = Warehouse.of(settings, create=False).query(
         """SELECT adjustment_id, customer_id, team, meter_name, adjustment_pct, effective_from, effective_to
            FROM rate_adjustments ORDER BY priority"""
     )

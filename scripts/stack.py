@@ -64,6 +64,9 @@ AIRFLOW_COMMANDS: dict[str, list[str]] = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+# A Celery worker (CeleryExecutor: StackConfig.celery_workers, the production compose profile's
+# airflow-worker-1/2). Task logs go to the shared log folder the API server reads.
+CELERY_WORKER_COMMAND: list[str] = ["celery", "worker", "--skip-serve-logs"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class StackConfig:
     warehouse: Path = DEFAULT_WAREHOUSE
     seed: bool = True
     extra_env: tuple[tuple[str, str], ...] = ()
+    # Celery workers started beside the components, named worker-N@<host>; the executor, broker
+    # and result backend come from extra_env (AIRFLOW__CORE__EXECUTOR=CeleryExecutor, ...).
+    celery_workers: int = 0
 
     @property
     def url(self) -> str:
@@ -133,6 +139,28 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "METERHOUSE_SENSOR_POKE_INTERVAL": "10",
         "METERHOUSE_SENSOR_TIMEOUT": "600",
         **dict(cfg.extra_env),
+    }
+
+
+def production_env(
+    *, metadata_url: str, broker_url: str, ducklake_catalog: str, ducklake_data_path: str
+) -> dict[str, str]:
+    """What the production shape changes in `airflow_env`: the CeleryExecutor with a Redis
+    broker, Postgres as the metadata DB (and Celery's result backend), the DuckLake warehouse.
+
+    docker-compose.production.yml sets exactly these names (tests/unit/test_compose.py), the
+    CeleryExecutor end-to-end test runs them (pass them as StackConfig.extra_env).
+    """
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
+        # task processes per worker; each worker runs them side by side
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "METERHOUSE_WAREHOUSE_BACKEND": "ducklake",
+        "METERHOUSE_DUCKLAKE_CATALOG": ducklake_catalog,
+        "METERHOUSE_DUCKLAKE_DATA_PATH": ducklake_data_path,
     }
 
 
@@ -250,9 +278,22 @@ def seed_samples(
     Also `python scripts/stack.py seed` (docker-compose's minio-seed service), which reads the
     endpoint and keys from AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
     """
-    import boto3
-
     from etl.samples.amberflo import generate_amberflo_exports
+
+    client = ensure_bucket(endpoint, access_key, secret_key)
+    exports = generate_amberflo_exports(start=start, days=days, customers=SAMPLE_CUSTOMERS, seed=7)
+    for key, data in exports:
+        client.put_object(Bucket=BUCKET, Key=key, Body=data)
+    return len(exports)
+
+
+def ensure_bucket(endpoint: str, access_key: str, secret_key: str) -> Any:
+    """Create the `usage` bucket unless it exists; returns the S3 client.
+
+    Also `python scripts/stack.py bucket` (docker-compose.production.yml's minio-init service:
+    the bucket without the sample month), with the endpoint and keys from AWS_* as for `seed`.
+    """
+    import boto3
 
     client = boto3.client(
         "s3",
@@ -264,10 +305,7 @@ def seed_samples(
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     if BUCKET not in existing:
         client.create_bucket(Bucket=BUCKET)
-    exports = generate_amberflo_exports(start=start, days=days, customers=SAMPLE_CUSTOMERS, seed=7)
-    for key, data in exports:
-        client.put_object(Bucket=BUCKET, Key=key, Body=data)
-    return len(exports)
+    return client
 
 
 class ApiError(RuntimeError):
@@ -467,6 +505,9 @@ def up(cfg: StackConfig, timeout_s: float = 240) -> ApiClient:
         _init_airflow(env, cfg)
         for name, args in AIRFLOW_COMMANDS.items():
             _spawn(name, _restarting([_venv_bin("airflow"), *args]), env, cfg)
+        for n in range(1, cfg.celery_workers + 1):
+            worker = [_venv_bin("airflow"), *CELERY_WORKER_COMMAND, "-H", f"worker-{n}@%h"]
+            _spawn(f"celery-worker-{n}", worker, env, cfg)
         gateway = start_gateway(cfg)
         api = _wait_healthy(cfg, timeout_s)
     except BaseException:
@@ -586,6 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("status", help="list the stack's processes")
     sub.add_parser("init", help="(internal) migrate the metadata DB, create the pool and login")
     sub.add_parser("seed", help="create the bucket and write the sample exports (AWS_* env)")
+    sub.add_parser("bucket", help="create the bucket only, no samples (AWS_* env)")
     cli = sub.add_parser("airflow", help="run the airflow CLI against the stack")
     cli.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -605,6 +647,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["AWS_SECRET_ACCESS_KEY"],
         )
         print(f"seeded {n} sample export objects into {LANDING}")
+    elif args.command == "bucket":
+        ensure_bucket(
+            os.environ["AWS_ENDPOINT_URL"],
+            os.environ["AWS_ACCESS_KEY_ID"],
+            os.environ["AWS_SECRET_ACCESS_KEY"],
+        )
+        print(f"bucket {BUCKET} is there (landing {LANDING})")
     else:
         return run_airflow_cli(cfg, args.args[1:] if args.args[:1] == ["--"] else args.args)
     return 0

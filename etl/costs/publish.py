@@ -27,7 +27,11 @@ def publish_rollups(
     warehouse: Warehouse, con: Any, days: Iterable[date] = (), months: Iterable[date] = ()
 ) -> None:
     """Rewrite the lake files of the rebuilt days and months and of the small tables, then
-    views.sql. Each file is replaced atomically (temp file + rename), never deleted."""
+    views.sql. Each file is replaced atomically (temp file + rename), never deleted.
+
+    A DuckLake is its own read path (readers attach its committed snapshot): nothing to do."""
+    if warehouse.ducklake is not None:
+        return
     publish_tables(
         con,
         warehouse.lake,

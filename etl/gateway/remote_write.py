@@ -18,7 +18,9 @@ answer comes only once the group is in S3:
 
 A series seen before is turned into its line's head by one dictionary lookup: its labels'
 encoded bytes key a bounded cache of their JSON (a scraping Prometheus sends the same series
-every interval), so the steady-state cost is the samples, not the labels.
+every interval), so the steady-state cost is the samples, not the labels. In 1.0 requests,
+the series of one sample (all of them, from a scraping Prometheus) are read as columns
+(etl.gateway.remote_columns); the others, and a series not cached yet, one by one here.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from google.protobuf.message import DecodeError
 from contracts.prometheus import CONTENT_TYPE_V1, METRIC_TYPES, PROTO_V1, PROTO_V2, is_stale
 from contracts.prompb import remote_v1_pb2, write_v2_pb2
 from etl.gateway.records import BodyError, too_large
+from etl.gateway.remote_columns import one_sample_lines
 
 _GZIP_LEVEL = 1
 _CACHE_LIMIT = 200_000
@@ -222,7 +225,8 @@ def decode_v1(data: bytes, cache: LabelCache) -> Decoded:
     """A remote write 1.0 WriteRequest -> NDJSON lines (no metric type: 1.0 sends it apart).
 
     A series with one sample (what a scraping Prometheus sends) is read from its bytes: its
-    labels' bytes key the cache of line heads; any other series is read by protobuf."""
+    labels' bytes key the cache of line heads (all such series of the request at once once
+    cached: remote_columns); any other series is read by protobuf."""
     try:
         request = remote_v1_pb2.WriteRequestBytes.FromString(data)
     except DecodeError as exc:
@@ -230,13 +234,16 @@ def decode_v1(data: bytes, cache: LabelCache) -> Decoded:
             "prometheus.body.protobuf",
             f"the decompressed body is not a prometheus.WriteRequest protobuf message ({exc})",
         ) from None
-    lines: list[bytes] = []
-    tally = _Tally()
+    raws = list(request.timeseries)
+    columns = one_sample_lines(raws, cache.get)
+    lines: list[bytes] = [columns.text]
+    tally = _Tally(columns.samples, columns.stale, columns.not_finite)
     histograms = exemplars = 0
     heads = cache.get
     isfinite = math.isfinite
     append = lines.append
-    for index, raw in enumerate(request.timeseries):
+    for index in columns.left:
+        raw = raws[index]
         fast = _one_sample(raw)
         if fast is not None:
             key, ts, value = fast

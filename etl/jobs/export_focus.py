@@ -58,7 +58,7 @@ def export_focus(
     s3: S3Config | None = None,
 ) -> FocusExport:
     """Write the month's FOCUS 1.2 dataset under `out`; returns the files and the totals."""
-    wh = Warehouse(settings.warehouse_path, settings.lake_path)
+    wh = Warehouse.of(settings, create=False)
     with wh.reader() as con:
         rows = query_rows(con, month)
     frame = focus_frame(rows, month, account_of(settings))

@@ -25,7 +25,7 @@ def findings_by_rule(settings: Settings, *, published: bool = False) -> list[dic
     """Conformance findings per rule and column: `findings` rows, `files`, an `example_value`.
 
     `published` reads the Parquet lake (pages) instead of the DuckDB file (the CLI)."""
-    wh = Warehouse(settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake)
+    wh = Warehouse.of(settings, create=False)
     query = wh.query_published if published else wh.query
     return _records(*query(_SQL.text("focus_findings_by_rule")))
 
@@ -34,6 +34,6 @@ def reconciliation(
     settings: Settings, *, limit: int = 50, published: bool = False
 ) -> list[dict[str, Any]]:
     """The newest FOCUS files' reconciliation rows (source, rejected and loaded totals)."""
-    wh = Warehouse(settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake)
+    wh = Warehouse.of(settings, create=False)
     query = wh.query_published if published else wh.query
     return _records(*query(_SQL.text("focus_reconciliation"), [limit]))

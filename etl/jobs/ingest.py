@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -34,6 +34,7 @@ from etl.sources.discovery import (
     store_for,
 )
 from etl.sources.stores import ObjectStore, S3Config
+from etl.sources.streams import read_ahead
 from etl.sources.windows import DateWindow, ingest_window
 from etl.warehouse import Lineage, Warehouse, os_user
 
@@ -75,9 +76,7 @@ def discover(
     listed = list_sources(sources, s3, window=window)
     if force or not listed:
         return sorted(listed, key=arrival_order)
-    ledger = Warehouse(
-        settings.warehouse_path, settings.lake_path, ducklake=settings.ducklake
-    ).ledger(o.uri for o in listed)
+    ledger = Warehouse.of(settings).ledger(o.uri for o in listed)
     pending = not_loaded(listed, ledger)
     log.info(
         "step=discover sources=%d listed=%d pending=%d", len(sources), len(listed), len(pending)
@@ -100,14 +99,7 @@ def ingest_batch(
     replace billing periods, load on their own. `observer` is told how long each step took.
     `lineage` (default: the command line and this OS user) is recorded on every ledger row.
     """
-    warehouse = Warehouse(
-        settings.warehouse_path,
-        settings.lake_path,
-        dedup_window_days=settings.dedup_window_days,
-        memory_limit=settings.duckdb_memory_limit,
-        lineage=lineage,
-        ducklake=settings.ducklake,
-    )
+    warehouse = Warehouse.of(settings, lineage=lineage)
     stores: dict[str, ObjectStore] = {}
     reports: list[FileReport] = []
     pending: list[ParsedObject] = []
@@ -129,11 +121,13 @@ def ingest_batch(
         remote = []
 
     with warehouse.writer():
-        for obj in objects:
-            store = stores.setdefault(obj.root, store_for(obj.root, s3))
-            started = time.monotonic()
+        for obj, store, read, started in read_ahead(
+            _read_small(objects, stores, s3, settings, observer)
+        ):
             try:
-                item = read_object(store, obj, settings, observer)
+                item = read if read is not None else read_object(store, obj, settings, observer)
+                if isinstance(item, MeterhouseError):
+                    raise item
             except MeterhouseError as exc:
                 reports.append(
                     failed_report(
@@ -171,6 +165,34 @@ def ingest_batch(
     return BatchReport(reports, sorted(d.isoformat() for d in touched))
 
 
+Read = ParsedObject | StreamingObject | MeterhouseError
+
+
+def _read_small(
+    objects: Sequence[SourceObject],
+    stores: dict[str, ObjectStore],
+    s3: S3Config | None,
+    settings: Settings,
+    observer: Observer,
+) -> Iterator[tuple[SourceObject, ObjectStore, Read | None, float]]:
+    """Each object with its store, read and parsed when it is small (None: a large object,
+    read where it is loaded, so that only one is ever spooled and streaming at a time), and
+    when its reading started. Run through `read_ahead`, the next objects are downloaded and
+    parsed while the warehouse loads the ones before (polars and DuckDB release the GIL)."""
+    for obj in objects:
+        store = stores.setdefault(obj.root, store_for(obj.root, s3))
+        started = time.monotonic()
+        if obj.size > settings.chunk_bytes:
+            yield obj, store, None, started
+            continue
+        read: Read
+        try:
+            read = read_object(store, obj, settings, observer)
+        except MeterhouseError as exc:
+            read = exc
+        yield obj, store, read, started
+
+
 def ingest(
     sources: Sequence[str],
     settings: Settings,
@@ -203,7 +225,7 @@ def publish_pending(settings: Settings, *, observer: Observer = NO_OBSERVER) -> 
     """Finish any lake publish a crashed run left undone (cheap when there is none; a DuckLake
     has no lake to publish)."""
     if settings.ducklake is None and settings.warehouse_path.exists():
-        warehouse = Warehouse(settings.warehouse_path, settings.lake_path)
+        warehouse = Warehouse.of(settings)
         with warehouse.writer(), timed(observer, Phase.PUBLISH):
             warehouse.publish_lake()
 

@@ -7,6 +7,7 @@ how an operator removes a source's rows deliberately.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,25 +33,25 @@ def retract(sources: Sequence[str], settings: Settings) -> list[Retraction]:
     raises TerminalError and nothing changes.
     """
     uris = [source_uri_of(s) for s in sources]
-    warehouse = Warehouse(
-        settings.warehouse_path,
-        settings.lake_path,
-        dedup_window_days=settings.dedup_window_days,
-        memory_limit=settings.duckdb_memory_limit,
-    )
+    warehouse = Warehouse.of(settings)
     with warehouse.writer():
         known = warehouse.ledger(uris)
         unknown = [u for u in uris if u not in known]
         if unknown:
             raise TerminalError(
-                f"not in the ingest ledger of {settings.warehouse_path}: {', '.join(unknown)}; "
+                f"not in the ingest ledger of {warehouse.describe()}: {', '.join(unknown)}; "
                 "nothing was retracted. Give each source_uri exactly as `meterhouse status` or "
                 "the ingest_ledger table shows it"
             )
         results = []
         for uri in uris:
             with warehouse.writer() as con:
-                result = retract_source(con, uri, dedup_window_days=settings.dedup_window_days)
+                # on a DuckLake, under the writers' commit lock like a load
+                result = warehouse.serialized(
+                    functools.partial(
+                        retract_source, con, uri, dedup_window_days=settings.dedup_window_days
+                    )
+                )
             log.info(
                 "step=retract source=%s events=%d duplicates=%d rejected=%d dates=%d",
                 uri,

@@ -22,11 +22,11 @@ from etl.costs.publish import publish_rollups
 from etl.costs.rate_card_store import mark_rerated, store_rate_card
 from etl.costs.rate_cards import RateCardError, parse_rate_card
 from etl.costs.reconcile import ReconciliationError
-from etl.costs.rollups import rebuild_days
+from etl.costs.rollups import RollupReport, rebuild_days
 from etl.errors import TerminalError
 from etl.settings import Settings
 from etl.sources.stores import S3Config, open_source
-from etl.warehouse import Warehouse
+from etl.warehouse import Connection, Warehouse
 
 __all__ = [
     "RateCardError",
@@ -51,14 +51,9 @@ def _read_object(uri: str, s3: S3Config | None) -> bytes:
 def _warehouse(settings: Settings | None) -> Warehouse:
     # The CLI checks that a --warehouse exists before it rolls up (a mistyped path must not
     # create one); a scheduled rollup before the first ingest starts an empty warehouse.
-    settings = settings or Settings.from_env()
-    if settings.ducklake is not None:
-        # Refused, not run on an empty DuckDB file beside a loaded DuckLake.
-        raise TerminalError(
-            "rating and rollups run on the DuckDB warehouse only for now; with "
-            "METERHOUSE_WAREHOUSE_BACKEND=ducklake, query meter_events with `meterhouse sql`"
-        )
-    return Warehouse(settings.warehouse_path, settings.lake_path)
+    # On a DuckLake every write below runs under the writers' commit lock (Warehouse.serialized):
+    # a rollup never interleaves with a load's transaction.
+    return Warehouse.of(settings or Settings.from_env())
 
 
 def load_rate_card(
@@ -68,7 +63,7 @@ def load_rate_card(
     card = parse_rate_card(_read_object(uri, s3), uri)
     warehouse = _warehouse(settings)
     with warehouse.writer() as con:
-        loaded = store_rate_card(con, card, uri).to_dict()
+        loaded = warehouse.serialized(lambda: store_rate_card(con, card, uri).to_dict())
         publish_rollups(warehouse, con)
     return loaded
 
@@ -102,14 +97,18 @@ def plan_rollup(
     if start and end and end < start:
         raise TerminalError(f"to_date {end} is before from_date {start}")
     named = [_parse_day(d, "days") for d in days] if days is not None else None
-    with _warehouse(settings).writer() as con:
+
+    def plan(con: Connection) -> list[date]:
         if named is None:
-            planned = plan_days(con, start=start, end=end, rerate=rerate)
-        else:
-            chosen = set(plan_named_days(con, [d for d in named if d is not None]))
-            if start or end or rerate:
-                chosen |= set(plan_days(con, start=start, end=end, rerate=rerate))
-            planned = sorted(chosen)
+            return plan_days(con, start=start, end=end, rerate=rerate)
+        chosen = set(plan_named_days(con, [d for d in named if d is not None]))
+        if start or end or rerate:
+            chosen |= set(plan_days(con, start=start, end=end, rerate=rerate))
+        return sorted(chosen)
+
+    warehouse = _warehouse(settings)
+    with warehouse.writer() as con:
+        planned = warehouse.serialized(lambda: plan(con))
     log.info(
         "step=plan_rollup days=%d first=%s last=%s named=%s",
         len(planned),
@@ -131,12 +130,18 @@ def run_rollup(
     parsed = [date.fromisoformat(d) for d in days]
     settings = settings or Settings.from_env()
     warehouse = _warehouse(settings)
-    with warehouse.writer() as con:
-        report = rebuild_days(con, parsed, dimensions=dimensions or settings.rollup_dimensions)
-        if parsed:
-            publish_rollups(warehouse, con, parsed, [month_of(d) for d in parsed])
+    chosen = dimensions or settings.rollup_dimensions
+
+    def rebuild(con: Connection) -> RollupReport:
+        report = rebuild_days(con, parsed, dimensions=chosen)
         if rerate:
             mark_rerated(con)
+        return report
+
+    with warehouse.writer() as con:
+        report = warehouse.serialized(lambda: rebuild(con))
+        if parsed:
+            publish_rollups(warehouse, con, parsed, [month_of(d) for d in parsed])
     return report.to_dict()
 
 

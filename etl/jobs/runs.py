@@ -67,7 +67,7 @@ def _records(
 def _warehouse(settings: Settings | None) -> Warehouse:
     settings = settings or Settings.from_env()
     # A reader: a mistyped --warehouse fails (WarehouseMissing), it never creates one.
-    return Warehouse(settings.warehouse_path, settings.lake_path, create=False)
+    return Warehouse.of(settings, create=False)
 
 
 def list_runs(
@@ -82,7 +82,7 @@ def list_runs(
 def warehouse_status(settings: Settings | None = None) -> dict[str, Any]:
     """The warehouse's state as plain values:
 
-    - `warehouse`: the DuckDB file;
+    - `warehouse`: the DuckDB file (or `ducklake <data path>`);
     - `files_by_status`: per ledger status (`loaded`, `empty`, `failed`, `error`, `retracted`):
       `files`, `rows_in`, `events_loaded`, `duplicates`, `rejected`, `last_loaded_at`;
     - `failed_files`: up to 20 files whose last attempt failed: `source_uri`, `status`,
@@ -101,7 +101,7 @@ def warehouse_status(settings: Settings | None = None) -> dict[str, Any]:
     runs = list_runs(settings, limit=1)
     (events,) = _records(warehouse, "status_events")
     return {
-        "warehouse": str(settings.warehouse_path),
+        "warehouse": warehouse.describe(),
         "files_by_status": _records(warehouse, "status_by_status"),
         "failed_files": _records(warehouse, "status_failed_files", [FAILED_FILES]),
         "events": events,

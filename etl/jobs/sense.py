@@ -109,7 +109,7 @@ def unloaded_in_scope(
         pending = objects
     else:
         settings = settings or Settings.from_env()
-        warehouse = Warehouse(settings.warehouse_path, settings.lake_path, create=False)
+        warehouse = Warehouse.of(settings, create=False)
         pending = not_loaded(objects, warehouse.ledger(o.uri for o in objects))
     log.info("step=sense scope=%s in_scope=%d new=%d", scope.describe(), len(objects), len(pending))
     return [o.uri for o in sorted(pending, key=lambda o: (o.last_modified, o.uri))]

@@ -163,12 +163,13 @@ def usage_report(
     with a `message` for the last three.
     """
     settings = settings or Settings.from_env()
+    warehouse = Warehouse.of(settings, create=False)
     base: dict[str, Any] = {
         "filters": filters.to_dict(),
-        "warehouse": str(settings.warehouse_path),
-        "lake": str(settings.lake_path),
+        "warehouse": warehouse.describe(),
+        # A DuckLake is its own read path: no Parquet lake folder.
+        "lake": str(settings.lake_path) if settings.ducklake is None else warehouse.describe(),
     }
-    warehouse = Warehouse(settings.warehouse_path, settings.lake_path, create=False)
     try:
         with warehouse.published_reader() as select:
             return {**base, **_figures(select, filters, top)}
@@ -177,7 +178,10 @@ def usage_report(
             **base,
             "state": "missing",
             "message": f"no warehouse at {settings.warehouse_path} yet: run usage_ingest to load "
-            "usage (METERHOUSE_WAREHOUSE names the file)",
+            "usage (METERHOUSE_WAREHOUSE names the file)"
+            if settings.ducklake is None
+            else "no DuckLake in the catalog of METERHOUSE_DUCKLAKE_CATALOG yet: run "
+            "usage_ingest to load usage",
         }
     except LakeBehind as exc:
         return {**base, "state": "behind", "message": str(exc)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import re
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from contracts.rollup_tables import ROLLUP_TABLE_DDL
 from etl.errors import RetryableError, TerminalError
 from etl.settings import DuckLakeSettings
 from etl.warehouse.connection import Connection, WarehouseMissing
@@ -42,6 +44,7 @@ _COLUMN_KEY = re.compile(r"\s+PRIMARY KEY(?=\s*[,\n)])")
 _TABLE_KEY = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)")
 
 T = TypeVar("T")
+log = logging.getLogger("etl.warehouse.ducklake")
 
 
 def without_keys(ddl: str) -> str:
@@ -61,10 +64,12 @@ def _lake_table(ddl: str) -> str:
 
 
 LAKE_SCHEMA_DDL: tuple[str, ...] = tuple(
-    _lake_table(ddl) for ddl in SCHEMA_DDL if ddl not in _PENDING
+    _lake_table(ddl) for ddl in (*SCHEMA_DDL, *ROLLUP_TABLE_DDL) if ddl not in _PENDING
 )
 """The warehouse's tables as DuckLake creates them: the DuckDB file's, without keys, with a
-UUID event_key, without lake_pending (a temporary table per connection)."""
+UUID event_key, without lake_pending (a temporary table per connection); and the rating and
+rollup tables (rollup_state without its key), so that rating's own `CREATE TABLE IF NOT EXISTS`
+(with the key the DuckDB file keeps) finds them and does nothing."""
 
 
 def _literal(value: str) -> str:
@@ -203,6 +208,7 @@ def commit_lock(lake: DuckLakeSettings) -> Iterator[None]:
         ) from exc
     with pg:
         pg.execute("SELECT set_config('lock_timeout', %s, false)", [f"{lake.lock_timeout_s}s"])
+        asked = time.perf_counter()
         try:
             pg.execute("SELECT pg_advisory_lock(%s)", [COMMIT_LOCK_KEY])
         except psycopg.errors.LockNotAvailable as exc:
@@ -210,11 +216,18 @@ def commit_lock(lake: DuckLakeSettings) -> Iterator[None]:
                 f"another DuckLake writer held the commit lock for over "
                 f"{lake.lock_timeout_s:.0f}s; retry later"
             ) from exc
+        taken = time.perf_counter()
         try:
             yield
         finally:
             with contextlib.suppress(psycopg.Error):
                 pg.execute("SELECT pg_advisory_unlock(%s)", [COMMIT_LOCK_KEY])
+            # The serialized section's cost, for operators and the benchmark (bench/ducklake.py).
+            log.debug(
+                "step=commit_lock waited_s=%.3f held_s=%.3f",
+                taken - asked,
+                time.perf_counter() - taken,
+            )
 
 
 def is_commit_conflict(exc: BaseException) -> bool:

@@ -14,7 +14,7 @@ recomputed and replaced:
    milliseconds for gauges). Usage is a sum over consecutive sample pairs (a counter's
    increase, a gauge's hold), so new samples change only the pairs of their span: from the
    stored sample before a series' first new sample to the stored one after its last (each
-   looked for up to `LOOKBACK_MS` away). The span's pairs as stored before are subtracted and
+   looked for as far away as a pair may be and still count). The span's pairs as stored before are subtracted and
    its pairs now are added, so a load costs its own samples, not the interval's history.
 4. The events of the intervals that changed (event_id `prometheus:<series_key>:<interval
    start ms>`) are deleted from `meter_events` and inserted anew from `prometheus_usage`,
@@ -44,9 +44,11 @@ from etl.warehouse.load import insert_rejects
 from etl.warehouse.records import EMPTY, LOADED, LoadResult, SourceLoad
 from etl.warehouse.sqlfiles import sql_statements, sql_text
 
-LOOKBACK_MS = 86_400_000
-"""How far before an interval its baseline sample is looked for: a counter silent for longer
-starts again from its next sample (its increase over the silence is not counted)."""
+COUNTER_GAP_MS = 86_400_000
+"""The longest silence a counter's increase is counted across: after a longer one the next
+sample is a new baseline (what happened during the silence is not known; the process most
+likely restarted). A gauge's limit is its max_gap. Either holds the same whether a pair's two
+samples arrive in one object or in two, in either order."""
 
 _STAGE = sql_statements("prometheus_stage")
 _RULES = sql_statements("prometheus_rules")
@@ -144,9 +146,10 @@ def _store_samples(
     # times faster than on the 32-character key.
     series = series.with_row_index("sid")
     samples = samples.join(series.select("series_key", "sid"), on="series_key")
+    lookback = max([COUNTER_GAP_MS, *series["max_gap_ms"].to_list()])
     con.register("incoming_series", series.to_arrow())
     con.execute(_META[0], {"now": now})
-    con.execute(_RULES[0])
+    con.execute(_RULES[0], {"counter_gap": COUNTER_GAP_MS})
     con.unregister("incoming_series")
     keys = ["series_key", "ts_ms"]
     if samples.n_unique(subset=keys) < samples.height:  # resent within the group or an object
@@ -174,11 +177,11 @@ def _store_samples(
         return {}, set()
     con.execute(_STAGE[3], {"uris": list(uris), "now": now})
     if any(late for _, _, late in per_object):
-        con.execute(_TOUCHED[0], {"lookback": LOOKBACK_MS})
+        con.execute(_TOUCHED[0], {"lookback": lookback})
         con.execute(_TOUCHED[1])
     else:
         con.execute(_TOUCHED[2])
-    con.execute(_USAGE[0], {"lookback": LOOKBACK_MS})
+    con.execute(_USAGE[0])
     for statement in _USAGE[1:]:
         con.execute(statement)
     con.execute(_REPLACE[0])

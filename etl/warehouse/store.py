@@ -8,6 +8,7 @@ connection a batch shares.
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 from etl import lake
 from etl.errors import TerminalError
 from etl.formats.base import PrometheusBatch
-from etl.settings import DuckLakeSettings
+from etl.settings import DuckLakeSettings, Settings
 from etl.warehouse import ducklake, prometheus
 from etl.warehouse import load as loading
 from etl.warehouse.connection import (
@@ -82,6 +83,28 @@ class Warehouse:
         """Who loads through this warehouse object: recorded on every ledger row it writes."""
         self._con: Connection | None = None
 
+    @classmethod
+    def of(
+        cls, settings: Settings, *, create: bool = True, lineage: Lineage | None = None
+    ) -> Warehouse:
+        """The warehouse the settings name: the DuckDB file, or the DuckLake when
+        METERHOUSE_WAREHOUSE_BACKEND=ducklake."""
+        return cls(
+            settings.warehouse_path,
+            settings.lake_path,
+            dedup_window_days=settings.dedup_window_days,
+            memory_limit=settings.duckdb_memory_limit,
+            create=create,
+            lineage=lineage,
+            ducklake=settings.ducklake,
+        )
+
+    def describe(self) -> str:
+        """The warehouse for people: the DuckDB file's path, or `ducklake <data path>`."""
+        if self.ducklake is not None:
+            return f"ducklake {self.ducklake.data_path}"
+        return str(self.path)
+
     # Connections
 
     @contextlib.contextmanager
@@ -145,9 +168,10 @@ class Warehouse:
             self._con = None
             con.close()
 
-    def _serialized(self, load: Callable[[], T], *, replayable: bool = True) -> T:
-        """Run a load's transaction(s): as is on the DuckDB file (its writer lock is held), under
-        the DuckLake writers' commit lock, retried on a commit conflict, on a DuckLake."""
+    def serialized(self, load: Callable[[], T], *, replayable: bool = True) -> T:
+        """Run a write's transaction(s) (a load, a rollup, a rate card): as is on the DuckDB file
+        (its writer lock is held), under the DuckLake writers' commit lock, retried on a commit
+        conflict, on a DuckLake. Call it inside `writer()`."""
         if self.ducklake is None:
             return load()
         return ducklake.serialized(self.ducklake, load, replayable=replayable)
@@ -197,7 +221,7 @@ class Warehouse:
         """Mark a file failed. Its earlier rows (if any) are removed in the same transaction:
         a file that can no longer be read must not keep contributing stale rows."""
         with self.writer() as con:
-            return self._serialized(
+            return self.serialized(
                 lambda: loading.record_failure(
                     con,
                     source_uri=source_uri,
@@ -231,7 +255,7 @@ class Warehouse:
         files cost a few commits instead of a thousand.
         """
         with self.writer() as con:
-            return self._serialized(
+            return self.serialized(
                 lambda: loading.replace_sources_rows(
                     con, loads, dedup_window_days=self.dedup_window_days, lineage=self.lineage
                 )
@@ -240,20 +264,27 @@ class Warehouse:
     def load_prometheus(self, load: SourceLoad, batch: PrometheusBatch) -> LoadResult:
         """Store a landed remote-write object's samples and replace the usage of the series x
         intervals they touch (etl.warehouse.prometheus), in one transaction."""
+        self._refuse_prometheus(load)
+        with self.writer() as con:
+            return prometheus.load_prometheus(con, load, batch)
+
+    def _refuse_prometheus(self, load: SourceLoad) -> None:
+        """Remote-write samples stay on the DuckDB file (docs/ducklake.md says why)."""
         if self.ducklake is not None:
             raise TerminalError(
                 f"{load.source_uri}: Prometheus remote-write objects load into the DuckDB "
-                "warehouse only (METERHOUSE_WAREHOUSE_BACKEND=duckdb); its series tables need "
-                "keys a DuckLake does not have"
+                "warehouse only (METERHOUSE_WAREHOUSE_BACKEND=duckdb): their series tables are "
+                "upserted by key and their exact 128-bit usage would be stored through a double, "
+                "neither of which a DuckLake supports; land them for a DuckDB-file warehouse"
             )
-        with self.writer() as con:
-            return prometheus.load_prometheus(con, load, batch)
 
     def load_prometheus_group(
         self, loads: Sequence[tuple[SourceLoad, PrometheusBatch]]
     ) -> list[LoadResult]:
         """`load_prometheus` for several landed objects in one transaction (each keeps its
         ledger row; the usage is computed once for all of their samples)."""
+        for load, _ in loads[:1]:
+            self._refuse_prometheus(load)
         with self.writer() as con:
             return prometheus.load_prometheus_group(con, loads)
 
@@ -261,7 +292,7 @@ class Warehouse:
         """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk
         (staged, then merged in one transaction: still all or nothing)."""
         with self.writer() as con:
-            return self._serialized(
+            return self.serialized(
                 lambda: loading.replace_source_chunks(
                     con,
                     load,
@@ -310,7 +341,8 @@ class Warehouse:
         """`query_published` for several SELECTs on one read-only connection over the lake
         (its views defined once): yields a function that runs one SELECT with its parameters."""
         if self.ducklake is not None:
-            yield self.query
+            with self._locked_down_reader() as con:
+                yield functools.partial(lake.run_select, con)
             return
         if self.path.is_dir() or not self.lake.exists():
             require_warehouse(self.path)
@@ -326,11 +358,17 @@ class Warehouse:
         """
         if self._con is not None:
             return lake.run_select(self._con, sql, params)
+        with self._locked_down_reader() as con:
+            return lake.run_select(con, sql, params)
+
+    @contextlib.contextmanager
+    def _locked_down_reader(self) -> Iterator[Connection]:
+        """`reader()` that may read no other file, install nothing and change no setting."""
         with self.reader() as con, tempfile.TemporaryDirectory(prefix="meterhouse-sql-") as tmp:
             readable = [] if self.ducklake is None else ducklake.readable_paths(self.ducklake)
             lake.lock_down(con, readable, Path(tmp))
             lake.lock_configuration(con)
-            return lake.run_select(con, sql, params)
+            yield con
 
 
 def _nothing_pending(con: Connection) -> bool:

@@ -372,3 +372,293 @@ def test_the_gateway_starts_without_the_airflow_entrypoint_and_is_health_checked
         "--fail",
         f"http://localhost:{port}/healthz",
     ]
+
+
+# -- docker-compose.production.yml: CeleryExecutor + Redis + two workers, DuckLake on Postgres/MinIO
+
+
+PRODUCTION_FILE = ROOT / "docker-compose.production.yml"
+WORKER_SERVICES = ["airflow-worker-1", "airflow-worker-2"]
+PRODUCTION_AIRFLOW = [*AIRFLOW_SERVICES.values(), *WORKER_SERVICES]
+PRODUCTION_IMAGE_SERVICES = ["minio-init", "airflow-init", "ingest-gateway", *PRODUCTION_AIRFLOW]
+# Values production sets differently from docker-compose.yml on purpose, and why.
+PRODUCTION_DIFFERS = {
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "the Postgres password comes from .env",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "a required secret, no default",
+    "AIRFLOW__API__SECRET_KEY": "a required secret, no default",
+    "AIRFLOW_CONN_AWS_DEFAULT": "the MinIO login comes from .env",
+    "AWS_ACCESS_KEY_ID": "the MinIO login comes from .env",
+    "AWS_SECRET_ACCESS_KEY": "the MinIO login comes from .env",
+}
+# Secrets production must never default (compose refuses to start without them).
+PRODUCTION_SECRETS = {
+    "MH_ADMIN_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "MINIO_ROOT_PASSWORD",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "METERHOUSE_GATEWAY_API_KEYS",
+}
+# What a user's .env holds in these tests.
+DOT_ENV = {
+    "MH_ADMIN_PASSWORD": "s3cret-admin",
+    "POSTGRES_PASSWORD": "pgpass123",
+    "MINIO_ROOT_PASSWORD": "miniopass123",
+    "AIRFLOW_JWT_SECRET": "jwt" * 10,
+    "AIRFLOW_API_SECRET_KEY": "key" * 10,
+    "METERHOUSE_GATEWAY_API_KEYS": "ab" * 32,
+}
+
+
+@pytest.fixture(scope="module")
+def production() -> dict[str, Any]:
+    data = yaml.safe_load(PRODUCTION_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def production_env_names() -> set[str]:
+    from stack import production_env
+
+    return set(
+        production_env(metadata_url="", broker_url="", ducklake_catalog="", ducklake_data_path="")
+    )
+
+
+def _interpolate(value: str, dot_env: dict[str, str]) -> str:
+    """Compose's variable interpolation: ${X}, ${X:-default}, ${X:?error}, $$ (a literal $)."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        if name in dot_env:
+            return dot_env[name]
+        if op == ":?":
+            raise AssertionError(f"compose would refuse to start: {arg}")
+        return arg if op == ":-" else ""
+
+    pattern = r"\$\{(?P<name>\w+)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}"
+    parts = value.split("$$")
+    return "$".join(re.sub(pattern, one, part) for part in parts)
+
+
+def _resolved_env(service: dict[str, Any], dot_env: dict[str, str] = DOT_ENV) -> dict[str, str]:
+    return {k: _interpolate(str(v), dot_env) for k, v in service["environment"].items()}
+
+
+def test_production_has_redis_two_celery_workers_and_its_own_project(
+    production: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    services = production["services"]
+    base = set(compose["services"]) - {"minio-seed"}
+    assert set(services) == base | {"minio-init", "redis", *WORKER_SERVICES}
+    assert production["name"] != compose.get("name", "meterhouse")
+    assert services["redis"]["image"].startswith("redis:7")
+    assert services["postgres"]["image"] == compose["services"]["postgres"]["image"]
+    assert services["minio"]["image"] == compose["services"]["minio"]["image"]
+    for name in PRODUCTION_IMAGE_SERVICES:
+        assert services[name]["image"] == compose["x-airflow-common"]["image"], name
+        assert services[name]["build"] == compose["x-airflow-common"]["build"], name
+        assert services[name]["user"] == ("0:0" if name == "airflow-init" else AIRFLOW_UID_USER), (
+            name
+        )
+    assert production["volumes"].keys() == compose["volumes"].keys()
+
+
+def test_production_runs_the_embedded_commands_and_celery_workers(
+    production: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    from stack import AIRFLOW_COMMANDS, CELERY_WORKER_COMMAND, ensure_bucket
+
+    services = production["services"]
+    for component, service in AIRFLOW_SERVICES.items():
+        assert services[service]["command"] == AIRFLOW_COMMANDS[component], service
+    for worker in WORKER_SERVICES:
+        assert (
+            services[worker]["command"]
+            == CELERY_WORKER_COMMAND
+            == [
+                "celery",
+                "worker",
+                "--skip-serve-logs",
+            ]
+        )
+    # set-up: the same init as docker-compose.yml; the bucket only, no sample exports
+    assert services["airflow-init"]["command"] == compose["services"]["airflow-init"]["command"]
+    assert services["airflow-init"]["entrypoint"] == "/bin/bash"
+    assert services["minio-init"]["command"] == [
+        "python",
+        "/opt/meterhouse/scripts/stack.py",
+        "bucket",
+    ]
+    assert callable(ensure_bucket)
+    gateway = services["ingest-gateway"]
+    assert gateway["command"] == compose["services"]["ingest-gateway"]["command"]
+    assert gateway["entrypoint"] == compose["services"]["ingest-gateway"]["entrypoint"]
+
+
+def test_production_environment_is_the_embedded_one_plus_celery_and_ducklake(
+    production: dict[str, Any],
+    compose: dict[str, Any],
+    embedded_env: dict[str, str],
+    production_env_names: set[str],
+) -> None:
+    base = {k: str(v) for k, v in compose["x-airflow-common"]["environment"].items()}
+    extra = {"PGPASSWORD"}  # libpq's password for the DuckLake catalog
+    for name in ["minio-init", "airflow-init", *PRODUCTION_AIRFLOW]:
+        env = {k: str(v) for k, v in production["services"][name]["environment"].items()}
+        env.pop("MH_ADMIN_PASSWORD" if name == "airflow-init" else "", None)
+        if name in WORKER_SERVICES:
+            assert env.pop("DUMB_INIT_SETSID") == "0"  # warm shutdown of the worker
+        assert set(env) == set(embedded_env) | production_env_names | extra, (
+            name,
+            set(env) ^ (set(embedded_env) | production_env_names | extra),
+        )
+        same = set(base) - production_env_names - set(PRODUCTION_DIFFERS)
+        assert {k: env[k] for k in same} == {k: base[k] for k in same}, name
+
+
+def test_production_wires_celery_to_redis_and_postgres(
+    production: dict[str, Any], production_env_names: set[str]
+) -> None:
+    from stack import production_env
+
+    services = production["services"]
+    env = _resolved_env(services["airflow-scheduler"])
+    postgres = services["postgres"]["environment"]
+    user, password = postgres["POSTGRES_USER"], DOT_ENV["POSTGRES_PASSWORD"]
+    metadata = f"postgresql+psycopg2://{user}:{password}@postgres/{postgres['POSTGRES_DB']}"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == metadata
+    expected = production_env(
+        metadata_url=metadata,
+        broker_url="redis://redis:6379/0",
+        ducklake_catalog=f"host=postgres dbname=meterhouse user={user}",
+        ducklake_data_path="s3://usage/lake/",
+    )
+    assert {k: env[k] for k in production_env_names} == expected
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == f"db+{metadata}"
+    # the broker's host is the redis service, on Redis's port (not published)
+    assert "ports" not in services["redis"]
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_production_settings_read_a_ducklake_on_postgres_and_minio(
+    production: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from etl.settings import Settings
+
+    services = production["services"]
+    env = _resolved_env(services["airflow-worker-1"])
+    for name in list(os.environ):
+        if name.startswith(("METERHOUSE_", "AWS_", "AIRFLOW")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    lake = Settings.from_env().ducklake
+    assert lake is not None, "METERHOUSE_WAREHOUSE_BACKEND=ducklake is not wired"
+    assert lake.data_path == "s3://usage/lake/"
+    # the data files live in the bucket minio-init creates, beside (not under) the landing prefix
+    assert lake.data_path.startswith("s3://usage/")
+    assert not lake.data_path.startswith(env["METERHOUSE_LANDING"])
+    assert lake.s3_endpoint_url == "http://minio:9000"
+    minio = {k: _interpolate(v, DOT_ENV) for k, v in services["minio"]["environment"].items()}
+    assert (lake.s3_access_key_id, lake.s3_secret_access_key) == (
+        minio["MINIO_ROOT_USER"],
+        minio["MINIO_ROOT_PASSWORD"],
+    )
+    conn = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+    assert (conn["login"], conn["password"]) == (
+        minio["MINIO_ROOT_USER"],
+        minio["MINIO_ROOT_PASSWORD"],
+    )
+    assert conn["extra"]["endpoint_url"] == env["AWS_ENDPOINT_URL"]
+    # libpq: the catalog's host, database and user are Postgres's; its password is PGPASSWORD
+    catalog = dict(part.split("=", 1) for part in lake.catalog.split())
+    postgres = services["postgres"]["environment"]
+    assert catalog["host"] == "postgres"
+    assert catalog["user"] == postgres["POSTGRES_USER"]
+    assert "password" not in catalog
+    assert env["PGPASSWORD"] == _interpolate(postgres["POSTGRES_PASSWORD"], DOT_ENV)
+
+
+def test_production_creates_the_catalog_database(production: dict[str, Any]) -> None:
+    postgres = production["services"]["postgres"]
+    initdb = [v for v in postgres["volumes"] if ":/docker-entrypoint-initdb.d" in v]
+    assert initdb == ["./docker/postgres:/docker-entrypoint-initdb.d:ro"]
+    scripts = sorted((ROOT / "docker" / "postgres").glob("*.sql"))
+    assert scripts, "no script creates the DuckLake catalog database"
+    sql = " ".join(p.read_text() for p in scripts)
+    catalog = production["x-airflow-common"]["environment"]["METERHOUSE_DUCKLAKE_CATALOG"]
+    dbname = dict(part.split("=", 1) for part in catalog.split())["dbname"]
+    owner = postgres["environment"]["POSTGRES_USER"]
+    assert re.search(rf"CREATE DATABASE {dbname} OWNER {owner};", sql), sql
+    assert dbname != postgres["environment"]["POSTGRES_DB"]
+
+
+def test_production_services_start_in_order_and_are_health_checked(
+    production: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    services = production["services"]
+    for name in PRODUCTION_AIRFLOW:
+        assert services[name]["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+            "minio-init": {"condition": "service_completed_successfully"},
+            "airflow-init": {"condition": "service_completed_successfully"},
+        }, name
+        assert services[name]["restart"] == "unless-stopped", name
+    assert services["airflow-init"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["minio-init"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "minio": {"condition": "service_healthy"},
+        "airflow-init": {"condition": "service_completed_successfully"},
+    }
+    for name in PRODUCTION_IMAGE_SERVICES:
+        if name != "airflow-init":
+            assert "airflow-init" in _waits_for(services, name), name
+    # the components' checks are docker-compose.yml's; each worker answers a Celery ping by name
+    for name in [*AIRFLOW_SERVICES.values(), "postgres", "minio", "ingest-gateway"]:
+        assert services[name]["healthcheck"] == compose["services"][name]["healthcheck"], name
+    for name in WORKER_SERVICES:
+        check = services[name]["healthcheck"]
+        kind, command = check["test"]
+        assert kind == "CMD-SHELL"
+        assert command.startswith(
+            "celery --app airflow.providers.celery.executors.celery_executor.app inspect ping"
+        )
+        assert '-d "celery@$${HOSTNAME}"' in command  # the worker's default node name
+        assert {"interval", "timeout", "retries", "start_period"} <= set(check), name
+    redis = services["redis"]["healthcheck"]
+    assert {"interval", "timeout", "retries"} <= set(redis)
+
+
+def test_production_has_no_default_secrets(production: dict[str, Any]) -> None:
+    text = PRODUCTION_FILE.read_text()
+    used = set(re.findall(r"\$\{(\w+)", text))
+    assert PRODUCTION_SECRETS <= used
+    for name in PRODUCTION_SECRETS:
+        forms = set(re.findall(rf"\$\{{{name}(:-|:\?|\}})", text))
+        assert forms == {":?"}, f"{name} must be required (${{{name}:?...}}), not {forms}"
+    for default in ("change-me", "meterhouse-local", "admin:admin", "meterhouse-demo-key"):
+        assert default not in text, default
+    # every secret missing: compose refuses to start (what _interpolate raises for)
+    for name in PRODUCTION_SECRETS:
+        partial = {k: v for k, v in DOT_ENV.items() if k != name}
+        with pytest.raises(AssertionError, match="compose would refuse to start"):
+            for service in production["services"].values():
+                if "environment" in service:
+                    _resolved_env(service, partial)
+
+
+def test_production_ports_are_bound_to_localhost_only(production: dict[str, Any]) -> None:
+    published = [
+        (name, port)
+        for name, svc in production["services"].items()
+        for port in svc.get("ports", [])
+    ]
+    assert {name for name, _ in published} == {"minio", "airflow-apiserver", "ingest-gateway"}
+    for name, port in published:
+        assert str(port).startswith("127.0.0.1:"), (name, port)

@@ -9,7 +9,8 @@ YAML, validated with pydantic; its path is METERHOUSE_PROMETHEUS_MAPPING. Exampl
         match: {code: "200"}         # ... and, optionally, labels that must equal these
         meter: api_requests
         unit: requests
-        kind: counter                # increase per interval, resets handled
+        kind: counter                # increase per interval, resets handled; not
+                                     # counted across a silence of more than a day
         dimensions: [service]        # labels kept as dimensions (an allow-list)
       - metric: kube_pod_container_resource_requests_memory_bytes
         meter: memory_requested

@@ -1,6 +1,7 @@
 -- Series with a late sample (one before their latest stored sample): the span whose
 -- consecutive pairs the new samples change, from the stored sample before the first new one
--- to the stored sample after the last new one (each looked for up to $lookback ms away).
+-- to the stored sample after the last new one (each looked for up to $lookback ms away: the
+-- longest gap_ms of the load's series, so a pair that counts is never missed).
 -- Other series only append pairs after their latest stored sample.
 CREATE OR REPLACE TEMP TABLE prom_span AS
 WITH span AS (

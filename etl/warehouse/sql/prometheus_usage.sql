@@ -2,13 +2,16 @@
 -- sample pairs, so only the pairs the new samples make or break change. Exact integers:
 -- values in units of 1e-12 (value_e12), times milliseconds for gauges.
 -- Pairs: those of the late samples' spans (prom_late_pairs), and for the other series the
--- pairs from their latest stored sample (prom_rules: as before this load; if within
--- $lookback of the first new sample) through the new ones. Series by their number (sid).
+-- pairs from their latest stored sample (prom_rules: as before this load) through the new
+-- ones. Series by their number (sid). A pair further apart than its series' gap_ms counts
+-- nothing, wherever its two samples came from (one object or two, in either order):
 --   counter: the increase from the previous sample belongs to the later sample's interval,
---            a drop being a restart from zero (the increase is the new value); no extrapolation
+--            a drop being a restart from zero (the increase is the new value); no
+--            extrapolation; after a silence longer than gap_ms (a day) the next sample is a
+--            new baseline
 --   gauge:   the previous sample's value holds until this sample, split at interval
---            boundaries (only a pair that crosses one is split); a gap longer than max_gap_ms
---            counts nothing
+--            boundaries (only a pair that crosses one is split), for at most gap_ms
+--            (max_gap): a longer silence counts nothing
 CREATE OR REPLACE TEMP TABLE prom_delta AS
 WITH appended AS (
     SELECT sid, min(ts_ms) AS lo FROM prom_new GROUP BY sid HAVING NOT bool_or(late)),
@@ -16,7 +19,7 @@ win AS (
     SELECT n.sid, n.ts_ms, n.value_e12 FROM prom_new n SEMI JOIN appended USING (sid)
     UNION ALL
     SELECT sid, r.last_ts, r.last_v FROM appended a JOIN prom_rules r USING (sid)
-    WHERE r.last_ts >= a.lo - $lookback),
+    WHERE r.last_ts >= a.lo - r.gap_ms),
 pairs AS (
     SELECT sid, ts_ms, value_e12 AS v, 1 AS sign,
            lag(ts_ms) OVER w AS prev_ts, lag(value_e12) OVER w AS prev_v
@@ -25,10 +28,10 @@ pairs AS (
     SELECT r.sid, l.ts_ms, l.v, l.sign, l.prev_ts, l.prev_v
     FROM prom_late_pairs l JOIN prom_rules r USING (series_key)),
 p AS MATERIALIZED (
-    SELECT p.*, r.kind = 'counter' AS is_counter, r.interval_ms, r.max_gap_ms,
+    SELECT p.*, r.kind = 'counter' AS is_counter, r.interval_ms,
            r.divide_by::HUGEINT * CASE WHEN r.kind = 'counter' THEN 1 ELSE r.per_ms END AS divisor
     FROM pairs p JOIN prom_rules r USING (sid)
-    WHERE p.prev_ts IS NOT NULL AND (r.kind = 'counter' OR p.ts_ms - p.prev_ts <= r.max_gap_ms)),
+    WHERE p.prev_ts IS NOT NULL AND p.ts_ms - p.prev_ts <= r.gap_ms),
 pieces AS (
     SELECT sid,
            CASE WHEN is_counter THEN ts_ms ELSE prev_ts END // interval_ms * interval_ms

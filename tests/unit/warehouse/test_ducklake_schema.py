@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from etl.settings import Settings, SettingsError
@@ -15,6 +16,21 @@ from etl.warehouse.ducklake import (
     extension_file,
     without_keys,
 )
+
+
+def _lake_with_schema(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckLake under `tmp_path` (catalog in a local DuckDB file), its key macro defined and
+    every table of the writer's schema created."""
+    con = duckdb.connect()
+    con.execute(f"LOAD '{extension_file('ducklake')}'")
+    con.execute(
+        f"ATTACH 'ducklake:{tmp_path / 'catalog.ducklake'}' AS lake (DATA_PATH '{tmp_path / 'data'}')"
+    )
+    con.execute("USE lake")
+    con.execute(LAKE_EVENT_KEY_MACRO)
+    for ddl in LAKE_SCHEMA_DDL:
+        con.execute(ddl)
+    return con
 
 
 def test_the_duckdb_file_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,17 +61,7 @@ def test_keys_are_dropped() -> None:
 
 
 def test_every_table_is_created_on_a_ducklake_and_keeps_event_keys_exact(tmp_path: Path) -> None:
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"LOAD '{extension_file('ducklake')}'")
-    con.execute(
-        f"ATTACH 'ducklake:{tmp_path / 'catalog.ducklake'}' AS lake (DATA_PATH '{tmp_path / 'data'}')"
-    )
-    con.execute("USE lake")
-    con.execute(LAKE_EVENT_KEY_MACRO)
-    for ddl in LAKE_SCHEMA_DDL:
-        con.execute(ddl)
+    con = _lake_with_schema(tmp_path)
     tables = {
         r[0]
         for r in con.execute(
@@ -68,6 +74,10 @@ def test_every_table_is_created_on_a_ducklake_and_keeps_event_keys_exact(tmp_pat
         "ingest_ledger",
         "rejected_rows",
         "focus_line_items",
+        "rated_events",
+        "cost_daily",
+        "cost_monthly",
+        "rollup_state",
     } <= tables
     assert "lake_pending" not in tables
     # 1,000 keys through a Parquet data file (more rows than DuckLake inlines in its catalog)
@@ -82,16 +92,52 @@ def test_every_table_is_created_on_a_ducklake_and_keeps_event_keys_exact(tmp_pat
     ).fetchone() == (1000,)
 
 
-def test_rollups_refuse_a_ducklake_instead_of_rating_an_empty_file(tmp_path: Path) -> None:
-    from etl.errors import TerminalError
+def test_rollups_go_to_the_ducklake_never_to_a_duckdb_file(tmp_path: Path) -> None:
+    from etl.errors import RetryableError
     from etl.jobs.rollup import plan_rollup
     from etl.settings import DuckLakeSettings
 
     settings = Settings(
         warehouse_path=tmp_path / "warehouse.duckdb",
         lake_path=tmp_path / "lake",
-        ducklake=DuckLakeSettings(catalog="host=127.0.0.1 dbname=none", data_path=str(tmp_path)),
+        ducklake=DuckLakeSettings(
+            catalog="host=127.0.0.1 port=1 dbname=none connect_timeout=2", data_path=str(tmp_path)
+        ),
     )
-    with pytest.raises(TerminalError, match="rating and rollups run on the DuckDB warehouse only"):
+    with pytest.raises(RetryableError, match="cannot reach the DuckLake catalog"):
         plan_rollup(settings=settings)
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_what_rating_stores_survives_a_ducklake_exactly(tmp_path: Path) -> None:
+    """The rollup tables exist on a DuckLake (rollup_state without its key), and the types
+    rating stores (DECIMAL(38, 12), DECIMAL(38, 18), UBIGINT) come back from Parquet exactly,
+    unlike HUGEINT."""
+    from etl.costs.schema import ensure_rollup_schema
+
+    con = _lake_with_schema(tmp_path)
+    ensure_rollup_schema(con)  # the DuckDB file's DDL, key included: finds the tables
+    con.execute(
+        "INSERT INTO rollup_state SELECT DATE '2026-01-01' + range::INT, 'm', 1, now(), "
+        "hash('x' || range), NULL, now() FROM range(1000)"
+    )
+    con.execute(
+        "INSERT INTO rated_events (event_id, event_date, rate_status, rated_cost) "
+        "SELECT 'e' || range, DATE '2026-01-01', 'rated', "
+        "(range * 1234567.123456789012 + 12345678901234567890123456)::DECIMAL(38, 12) FROM range(1000)"
+    )
+    con.execute("CREATE TABLE huge (n HUGEINT)")
+    con.execute("INSERT INTO huge SELECT 12345678901234567890123 + range FROM range(1000)")
+    fingerprints = con.execute(
+        "SELECT count(*) FROM rollup_state "
+        "WHERE fingerprint = hash('x' || (event_date - DATE '2026-01-01'))"
+    ).fetchone()
+    costs = con.execute(
+        "SELECT count(*) FROM rated_events WHERE rated_cost = "
+        "(substr(event_id, 2)::BIGINT * 1234567.123456789012 + 12345678901234567890123456)::DECIMAL(38, 12)"
+    ).fetchone()
+    huge = con.execute(
+        "SELECT count(*) FROM huge, range(1000) WHERE n = 12345678901234567890123 + range"
+    ).fetchone()
+    assert (fingerprints, costs) == ((1000,), (1000,))
+    assert huge != (1000,)  # why rating's HUGEINT arithmetic stays in temporary tables
