@@ -7,11 +7,10 @@ METERHOUSE_FOCUS_EXPORT_TO. The task's code is in plugins/meterhouse_airflow/foc
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from meterhouse_airflow import focus_tasks
-from meterhouse_airflow.config import DAG_TAG
+from meterhouse_airflow.config import DAG_DEFAULTS, DAG_TAG
 
 
 @dag(
@@ -19,11 +18,8 @@ from meterhouse_airflow.config import DAG_TAG
     description="Export a month of the data center's rated costs as FOCUS 1.2 (CSV, Parquet)",
     # A data interval: the run on the 1st covers the month before it.
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     tags=[DAG_TAG, "rating", "focus"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    **DAG_DEFAULTS,
     params={
         "month": Param(
             None,

@@ -28,6 +28,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from meterhouse_airflow import ingest_tasks
 from meterhouse_airflow.config import (
     AWS_CONN_ID,
+    DAG_DEFAULTS,
     DAG_TAG,
     INGEST_CRON,
     LANDING,
@@ -35,6 +36,7 @@ from meterhouse_airflow.config import (
     SENSOR_TIMEOUT_S,
     WAREHOUSE_ASSET,
     WAREHOUSE_POOL,
+    day_param,
 )
 from meterhouse_airflow.sensors import NewExportsSensor
 
@@ -43,26 +45,17 @@ from meterhouse_airflow.sensors import NewExportsSensor
     dag_id="usage_ingest",
     description="Load new usage exports from S3 into the meterhouse warehouse",
     schedule=CronDataIntervalTimetable(INGEST_CRON, timezone="UTC"),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     tags=[DAG_TAG, "ingest"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    **DAG_DEFAULTS,
     params={
-        "start_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="From day",
-            description="First export day to ingest (inclusive). Empty: the run's own scope "
+        "start_date": day_param(
+            "From day",
+            "First export day to ingest (inclusive). Empty: the run's own scope "
             "(a manual run then loads everything new). Only this field: that one day.",
         ),
-        "end_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="To day",
-            description="Last export day to ingest (inclusive). Empty: same as From day.",
+        "end_date": day_param(
+            "To day",
+            "Last export day to ingest (inclusive). Empty: same as From day.",
         ),
         "sources": Param(
             [],

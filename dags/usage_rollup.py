@@ -20,16 +20,17 @@ listener, as for every DAG tagged `meterhouse`.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
 
 from meterhouse_airflow import rollup_tasks
 from meterhouse_airflow.config import (
     COST_DAILY_ASSET,
     COST_MONTHLY_ASSET,
+    DAG_DEFAULTS,
     DAG_TAG,
     WAREHOUSE_ASSET,
     WAREHOUSE_POOL,
+    day_param,
 )
 
 
@@ -37,26 +38,17 @@ from meterhouse_airflow.config import (
     dag_id="usage_rollup",
     description="Rate usage and rebuild cost_daily / cost_monthly for the days that changed",
     schedule=[WAREHOUSE_ASSET],
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     tags=[DAG_TAG, "rating"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    **DAG_DEFAULTS,
     params={
-        "from_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="From day",
-            description="First event day to re-rate and roll up (inclusive). Empty: only the "
+        "from_date": day_param(
+            "From day",
+            "First event day to re-rate and roll up (inclusive). Empty: only the "
             "days whose events changed. Only this field: that one day.",
         ),
-        "to_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="To day",
-            description="Last event day to re-rate and roll up (inclusive). Empty: same as From day.",
+        "to_date": day_param(
+            "To day",
+            "Last event day to re-rate and roll up (inclusive). Empty: same as From day.",
         ),
         "rate_card": Param(
             None,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
 from etl.gateway.commit import StoreUnavailable
-from etl.gateway.records import BodyError
+from etl.gateway.records import BodyError, too_large
+from etl.settings import GatewaySettings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -49,6 +50,33 @@ class Reservation:
     def release(self) -> None:
         self.buffer.release(self.held)
         self.held = 0
+
+
+async def receive_body(
+    chunks: AsyncIterator[bytes],
+    declared_length: str,
+    settings: GatewaySettings,
+    held: Reservation,
+    advice: str,
+    each: Callable[[bytes], None],
+) -> None:
+    """Hand each received piece of a body to `each`, every byte held in the in-flight buffer;
+    a body over METERHOUSE_GATEWAY_MAX_BODY_BYTES (declared or received) is refused with
+    413 and `advice`."""
+    over = too_large(
+        "gateway.body.size",
+        f"the body is over {settings.max_body_bytes} bytes (METERHOUSE_GATEWAY_MAX_BODY_BYTES); "
+        + advice,
+    )
+    if declared_length.isdigit() and int(declared_length) > settings.max_body_bytes:
+        raise over
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > settings.max_body_bytes:
+            raise over
+        held.add(len(chunk))
+        each(chunk)
 
 
 def problem(

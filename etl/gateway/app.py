@@ -19,7 +19,7 @@ import asyncio
 import gc
 import gzip
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from contracts.prometheus import LANDING_PREFIX
-from etl.gateway.answers import Buffer, Busy, Reservation, problem, refused
+from etl.gateway.answers import Buffer, Busy, Reservation, problem, receive_body, refused
 from etl.gateway.auth import KeyRing, Principal, presented_key
 from etl.gateway.batch_rules import array_errors, warm_up
 from etl.gateway.commit import API_PREFIX, Arrival, GroupCommitter, StoreUnavailable
@@ -64,6 +64,21 @@ class Gateway:
     label_cache: LabelCache = field(default_factory=LabelCache)
 
 
+async def _authenticated(
+    gw: Gateway,
+    request: Request,
+    handle: Callable[[Gateway, Request, Principal], Awaitable[Response]],
+    how: str,
+) -> Response:
+    """`handle`'s answer for a request with a known API key, else 401 saying `how` to send one."""
+    principal = gw.keys.find(presented_key(request.headers))
+    if principal is None:
+        response: Response = problem(401, "unauthorized", "Missing or invalid API key", how)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    return await handle(gw, request, principal)
+
+
 async def read_body(request: Request, settings: GatewaySettings, held: Reservation) -> bytes:
     """The decompressed body, within the size limits; gzip is inflated as it arrives."""
     encoding = request.headers.get("content-encoding", "").strip().lower()
@@ -72,26 +87,19 @@ async def read_body(request: Request, settings: GatewaySettings, held: Reservati
             415, "gateway.body.encoding", "Unsupported Content-Encoding",
             f"Content-Encoding {encoding[:40]!r} is not supported; send gzip or nothing",
         )  # fmt: skip
-    over = too_large(
-        "gateway.body.size",
-        f"the body is over {settings.max_body_bytes} bytes (METERHOUSE_GATEWAY_MAX_BODY_BYTES); "
-        "split it into smaller requests",
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise over
     gunzip = Gunzip(settings.max_decompressed_bytes) if encoding.endswith("gzip") else None
     parts: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > settings.max_body_bytes:
-            raise over
-        held.add(len(chunk))
+
+    def each(chunk: bytes) -> None:
         if gunzip is not None:
             held.add(gunzip.feed(chunk))
         else:
             parts.append(chunk)
+
+    await receive_body(
+        request.stream(), request.headers.get("content-length", ""), settings, held,
+        "split it into smaller requests", each,
+    )  # fmt: skip
     if gunzip is not None:
         return gunzip.finish()
     body = b"".join(parts)
@@ -267,30 +275,19 @@ def create_app(settings: GatewaySettings, writer: ObjectWriter | None = None) ->
 
     @app.post("/ingest")
     async def ingest(request: Request) -> Response:
-        principal = gw.keys.find(presented_key(request.headers))
-        if principal is None:
-            response: Response = problem(
-                401, "unauthorized", "Missing or invalid API key",
-                "send the key in X-API-KEY (or Authorization: Bearer)",
-            )  # fmt: skip
-            response.headers["WWW-Authenticate"] = "Bearer"
-        else:
-            response = await _ingest(gw, request, principal)
+        response = await _authenticated(
+            gw, request, _ingest, "send the key in X-API-KEY (or Authorization: Bearer)"
+        )
         gw.metrics.requests.labels(str(response.status_code)).inc()
         return response
 
     @app.post("/api/v1/write")
     async def prometheus_remote_write(request: Request) -> Response:
-        principal = gw.keys.find(presented_key(request.headers))
-        if principal is None:
-            response: Response = problem(
-                401, "unauthorized", "Missing or invalid API key",
-                "send the key as `Authorization: Bearer` (remote_write's authorization block) "
-                "or in X-API-KEY",
-            )  # fmt: skip
-            response.headers["WWW-Authenticate"] = "Bearer"
-        else:
-            response = await remote_write(gw, request, principal)
+        response = await _authenticated(
+            gw, request, remote_write,
+            "send the key as `Authorization: Bearer` (remote_write's authorization block) "
+            "or in X-API-KEY",
+        )  # fmt: skip
         gw.metrics.remote_requests.labels(str(response.status_code)).inc()
         return response
 

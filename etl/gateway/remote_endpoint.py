@@ -12,10 +12,10 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from etl.gateway.answers import Busy, Reservation, problem, refused
+from etl.gateway.answers import Busy, Reservation, problem, receive_body, refused
 from etl.gateway.auth import Principal
 from etl.gateway.commit import StoreUnavailable
-from etl.gateway.records import BodyError, too_large
+from etl.gateway.records import BodyError
 from etl.gateway.remote_write import Decoded, decode, protocol_of
 from etl.settings import GatewaySettings
 
@@ -37,22 +37,11 @@ async def read_snappy_body(request: Request, settings: GatewaySettings, held: Re
             415, "prometheus.content_encoding", "Unsupported Content-Encoding",
             f"Content-Encoding {encoding[:40]!r} is not supported; remote write sends snappy",
         )  # fmt: skip
-    over = too_large(
-        "gateway.body.size",
-        f"the body is over {settings.max_body_bytes} bytes (METERHOUSE_GATEWAY_MAX_BODY_BYTES); "
-        "lower queue_config.max_samples_per_send",
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise over
     parts: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > settings.max_body_bytes:
-            raise over
-        held.add(len(chunk))
-        parts.append(chunk)
+    await receive_body(
+        request.stream(), request.headers.get("content-length", ""), settings, held,
+        "lower queue_config.max_samples_per_send", parts.append,
+    )  # fmt: skip
     return b"".join(parts)
 
 
