@@ -342,13 +342,14 @@ def cmd_rate_card_show(args: argparse.Namespace) -> int:
     from etl.warehouse import Warehouse
 
     settings = Settings.from_env(args.warehouse)
-    names, rows = Warehouse.of(settings, create=False).query(
+    warehouse = Warehouse.of(settings, create=False)
+    names, rows = warehouse.query(
         """SELECT rate_id, meter_name, unit, currency, pricing, tier_period, tier_from, unit_price,
                   dimension_match, effective_from, effective_to
            FROM rate_card ORDER BY priority, tier_from"""
     )
     _print_table(names, [list(r) for r in rows], args.format)
-    names, rows = Warehouse.of(settings, create=False).query(
+    names, rows = warehouse.query(
         """SELECT adjustment_id, customer_id, team, meter_name, adjustment_pct, effective_from, effective_to
            FROM rate_adjustments ORDER BY priority"""
     )

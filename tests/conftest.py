@@ -6,7 +6,6 @@ Environment is set before anything imports Airflow.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.alert_sink import AlertSink
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
@@ -22,13 +22,8 @@ PLUGINS = ROOT / "plugins"
 _HOME = tempfile.mkdtemp(prefix="meterhouse-airflow-home-")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
-
-S3_PORT = _free_port()
+S3_PORT = free_port()
 S3_ENDPOINT = f"http://127.0.0.1:{S3_PORT}"
 BUCKET = "usage"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.alert_sink import AlertSink
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -31,10 +31,19 @@ SENSOR_TIMEOUT_S = 30
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+ALL_HEALTHY = {
+    "metadatabase": "healthy",
+    "scheduler": "healthy",
+    "triggerer": "healthy",
+    "dag_processor": "healthy",
+}
+"""What /api/v2/monitor/health says of a stack whose every component runs."""
+
+
+def health(api: Any) -> dict[str, str]:
+    """Each component's status from the API server's /api/v2/monitor/health."""
+    return {k: v["status"] for k, v in api.get("/api/v2/monitor/health").items()}
 
 
 @dataclass
@@ -153,9 +162,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     sink = AlertSink()
     cfg = StackConfig(
         home=home,
-        api_port=_free_port(),
-        s3_port=_free_port(),
-        gateway_port=_free_port(),
+        api_port=free_port(),
+        s3_port=free_port(),
+        gateway_port=free_port(),
         warehouse=home / "data" / "warehouse.duckdb",
         extra_env=(
             ("AIRFLOW_CONN_METERHOUSE_ALERTS", sink.connection_json()),

@@ -11,10 +11,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.ports import free_port
 
 
 class PostgresMissing(RuntimeError):
@@ -33,12 +34,6 @@ def postgres_bin() -> Path:
         "Postgres is not installed (no initdb / pg_ctl): run `make postgres-deps` "
         "(apt-get install postgresql), then the tests again"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.postgres_server import free_port
+from tests.ports import free_port
 
 
 class RedisMissing(RuntimeError):

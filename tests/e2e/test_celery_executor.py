@@ -32,8 +32,16 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.live_stack import ARTIFACTS, LiveStack, sample_exports, sample_keys
-from tests.postgres_server import PostgresServer, free_port
+from tests.live_stack import (
+    ALL_HEALTHY,
+    ARTIFACTS,
+    LiveStack,
+    health,
+    sample_exports,
+    sample_keys,
+)
+from tests.ports import free_port
+from tests.postgres_server import PostgresServer
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -186,13 +194,7 @@ def test_celery_workers_load_the_landing_prefix_into_ducklake_exactly_once(
     from etl.samples.amberflo import summarize_exports
 
     stack = celery_stack
-    health = stack.api.get("/api/v2/monitor/health")
-    assert {k: v["status"] for k, v in health.items()} == {
-        "metadatabase": "healthy",
-        "scheduler": "healthy",
-        "triggerer": "healthy",
-        "dag_processor": "healthy",
-    }
+    assert health(stack.api) == ALL_HEALTHY
     keys = sample_keys(FIRST, LAST)
     conf = {"start_date": FIRST.isoformat(), "end_date": LAST.isoformat()}
     started = time.monotonic()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.live_stack import LiveStack, sample_exports
+from tests.live_stack import ALL_HEALTHY, LiveStack, health, sample_exports
 from tests.live_stack import sample_keys as _keys_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -61,13 +61,7 @@ def test_stack_is_healthy_and_listens_on_localhost_only(live_stack: LiveStack) -
     import psutil
     from stack import _read_pids, _session_members
 
-    health = live_stack.api.get("/api/v2/monitor/health")
-    assert {k: v["status"] for k, v in health.items()} == {
-        "metadatabase": "healthy",
-        "scheduler": "healthy",
-        "triggerer": "healthy",
-        "dag_processor": "healthy",
-    }
+    assert health(live_stack.api) == ALL_HEALTHY
     ours = set(_session_members(set(_read_pids(live_stack.cfg.home).values())))
     listening = {
         (c.laddr.ip, c.laddr.port)

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import requests
 
 from etl.settings import ApiKeySpec, GatewaySettings
 from tests.conftest import BUCKET, ROOT
+from tests.ports import free_port
 
 KEY = "gw-test-key-all-customers"
 SCOPED_KEY = "gw-test-key-only-c1"
@@ -49,12 +49,6 @@ def gateway_settings(**overrides: Any) -> GatewaySettings:
         linger_ms=20,
     )
     return replace(base, **overrides)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def now_ms() -> int:

@@ -20,7 +20,6 @@ from etl.sources.windows import key_date_span
 from tests.integration.gateway._gateway import (
     LANDING,
     ThreadGateway,
-    free_port,
     gateway_settings,
     landed_keys,
     landed_records,
@@ -28,6 +27,7 @@ from tests.integration.gateway._gateway import (
     running_gateway,
 )
 from tests.integration.s3_faults import FaultProxy
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration]
 

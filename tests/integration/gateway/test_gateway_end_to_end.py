@@ -18,7 +18,6 @@ from tests.integration.gateway._gateway import (
     KEY,
     LANDING,
     ProcessGateway,
-    free_port,
     gateway_settings,
     ingest_landing,
     landed_keys,
@@ -26,6 +25,7 @@ from tests.integration.gateway._gateway import (
     record,
     running_gateway,
 )
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration]
 

@@ -31,7 +31,8 @@ from prometheus_client.exposition import ThreadingWSGIServer, make_server
 from etl.gateway.app import create_app
 from etl.gateway.store import S3Writer
 from tests.conftest import BUCKET
-from tests.integration.gateway._gateway import KEY, LANDING, free_port, gateway_settings
+from tests.integration.gateway._gateway import KEY, LANDING, gateway_settings
+from tests.ports import free_port
 from tests.prometheus_usage import mapping_file
 
 pytestmark = [
