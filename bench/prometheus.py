@@ -154,9 +154,12 @@ def run_meterhouse(folder: Path, group_samples: int) -> None:
 
     group: list[tuple[SourceLoad, PrometheusBatch]] = []
     with wh.writer():
-        # As usage_ingest loads them: the next objects read and parsed while the warehouse
-        # loads (read_ahead), in groups of up to group_samples samples, one transaction each.
-        for load, batch in read_ahead(parsed_objects()):
+        # As usage_ingest loads them: the next group's objects read and parsed while the
+        # warehouse loads this one (read_ahead), in groups of up to group_samples samples, one transaction each.
+        for load, batch in read_ahead(
+            parsed_objects(), weight=lambda item: item[1].samples.height, budget=group_samples,
+            depth=500,
+        ):
             group.append((load, batch))
             if sum(b.samples.height for _, b in group) >= group_samples:
                 wh.load_prometheus_group(group)
@@ -222,8 +225,8 @@ def main() -> int:
     parser.add_argument(
         "--group-samples",
         type=int,
-        default=200_000,
-        help="samples per transaction (usage_ingest: METERHOUSE_GROUP_ROWS)",
+        default=500_000,
+        help="samples per transaction (usage_ingest: METERHOUSE_PROMETHEUS_GROUP_SAMPLES)",
     )
     args = parser.parse_args()
     if args.side:

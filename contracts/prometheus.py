@@ -50,16 +50,14 @@ METRIC_TYPES: Final[dict[int, str]] = {
 SAMPLE_SCHEMA: Final = pl.Schema(
     {
         "series_key": pl.String(),
-        "metric": pl.String(),
-        "labels": pl.String(),
-        "metric_type": pl.String(),
         "ts_ms": pl.Int64(),
         "value": pl.Float64(),
         "value_e12": pl.Decimal(38, 0),
     }
 )
 """One landed sample as the batch path reads it: `series_key` is the md5 (hex) of the series'
-labels as canonical JSON (keys sorted, compact), `labels` that JSON itself, `value_e12` the
+labels as canonical JSON (keys sorted, compact; the series' labels and metric travel once per
+series, not on every sample), `value_e12` the
 value in units of 1e-12: the decimal of its shortest text (Python's `repr` digits) rounded
 half-even to 12 places, as a whole number (null beyond 26 integer digits); usage is computed
 from it, exactly."""

@@ -74,6 +74,7 @@ class _Env(BaseSettings):
     dedup_window_days: int = Field(31, ge=0)
     group_rows: int = Field(200_000, gt=0)
     group_files: int = Field(500, gt=0)
+    prometheus_group_samples: int = Field(500_000, gt=0)
     duckdb_memory_limit: str = "1GB"
     chunk_bytes: int = Field(64 * 1024**2, gt=0)
     chunk_rows: int = Field(200_000, gt=0)
@@ -282,8 +283,10 @@ class Settings:
       METERHOUSE_FOCUS_CUSTOMER_FROM  FOCUS column that names the customer: SubAccountId (default,
                                 falling back to BillingAccountId) or BillingAccountId
       METERHOUSE_GROUP_ROWS / METERHOUSE_GROUP_FILES  small files committed together per
-                                transaction (default 200000 events / 500 files); remote-write
-                                objects are grouped the same way (samples)
+                                transaction (default 200000 events / 500 files)
+      METERHOUSE_PROMETHEUS_GROUP_SAMPLES  remote-write samples loaded per transaction (default
+                                500000; the objects stay all-or-nothing, at most
+                                METERHOUSE_GROUP_FILES of them)
       METERHOUSE_CHUNK_BYTES    a CSV/NDJSON/FOCUS CSV export larger than this once decompressed
                                 (default 64 MiB) streams through in chunks, so memory does not
                                 grow with the file
@@ -323,6 +326,7 @@ class Settings:
     dedup_window_days: int = 31
     group_rows: int = 200_000
     group_files: int = 500
+    prometheus_group_samples: int = 500_000
     duckdb_memory_limit: str = "1GB"
     chunk_bytes: int = 64 * 1024**2
     chunk_rows: int = 200_000
@@ -358,6 +362,7 @@ class Settings:
             dedup_window_days=env.dedup_window_days,
             group_rows=env.group_rows,
             group_files=env.group_files,
+            prometheus_group_samples=env.prometheus_group_samples,
             duckdb_memory_limit=env.duckdb_memory_limit,
             chunk_bytes=env.chunk_bytes,
             chunk_rows=env.chunk_rows,

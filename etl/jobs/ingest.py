@@ -7,6 +7,7 @@ the other files of the batch.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -104,8 +105,9 @@ def ingest_batch(
     reports: list[FileReport] = []
     pending: list[ParsedObject] = []
     pending_rows = 0
-    # Remote-write objects are committed in groups too (up to group_rows samples): the
-    # usage of a group's samples is computed once, and large groups skip the write-ahead log.
+    # Remote-write objects are committed in groups too (up to prometheus_group_samples
+    # samples): the usage of a group's samples is computed once, and large groups skip the
+    # write-ahead log.
     remote: list[ParsedObject] = []
 
     def flush() -> None:
@@ -121,8 +123,12 @@ def ingest_batch(
         remote = []
 
     with warehouse.writer():
+        # The next group's small objects are read and parsed while this one loads.
         for obj, store, read, started in read_ahead(
-            _read_small(objects, stores, s3, settings, observer)
+            _read_small(objects, stores, s3, settings, observer),
+            weight=functools.partial(_group_share, settings),
+            budget=_WHOLE_GROUP,
+            depth=settings.group_files,
         ):
             try:
                 item = read if read is not None else read_object(store, obj, settings, observer)
@@ -142,7 +148,7 @@ def ingest_batch(
             if item.parsed.prometheus is not None:
                 remote.append(item)
                 if (
-                    sum(r.parsed.rows_in for r in remote) >= settings.group_rows
+                    sum(r.parsed.rows_in for r in remote) >= settings.prometheus_group_samples
                     or len(remote) >= settings.group_files
                 ):
                     flush_remote()
@@ -166,6 +172,21 @@ def ingest_batch(
 
 
 Read = ParsedObject | StreamingObject | MeterhouseError
+
+
+_WHOLE_GROUP = 1_000_000
+
+
+def _group_share(
+    settings: Settings, item: tuple[SourceObject, ObjectStore, Read | None, float]
+) -> int:
+    """How much of its group a read object fills, in millionths of the group's row limit
+    (events: group_rows; remote-write samples: prometheus_group_samples)."""
+    read = item[2]
+    if not isinstance(read, ParsedObject):
+        return 0
+    limit = settings.prometheus_group_samples if read.parsed.prometheus else settings.group_rows
+    return read.parsed.rows_in * _WHOLE_GROUP // limit
 
 
 def _read_small(

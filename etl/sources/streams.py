@@ -9,13 +9,12 @@ the first gets the header line in front, so each chunk parses on its own.
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import gzip
 import io
-import queue
 import threading
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 from etl.errors import FormatError
@@ -154,33 +153,53 @@ def record_chunks(
         is_first = False
 
 
-def read_ahead(items: Iterator[T]) -> Generator[T, None, None]:
+def read_ahead(
+    items: Iterator[T], *, weight: Callable[[T], int] | None = None, budget: int = 0,
+    depth: int = 1,
+) -> Generator[T, None, None]:
     """`items`, each produced in a background thread while the caller works on the one
     before (parse the next chunk while the warehouse loads this one: polars and DuckDB
-    release the GIL). At most two items are alive: the caller's and the next.
+    release the GIL).
+
+    By default the producer makes an item only once the previous was taken: at most two are
+    alive, the caller's and the next. With a `budget`, it goes on making items while fewer
+    than `depth` wait and their `weight` (e.g. rows) adds up to less than `budget`: the
+    caller's next group of small objects is parsed while it loads this one.
 
     An exception from `items` is raised to the caller in order. If the caller stops early,
     the producer is told to stop and `items` is closed in its own thread before this returns.
     """
-    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-    turn = threading.Semaphore(1)  # the producer makes an item only after the previous was taken
-    stop = threading.Event()
+    ready = threading.Condition()
+    waiting: collections.deque[tuple[bool, Any, int]] = collections.deque()
+    state = {"weight": 0, "stop": False}
+
+    def room() -> bool:
+        if state["stop"] or not waiting:
+            return True
+        return budget > 0 and len(waiting) < depth and state["weight"] < budget
+
+    def hand(done: bool, value: Any, size: int) -> None:
+        with ready:
+            waiting.append((done, value, size))
+            state["weight"] += size
+            ready.notify_all()
 
     def produce() -> None:
         try:
             while True:
-                turn.acquire()
-                if stop.is_set():
-                    return
+                with ready:
+                    ready.wait_for(room)
+                    if state["stop"]:
+                        return
                 try:
                     item = next(items)
                 except StopIteration:
-                    handoff.put((True, None))
+                    hand(True, None, 0)
                     return
-                handoff.put((False, item))
+                hand(False, item, weight(item) if weight is not None else 0)
                 del item
         except BaseException as exc:  # handed to the caller
-            handoff.put((True, exc))
+            hand(True, exc, 0)
         finally:
             close = getattr(items, "close", None)
             if close is not None:
@@ -190,18 +209,20 @@ def read_ahead(items: Iterator[T]) -> Generator[T, None, None]:
     worker.start()
     try:
         while True:
-            done, value = handoff.get()
+            with ready:
+                ready.wait_for(lambda: bool(waiting))
+                done, value, size = waiting.popleft()
+                state["weight"] -= size
+                ready.notify_all()  # the next item is made while the caller works on this one
             if done:
                 if value is not None:
                     raise value
                 return
-            turn.release()  # the next item is made while the caller works on this one
             yield value
             del value
     finally:
-        stop.set()
-        while worker.is_alive():  # unblock the producer wherever it waits
-            turn.release()
-            with contextlib.suppress(queue.Empty):
-                handoff.get(timeout=0.05)
+        with ready:
+            state["stop"] = True
+            waiting.clear()
+            ready.notify_all()
         worker.join()

@@ -8,8 +8,10 @@ recomputed and replaced:
 
 1. `prometheus_series`: one row per mapped series (series_key = md5 of its labels as canonical
    JSON) with what the mapping made of it (meter, unit, kind, customer, dimensions, interval).
-2. `prometheus_samples`: every sample once per (series_key, ts_ms); the first copy loaded
-   wins, so a replayed or resent object adds nothing (and then recomputes nothing).
+2. `prometheus_points`: every sample once per (series_id, ts_ms); the first copy loaded
+   wins, so a replayed or resent object adds nothing (and then recomputes nothing). Numbers
+   only: the series' (given when it is first stored) and its object's (`prometheus_objects`);
+   the `prometheus_samples` view shows them with the series key and the object's URI.
 3. `prometheus_usage`: the exact usage per series x interval (integers: 1e-12 units, times
    milliseconds for gauges). Usage is a sum over consecutive sample pairs (a counter's
    increase, a gauge's hold), so new samples change only the pairs of their span: from the
@@ -135,12 +137,8 @@ def _store_samples(
     samples = pl.concat(
         [b.samples.with_columns(pl.lit(i, pl.Int32).alias("ordinal")) for i, b in with_samples]
     )
-    series = pl.concat([b.series for _, b in with_samples]).unique("series_key", keep="last")
-    series = series.join(
-        samples.select("series_key", "metric", "labels", "metric_type").unique(
-            "series_key", keep="last"
-        ),
-        on="series_key",
+    series = pl.concat([b.series for _, b in with_samples]).unique(
+        "series_key", keep="last", maintain_order=True
     )
     # A number per series of the group: the samples' joins and windows run on it, several
     # times faster than on the 32-character key.
@@ -163,7 +161,7 @@ def _store_samples(
     con.register(
         "incoming_samples",
         samples.select(
-            "series_key", "sid", "ts_ms", "value", "ordinal",
+            "sid", "ts_ms", "ordinal",
             (units // 2**64).cast(pl.Int64).alias("units_hi"),
             (units % 2**64).cast(pl.UInt64).alias("units_lo"),
         ).to_arrow(),
@@ -175,7 +173,9 @@ def _store_samples(
     per_object = con.execute(_STAGE[2]).fetchall()
     if not per_object:
         return {}, set()
-    con.execute(_STAGE[3], {"uris": list(uris), "now": now})
+    con.execute(_META[3], {"uris": list(uris), "now": now})
+    (objects,) = con.execute(_META[4], {"uris": list(uris)}).fetchone() or (None,)
+    con.execute(_STAGE[3], {"objects": objects})
     if any(late for _, _, late in per_object):
         con.execute(_TOUCHED[0], {"lookback": lookback})
         con.execute(_TOUCHED[1])

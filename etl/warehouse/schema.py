@@ -81,6 +81,8 @@ def focus_ddl() -> str:
 FOCUS_CONFORMANCE_DDL = sql_statements("focus_conformance")[0]
 FOCUS_RECONCILIATION_DDL = sql_statements("focus_reconciliation")[0]
 
+PROMETHEUS_SAMPLES_VIEW = sql_statements("prometheus_samples_view")[0]
+
 SCHEMA_DDL: tuple[str, ...] = (
     *sql_statements("lake_pending"),
     METER_EVENTS_DDL,
@@ -93,6 +95,7 @@ SCHEMA_DDL: tuple[str, ...] = (
     FOCUS_CONFORMANCE_DDL,
     FOCUS_RECONCILIATION_DDL,
     *sql_statements("prometheus_tables"),
+    PROMETHEUS_SAMPLES_VIEW,
 )
 """Every statement that creates (or upgrades) the warehouse's tables, idempotent."""
 
@@ -166,6 +169,7 @@ def ensure_schema(con: Connection) -> None:
         con.execute(ddl)
     _add_event_keys(con)
     upgrade_focus_money(con)
+    _upgrade_prometheus_samples(con)
     _fill_prometheus_last(con)
 
 
@@ -176,6 +180,19 @@ def _add_event_keys(con: Connection) -> None:
     with transaction(con):
         con.execute("ALTER TABLE meter_events ADD COLUMN event_key UHUGEINT")
         con.execute(f"UPDATE meter_events SET event_key = {EVENT_KEY}")  # noqa: S608 - fixed SQL
+
+
+def _upgrade_prometheus_samples(con: Connection) -> None:
+    """A warehouse that stored its Prometheus samples with the series key and object URI on
+    each (a `prometheus_samples` table) moves them to `prometheus_points`, once; the view
+    `prometheus_samples` takes the table's place, with the same columns."""
+    check, *upgrade = sql_statements("prometheus_upgrade")
+    if not scalar(con, check):
+        return
+    with transaction(con):
+        for statement in upgrade:
+            con.execute(statement)
+        con.execute(PROMETHEUS_SAMPLES_VIEW)
 
 
 def _fill_prometheus_last(con: Connection) -> None:

@@ -55,6 +55,9 @@ _DIMENSIONS: pl.DataType = pl.List(pl.Struct({"key": pl.String, "value": pl.Stri
 SERIES_SCHEMA: pl.Schema = pl.Schema(
     {
         "series_key": pl.String(),
+        "metric": pl.String(),
+        "labels": pl.String(),
+        "metric_type": pl.String(),
         "meter_name": pl.String(),
         "unit": pl.String(),
         "kind": pl.String(),
@@ -82,9 +85,10 @@ def _reader() -> Any:
     return con
 
 
-def read_samples(data: bytes, uri: str) -> pl.DataFrame:
-    """Every landed sample of an object (SAMPLE_SCHEMA); FormatError when it is not NDJSON of
-    series lines."""
+def read_samples(data: bytes, uri: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An object's series lines (series_key, metric, labels, metric_type) and every landed
+    sample (SAMPLE_SCHEMA: the series' key, not its labels, on each); FormatError when it is
+    not NDJSON of series lines."""
     with tempfile.NamedTemporaryFile(suffix=".ndjson") as tmp:
         tmp.write(data)
         tmp.flush()
@@ -95,14 +99,14 @@ def read_samples(data: bytes, uri: str) -> pl.DataFrame:
                 f"{uri}: not remote-write series lines ({str(exc).splitlines()[0][:300]}); "
                 "objects under prometheus/ are written by the gateway's /api/v1/write"
             ) from None
-    pairs = frame.explode("samples").drop_nulls("samples")
-    out: pl.DataFrame = pairs.select(
-        "series_key", "metric", "labels", "metric_type",
+    pairs = frame.select("series_key", "samples").explode("samples").drop_nulls("samples")
+    samples: pl.DataFrame = pairs.select(
+        "series_key",
         pl.col("samples").list.get(0, null_on_oob=True).cast(pl.Int64).alias("ts_ms"),
         pl.col("samples").list.get(1, null_on_oob=True).alias("value"),
         value_e12(pl.col("samples").list.get(1, null_on_oob=True)),
     ).cast(dict(SAMPLE_SCHEMA))  # fmt: skip
-    return out
+    return frame.drop("samples"), samples
 
 
 def value_e12(value: pl.Expr) -> pl.Expr:
@@ -120,15 +124,22 @@ def value_e12(value: pl.Expr) -> pl.Expr:
 
 
 def map_series(
-    samples: pl.DataFrame, mapping: PrometheusMapping, uri: str
+    lines: pl.DataFrame, samples: pl.DataFrame, mapping: PrometheusMapping, uri: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The mapped series (SERIES_SCHEMA), the unmapped sample counts per metric and the
-    rejects (mapped series without a customer)."""
-    per_series = samples.group_by("series_key", "metric", "labels").len("samples")
+    """The mapped series (SERIES_SCHEMA; a series on several lines takes its last line's
+    metric type), the unmapped sample counts per metric and the rejects (mapped series
+    without a customer)."""
+    per_series = (
+        lines.unique("series_key", keep="last", maintain_order=True)
+        .join(samples.group_by("series_key").len("samples"), on="series_key")
+        .sort("series_key")
+    )
     mapped: list[dict[str, Any]] = []
     unmapped: dict[str, int] = {}
     rejects: list[dict[str, Any]] = []
-    for key, metric, labels_json, count in per_series.sort("series_key").iter_rows():
+    for key, metric, labels_json, metric_type, count in per_series.select(
+        "series_key", "metric", "labels", "metric_type", "samples"
+    ).iter_rows():
         labels: dict[str, str] = json.loads(labels_json)
         rule = mapping.rule_for(metric or "", labels)
         if rule is None:
@@ -154,6 +165,9 @@ def map_series(
         mapped.append(
             {
                 "series_key": key,
+                "metric": metric,
+                "labels": labels_json,
+                "metric_type": metric_type,
                 "meter_name": rule.meter,
                 "unit": rule.unit,
                 "kind": rule.kind,
@@ -175,9 +189,11 @@ def map_series(
     return series, counts, reject_frame
 
 
-def out_of_range(samples: pl.DataFrame, uri: str) -> pl.DataFrame:
+def out_of_range(samples: pl.DataFrame, series: pl.DataFrame, uri: str) -> pl.DataFrame:
     """One reject row per series whose values do not fit a quantity (26 integer digits)."""
-    bad = samples.filter(pl.col("value_e12").is_null())
+    bad = samples.filter(pl.col("value_e12").is_null()).join(
+        series.select("series_key", "labels"), on="series_key"
+    )
     rows = [
         {
             "source_uri": uri,
@@ -211,13 +227,15 @@ class PrometheusParser(FormatParser):
     ) -> ParsedSource:
         """Mapped samples (with their series' meters), unmapped counts and rejects."""
         mapping = load_mapping(options.prometheus_mapping)
-        samples = read_samples(data, uri)
+        lines, samples = read_samples(data, uri)
         if samples.height == 0:
             return no_rows(FORMAT)
-        series, unmapped, rejects = map_series(samples, mapping, uri)
+        series, unmapped, rejects = map_series(lines, samples, mapping, uri)
         mapped = samples.join(series.select("series_key"), on="series_key", how="semi")
         kept = mapped.filter(pl.col("value_e12").is_not_null())
-        rejects = pl.concat([rejects, out_of_range(mapped, uri)])
+        rejects = pl.concat([rejects, out_of_range(mapped, series, uri)])
+        if kept.height < mapped.height:  # a series whose every value was out of range
+            series = series.join(kept.select("series_key"), on="series_key", how="semi")
         rejected = int(rejects["_samples"].sum()) if rejects.height else 0
         empty = no_rows(FORMAT)
         return ParsedSource(

@@ -14,18 +14,26 @@ CREATE TABLE IF NOT EXISTS prometheus_series (
     max_gap_ms   BIGINT NOT NULL,
     divide_by    BIGINT NOT NULL,
     per_ms       BIGINT NOT NULL,
-    updated_at   TIMESTAMPTZ NOT NULL
+    updated_at   TIMESTAMPTZ NOT NULL,
+    -- the series' number, given once when it is first stored: its samples carry it
+    series_id    BIGINT
 );
--- Every sample of a mapped series, once per (series_key, ts_ms): the first copy loaded wins.
-CREATE TABLE IF NOT EXISTS prometheus_samples (
-    series_key   VARCHAR NOT NULL,
+-- Every sample of a mapped series, once per (series_id, ts_ms): the first copy loaded wins.
+-- Numbers only (the series' and the object's), so that storing ten million costs little;
+-- prometheus_samples shows them with the series key and the object's URI.
+CREATE TABLE IF NOT EXISTS prometheus_points (
+    series_id    BIGINT NOT NULL,
     ts_ms        BIGINT NOT NULL,
-    value        DOUBLE NOT NULL,
     -- the value in units of 1e-12: the decimal of its shortest text (Python's repr),
     -- rounded half-even to 12 places; what usage is computed from, exactly
     value_e12    HUGEINT NOT NULL,
-    source_uri   VARCHAR NOT NULL,
-    ingested_at  TIMESTAMPTZ NOT NULL
+    object_id    BIGINT NOT NULL
+);
+-- The landed objects samples were stored from, by number, and when each was first loaded.
+CREATE TABLE IF NOT EXISTS prometheus_objects (
+    source_uri   VARCHAR PRIMARY KEY,
+    object_id    BIGINT NOT NULL,
+    loaded_at    TIMESTAMPTZ NOT NULL
 );
 -- Samples of metrics the mapping does not name, counted per landed object and metric.
 CREATE TABLE IF NOT EXISTS prometheus_unmapped (

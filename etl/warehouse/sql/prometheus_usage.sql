@@ -26,7 +26,7 @@ pairs AS (
     FROM win WINDOW w AS (PARTITION BY sid ORDER BY ts_ms)
     UNION ALL
     SELECT r.sid, l.ts_ms, l.v, l.sign, l.prev_ts, l.prev_v
-    FROM prom_late_pairs l JOIN prom_rules r USING (series_key)),
+    FROM prom_late_pairs l JOIN prom_rules r USING (series_id)),
 p AS MATERIALIZED (
     SELECT p.*, r.kind = 'counter' AS is_counter, r.interval_ms,
            r.divide_by::HUGEINT * CASE WHEN r.kind = 'counter' THEN 1 ELSE r.per_ms END AS divisor
@@ -57,6 +57,9 @@ SELECT series_key, interval_start, units, divisor FROM prom_delta
 ON CONFLICT (series_key, interval_start) DO UPDATE SET units = units + excluded.units;
 -- The latest stored sample of each series with new samples.
 INSERT INTO prometheus_last
-SELECT series_key, max(ts_ms), arg_max(value_e12, ts_ms) FROM prom_new GROUP BY series_key
+WITH latest AS (
+    SELECT sid, max(ts_ms) AS ts_ms, arg_max(value_e12, ts_ms) AS value_e12
+    FROM prom_new GROUP BY sid)
+SELECT r.series_key, l.ts_ms, l.value_e12 FROM latest l JOIN prom_rules r USING (sid)
 ON CONFLICT (series_key) DO UPDATE SET ts_ms = excluded.ts_ms, value_e12 = excluded.value_e12
 WHERE excluded.ts_ms > prometheus_last.ts_ms;

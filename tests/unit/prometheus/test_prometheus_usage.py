@@ -202,3 +202,34 @@ def test_a_warehouse_stored_before_the_latest_sample_table_gets_it(
     reopened = Warehouse(tmp_path / "wh.duckdb", tmp_path / "lake")
     load_object(reopened, "s3://b/p/2.ndjson", ndjson(line(A, COUNTER[3:])), mapping)
     assert usage(reopened) == COUNTER_USAGE
+
+
+def test_a_warehouse_with_a_samples_table_moves_them_to_points(
+    tmp_path: Path, mapping: Path
+) -> None:
+    warehouse = Warehouse(tmp_path / "wh.duckdb", tmp_path / "lake")
+    load_object(warehouse, "s3://b/p/1.ndjson", ndjson(line(A, COUNTER[:3])), mapping)
+    load_object(warehouse, "s3://b/p/2.ndjson", ndjson(line(MEM, [(T0, 2.0 * GIB)])), mapping)
+    with warehouse.writer() as con:
+        stored = con.execute("FROM prometheus_samples ORDER BY ALL").fetchall()
+        # As an older warehouse stored them: a table with the key and URI on every sample,
+        # series without numbers.
+        con.execute("CREATE TABLE old_samples AS SELECT * FROM prometheus_samples")
+        con.execute("DROP VIEW prometheus_samples")
+        con.execute("ALTER TABLE old_samples RENAME TO prometheus_samples")
+        con.execute("DELETE FROM prometheus_points")
+        con.execute("DELETE FROM prometheus_objects")
+        con.execute("UPDATE prometheus_series SET series_id = NULL")
+    reopened = Warehouse(tmp_path / "wh.duckdb", tmp_path / "lake")
+    with reopened.writer() as con:
+        kinds = con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'prometheus_samples'"
+        ).fetchall()
+        assert kinds == [("VIEW",)]
+        assert con.execute("FROM prometheus_samples ORDER BY ALL").fetchall() == stored
+        ids = con.execute("SELECT series_id FROM prometheus_series ORDER BY 1").fetchall()
+        assert ids == [(1,), (2,)]
+    load_object(reopened, "s3://b/p/3.ndjson", ndjson(line(A, COUNTER[3:])), mapping)
+    assert {k: v for k, v in usage(reopened).items() if k[1] == "api_requests"} == COUNTER_USAGE
+    _, count = reopened.query("SELECT count(*), count(DISTINCT source_uri) FROM prometheus_samples")
+    assert count == [(len(COUNTER) + 1, 3)]

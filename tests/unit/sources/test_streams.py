@@ -134,6 +134,27 @@ def test_read_ahead_gives_every_item_in_order_and_makes_at_most_one_ahead() -> N
     assert log[-1] == "closed"
 
 
+def test_read_ahead_with_a_budget_makes_items_until_their_weight_reaches_it() -> None:
+    log: list[str] = []
+    ahead = []
+    # Items weigh 10 each, budget 30: up to three wait beyond the caller's (a group's worth).
+    for item in read_ahead(_numbers(8, log), weight=lambda _: 10, budget=30, depth=100):
+        time.sleep(0.05)  # the producer has time to run ahead as far as it may
+        ahead.append(sum(1 for line in log if line.startswith("made")) - item - 1)
+    assert max(ahead) == 3
+    assert ahead[:4] == [3, 3, 3, 3]  # then the items run out
+    assert log[-1] == "closed"
+
+
+def test_read_ahead_with_a_budget_keeps_at_most_depth_items_waiting() -> None:
+    log: list[str] = []
+    ahead = []
+    for item in read_ahead(_numbers(8, log), weight=lambda _: 0, budget=30, depth=2):
+        time.sleep(0.05)
+        ahead.append(sum(1 for line in log if line.startswith("made")) - item - 1)
+    assert max(ahead) == 2
+
+
 def test_read_ahead_raises_the_producers_error_after_the_items_before_it() -> None:
     log: list[str] = []
     seen = []
