@@ -132,6 +132,7 @@ def run_meterhouse(folder: Path, group_samples: int) -> None:
 
     from etl.formats.base import ParseOptions, PrometheusBatch
     from etl.formats.registry import parse_source
+    from etl.settings import Settings
     from etl.sources.streams import read_ahead
     from etl.warehouse import Warehouse
     from etl.warehouse.records import SourceLoad
@@ -154,11 +155,14 @@ def run_meterhouse(folder: Path, group_samples: int) -> None:
 
     group: list[tuple[SourceLoad, PrometheusBatch]] = []
     with wh.writer():
-        # As usage_ingest loads them: the next group's objects read and parsed while the
-        # warehouse loads this one (read_ahead), in groups of up to group_samples samples, one transaction each.
+        # As usage_ingest loads them: in groups of up to group_samples samples, one
+        # transaction each, the next group's objects read and parsed while the warehouse
+        # loads this one (read_ahead).
         for load, batch in read_ahead(
-            parsed_objects(), weight=lambda item: item[1].samples.height, budget=group_samples,
-            depth=500,
+            parsed_objects(),
+            weight=lambda item: item[1].samples.height,
+            budget=group_samples,
+            depth=Settings.group_files,
         ):
             group.append((load, batch))
             if sum(b.samples.height for _, b in group) >= group_samples:

@@ -153,3 +153,42 @@ def test_a_broken_landed_object_fails_alone(s3: Any, tmp_path: Path, settings: A
     assert status["good.ndjson.gz"][0] == "loaded"
     assert status["bad.ndjson.gz"][0] == "failed"
     assert "not remote-write series lines" in status["bad.ndjson.gz"][1]
+
+
+@pytest.mark.parametrize("group_samples", [1, 3, 1_000])
+def test_landed_objects_give_the_same_usage_whatever_the_group_size(
+    s3: Any, tmp_path: Path, settings: Any, group_samples: int
+) -> None:
+    from etl.jobs.ingest import ingest
+    from etl.warehouse import Warehouse
+
+    # Six objects of a counter (with a restart) and a gauge, two samples each per series;
+    # groups of 1, 3 or 1,000 samples (one transaction for all) load them.
+    gauge = {"__name__": "memory_bytes", "namespace": "team-b"}
+    values = [5.0, 9.0, 14.0, 2.0, 6.0, 30.0, 31.0, 40.0, 41.0, 45.0, 50.0, 52.0]
+    for n in range(6):
+        lines = [
+            {"labels": labels,
+             "samples": [[T0 + i * 60_000, value(i)] for i in (2 * n, 2 * n + 1)]}
+            for labels, value in ((REQS, values.__getitem__), (gauge, lambda i: 2.0**30))
+        ]  # fmt: skip
+        body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        s3.put_object(
+            Bucket=BUCKET, Key=f"{PREFIX}dt=2025-12-01/{n}.ndjson.gz", Body=gzip.compress(body)
+        )
+    settings = replace(
+        settings,
+        prometheus_mapping=mapping_file(tmp_path),
+        prometheus_group_samples=group_samples,
+    )
+    report = ingest([f"s3://{BUCKET}/{PREFIX}"], settings)
+    assert [f.status for f in report.files] == ["loaded"] * 6, report
+    wh = Warehouse(settings.warehouse_path, settings.lake_path)
+    _, rows = wh.query(
+        "SELECT meter_name, sum(quantity) FROM meter_events GROUP BY ALL ORDER BY ALL"
+    )
+    # Counter: +4 +5, a restart (2 counts as 2), +4 +24 +1 +9 +1 +4 +5 +2; gauge: 1 GiB held
+    # from the first sample to the last, 11 minutes: 11/60 GiB-hours, rounded at 12 places.
+    assert rows == [("api_requests", Decimal(61)), ("memory", Decimal("0.183333333333"))]
+    _, samples = wh.query("SELECT count(*), count(DISTINCT source_uri) FROM prometheus_samples")
+    assert samples == [(24, 6)]
