@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS prometheus_series (
     -- the series' number, given once when it is first stored: its samples carry it
     series_id    BIGINT
 );
+-- (A warehouse from before series were numbered gets the column; prometheus_upgrade.sql
+-- numbers them.)
+ALTER TABLE prometheus_series ADD COLUMN IF NOT EXISTS series_id BIGINT;
 -- Every sample of a mapped series, once per (series_id, ts_ms): the first copy loaded wins.
 -- Numbers only (the series' and the object's), so that storing ten million costs little;
 -- prometheus_samples shows them with the series key and the object's URI.

@@ -4,8 +4,7 @@ SELECT count(*) > 0 FROM information_schema.tables
 WHERE table_name = 'prometheus_samples' AND table_type = 'BASE TABLE'
   AND table_schema = current_schema() AND table_catalog = current_database();
 -- Its series get their numbers, its objects theirs, its samples move to prometheus_points,
--- and prometheus_samples becomes the view (prometheus_tables.sql) over them.
-ALTER TABLE prometheus_series ADD COLUMN IF NOT EXISTS series_id BIGINT;
+-- and prometheus_samples becomes the view (prometheus_samples_view.sql) over them.
 UPDATE prometheus_series s SET series_id = n.id
 FROM (SELECT series_key, row_number() OVER (ORDER BY series_key) AS id
       FROM prometheus_series) n

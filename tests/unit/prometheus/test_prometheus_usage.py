@@ -219,7 +219,7 @@ def test_a_warehouse_with_a_samples_table_moves_them_to_points(
         con.execute("ALTER TABLE old_samples RENAME TO prometheus_samples")
         con.execute("DELETE FROM prometheus_points")
         con.execute("DELETE FROM prometheus_objects")
-        con.execute("UPDATE prometheus_series SET series_id = NULL")
+        con.execute("ALTER TABLE prometheus_series DROP COLUMN series_id")
     reopened = Warehouse(tmp_path / "wh.duckdb", tmp_path / "lake")
     with reopened.writer() as con:
         kinds = con.execute(
