@@ -154,7 +154,10 @@ def record_chunks(
 
 
 def read_ahead(
-    items: Iterator[T], *, weight: Callable[[T], int] | None = None, budget: int = 0,
+    items: Iterator[T],
+    *,
+    weight: Callable[[T], int] | None = None,
+    budget: int = 0,
     depth: int = 1,
 ) -> Generator[T, None, None]:
     """`items`, each produced in a background thread while the caller works on the one
