@@ -185,7 +185,11 @@ def _group_share(
     read = item[2]
     if not isinstance(read, ParsedObject):
         return 0
-    limit = settings.prometheus_group_samples if read.parsed.prometheus else settings.group_rows
+    limit = (
+        settings.prometheus_group_samples
+        if read.parsed.prometheus is not None
+        else settings.group_rows
+    )
     return read.parsed.rows_in * _WHOLE_GROUP // limit
 
 

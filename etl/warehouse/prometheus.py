@@ -137,9 +137,7 @@ def _store_samples(
     samples = pl.concat(
         [b.samples.with_columns(pl.lit(i, pl.Int32).alias("ordinal")) for i, b in with_samples]
     )
-    series = pl.concat([b.series for _, b in with_samples]).unique(
-        "series_key", keep="last", maintain_order=True
-    )
+    series = pl.concat([b.series for _, b in with_samples]).unique("series_key", keep="last")
     # A number per series of the group: the samples' joins and windows run on it, several
     # times faster than on the 32-character key.
     series = series.with_row_index("sid")

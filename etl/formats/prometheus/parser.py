@@ -130,7 +130,7 @@ def map_series(
     metric type), the unmapped sample counts per metric and the rejects (mapped series
     without a customer)."""
     per_series = (
-        lines.unique("series_key", keep="last", maintain_order=True)
+        lines.unique("series_key", keep="last")
         .join(samples.group_by("series_key").len("samples"), on="series_key")
         .sort("series_key")
     )
