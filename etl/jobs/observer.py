@@ -25,6 +25,7 @@ class Phase(StrEnum):
     PARSE = "parse"
     NORMALIZE = "normalize"
     VALIDATE = "validate (pandera)"
+    PREPARE = "prepare"
     LOAD = "load (duckdb)"
     PUBLISH = "publish_lake"
 

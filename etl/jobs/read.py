@@ -22,7 +22,7 @@ from etl.sources.discovery import SourceObject
 from etl.sources.stores import ObjectStore, sha256_hex
 from etl.sources.streams import DecompressedStream, record_chunks
 from etl.validate import over_threshold, validate_events
-from etl.warehouse import Chunk
+from etl.warehouse import Chunk, prepare_events
 
 # The ingest's logger: operators (and tests) filter on it.
 log = logging.getLogger("meterhouse.pipeline")
@@ -236,6 +236,8 @@ def parse_chunks(
             parsed.rows_in,
             len(data),
         )
+        with timed(observer, Phase.PREPARE, fmt), parse_failures_fail_the_file(uri, "preparing"):
+            prepared = prepare_events(events)
         chunk = Chunk(
             parsed.rows_in,
             events,
@@ -243,9 +245,10 @@ def parse_chunks(
             parsed.focus_line_items,
             parsed.focus_findings,
             parsed.focus_amounts,
+            prepared,
         )
         # Only the chunk stays alive while the warehouse loads it.
-        del data, parsed, read_rejects, events, contract_rejects, rejects
+        del data, parsed, read_rejects, events, contract_rejects, rejects, prepared
         yield chunk
         del chunk
     problem = over_threshold(item.obj.uri, rows_in, rules, settings.reject_threshold)

@@ -13,6 +13,7 @@ from etl.warehouse.connection import (
     require_warehouse,
     transaction,
 )
+from etl.warehouse.dedup import prepare_events
 from etl.warehouse.load import retract_source
 from etl.warehouse.records import (
     EMPTY,
@@ -23,6 +24,7 @@ from etl.warehouse.records import (
     LedgerEntry,
     Lineage,
     LoadResult,
+    PreparedEvents,
     Retraction,
     SourceLoad,
     os_user,
@@ -47,6 +49,7 @@ __all__ = [
     "Lineage",
     "LoadResult",
     "NotAWarehouse",
+    "PreparedEvents",
     "Retraction",
     "SourceLoad",
     "Warehouse",
@@ -56,5 +59,6 @@ __all__ = [
     "require_warehouse",
     "retract_source",
     "os_user",
+    "prepare_events",
     "transaction",
 ]

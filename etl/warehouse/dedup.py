@@ -14,6 +14,7 @@ from contracts.meter_event import EVENT_COLUMNS
 from etl.warehouse import ledger
 from etl.warehouse.connection import Connection
 from etl.warehouse.maps import as_map_input
+from etl.warehouse.records import PreparedEvents
 from etl.warehouse.schema import EVENT_KEY
 from etl.warehouse.sqlfiles import sql_statements, sql_text
 
@@ -30,7 +31,22 @@ _LEDGER_SHIFT = sql_text("ledger_shift")
 DEFAULT_DEDUP_WINDOW_DAYS = 31
 """METERHOUSE_DEDUP_WINDOW_DAYS's default: copies are matched within this many days."""
 
-_STORED_COLUMNS = ", ".join(EVENT_COLUMNS + ["ingested_at"])
+_STORED_COLUMNS = ", ".join([*EVENT_COLUMNS, "ingested_at"])
+
+
+def prepare_events(events: pl.DataFrame) -> PreparedEvents:
+    """Valid events made ready for `insert_events`: the polars work that does not depend on
+    the warehouse, so that a reading thread can do it while the loading thread inserts."""
+    frame, as_map = as_map_input(events.select(EVENT_COLUMNS), ["dimensions"])
+    frame = frame.with_columns(pl.col("event_id").is_first_distinct().alias("_first"))
+    select = ", ".join([*(as_map.get(c, c) for c in EVENT_COLUMNS), "?::TIMESTAMPTZ"])
+    return PreparedEvents(
+        frame,
+        select,
+        all_first=bool(frame.get_column("_first").all()),
+        counts=dict(frame.group_by("source_uri").len().iter_rows()),
+        dates=_dates_by_uri(frame),
+    )
 
 
 def stored_ids(
@@ -56,8 +72,9 @@ def stored_ids(
         pl.col("event_date").min().alias("lo"), pl.col("event_date").max().alias("hi")
     ).row(0)
     # Matched on event_key: a scan of one fixed-width column, where comparing the ids
-    # themselves would read every stored id string in the window.
-    con.register("incoming_ids", events.select("event_id").unique().to_arrow())
+    # themselves would read every stored id string in the window. Repeated ids are matched
+    # once each by the GROUP BY.
+    con.register("incoming_ids", events.select("event_id").to_arrow())
     staged = (
         f"""UNION ALL SELECT i.event_id, s.source_uri FROM {stage} s JOIN incoming i
             ON s.event_key = i.event_key WHERE s.duplicate_of_uri IS NULL"""  # noqa: S608 - own name
@@ -81,7 +98,7 @@ def stored_ids(
 
 def insert_events(
     con: Connection,
-    events: pl.DataFrame,
+    events: pl.DataFrame | PreparedEvents,
     now: datetime,
     *,
     dedup_window_days: int,
@@ -95,54 +112,61 @@ def insert_events(
 
     With a `stage` (a large file `uri` loading chunk by chunk), both go to the staging
     table instead, and "already stored" means in another file or staged before."""
-    events = events.select(EVENT_COLUMNS).with_columns(pl.lit(now).alias("ingested_at"))
-    events, as_map = as_map_input(events, ["dimensions"])
+    prepared = events if isinstance(events, PreparedEvents) else prepare_events(events)
+    frame, select = prepared.frame, prepared.select
     cols = _STORED_COLUMNS
-    select = ", ".join(as_map.get(c, c) for c in EVENT_COLUMNS + ["ingested_at"])
-    stored = stored_ids(con, events, dedup_window_days=dedup_window_days, stage=stage, uri=uri)
-    first_uri = events.filter(pl.col("event_id").is_first_distinct()).select(
-        "event_id", pl.col("source_uri").alias("_first_uri")
-    )
-    flagged = events.with_columns(
-        (
-            pl.col("event_id").is_first_distinct()
-            & ~pl.col("event_id").is_in(stored["event_id"].implode())
-        ).alias("_new")
-    )
-    new_rows = flagged.filter(pl.col("_new")).drop("_new")
-    dup_rows = (
-        flagged.filter(~pl.col("_new"))
-        .drop("_new")
-        .join(stored, on="event_id", how="left")
-        .join(first_uri, on="event_id", how="left")
-        .with_columns(pl.coalesce("stored_in", "_first_uri").alias("duplicate_of_uri"))
-        .drop("stored_in", "_first_uri")
-    )
+    stored = stored_ids(con, frame, dedup_window_days=dedup_window_days, stage=stage, uri=uri)
+    if prepared.all_first and not stored.height:
+        # Every event is new: the common case of a fresh file, without a filter pass.
+        new_rows, dup_rows = frame, frame.clear()
+    else:
+        new = pl.col("_first") & ~pl.col("event_id").is_in(stored["event_id"].implode())
+        new_rows = frame.filter(new)
+        dup_rows = frame.filter(~new)
+        # The file a copy duplicates: the one that stores its id, else the one that carries
+        # its first copy among these events.
+        first_uri = frame.filter(
+            pl.col("_first") & pl.col("event_id").is_in(dup_rows["event_id"].implode())
+        ).select("event_id", pl.col("source_uri").alias("_first_uri"))
+        dup_rows = (
+            dup_rows.join(stored, on="event_id", how="left")
+            .join(first_uri, on="event_id", how="left")
+            .with_columns(pl.coalesce("stored_in", "_first_uri").alias("duplicate_of_uri"))
+            .drop("stored_in", "_first_uri")
+        )
     con.register("incoming_new", new_rows.to_arrow())
     if stage is None:
         con.execute(
-            f"INSERT INTO meter_events ({cols}, event_key) SELECT {select}, {EVENT_KEY} FROM incoming_new"  # noqa: S608 - fixed column names
+            f"INSERT INTO meter_events ({cols}, event_key) SELECT {select}, {EVENT_KEY} FROM incoming_new",  # noqa: S608 - fixed column names
+            [now],
         )
     else:
         con.execute(
-            f"INSERT INTO {stage} ({cols}, event_key, duplicate_of_uri) SELECT {select}, {EVENT_KEY}, NULL FROM incoming_new"  # noqa: S608 - own name
+            f"INSERT INTO {stage} ({cols}, event_key, duplicate_of_uri) SELECT {select}, {EVENT_KEY}, NULL FROM incoming_new",  # noqa: S608 - own name
+            [now],
         )
     con.unregister("incoming_new")
     if dup_rows.height:
         con.register("incoming_dups", dup_rows.to_arrow())
         con.execute(
             f"INSERT INTO {stage or 'duplicate_events'} ({cols}, duplicate_of_uri) "  # noqa: S608 - fixed column names
-            f"SELECT {select}, duplicate_of_uri FROM incoming_dups"
+            f"SELECT {select}, duplicate_of_uri FROM incoming_dups",
+            [now],
         )
         con.unregister("incoming_dups")
+        return (
+            dict(new_rows.group_by("source_uri").len().iter_rows()),
+            dict(dup_rows.group_by("source_uri").len().iter_rows()),
+            _dates_by_uri(new_rows),
+        )
+    return dict(prepared.counts), {}, {uri: set(days) for uri, days in prepared.dates.items()}
+
+
+def _dates_by_uri(frame: pl.DataFrame) -> dict[str, set[date]]:
     dates: dict[str, set[date]] = {}
-    for source, day in new_rows.select("source_uri", "event_date").unique().iter_rows():
+    for source, day in frame.select("source_uri", "event_date").unique().iter_rows():
         dates.setdefault(source, set()).add(day)
-    return (
-        dict(new_rows.group_by("source_uri").len().iter_rows()),
-        dict(dup_rows.group_by("source_uri").len().iter_rows()),
-        dates,
-    )
+    return dates
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ def replace_source_chunks(
             with transaction(con):
                 new, dups, _ = insert_events(
                     con,
-                    chunk.events,
+                    chunk.events if chunk.prepared is None else chunk.prepared,
                     now,
                     dedup_window_days=dedup_window_days,
                     stage=stage,

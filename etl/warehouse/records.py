@@ -59,6 +59,24 @@ class SourceLoad:
 
 
 @dataclass(frozen=True)
+class PreparedEvents:
+    """Valid events in the form the warehouse inserts them (`etl.warehouse.prepare_events`),
+    made ready away from the loading thread."""
+
+    frame: pl.DataFrame
+    """The stored columns (dimensions as MAP input) and `_first`: whether a row is the first
+    copy of its event_id among these events."""
+    select: str
+    """The SQL select list of the stored columns over `frame` (ingested_at is the parameter)."""
+    all_first: bool
+    """No event_id repeats among these events."""
+    counts: dict[str, int]
+    """Events per source file."""
+    dates: dict[str, set[date]]
+    """Event dates per source file."""
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One slice of a large file: its rows read, valid events and rejects."""
 
@@ -68,6 +86,7 @@ class Chunk:
     focus_line_items: pl.DataFrame | None = None  # FOCUS files: the chunk's line items
     focus_findings: pl.DataFrame | None = None  # ... its conformance findings
     focus_amounts: pl.DataFrame | None = None  # ... and its rows' currency and cost text
+    prepared: PreparedEvents | None = None  # `events` ready to insert, if made ready already
 
 
 @dataclass(frozen=True)
