@@ -55,45 +55,72 @@ def stored_ids(
     *,
     dedup_window_days: int,
     stage: str | None = None,
-    uri: str | None = None,
 ) -> pl.DataFrame:
-    """Incoming event_ids the warehouse already holds, with the file that holds each
-    (columns event_id, stored_in).
+    """Incoming event_ids already stored, with the file that stores each (columns event_id,
+    stored_in): in the warehouse or, with a `stage` (a large file loading chunk by chunk),
+    among the file's chunks staged before (its copies stored in other files are found once,
+    when the stage is merged: `stage_stored_elsewhere`).
 
-    Looked up only within `dedup_window_days` around the incoming event dates (a retry repeats
-    its event time), so the lookup reads the row groups of those days, not the whole history.
-    With a `stage`, the rows `uri` still has in the warehouse do not count (they are about to be
-    replaced) and its staged stored copies do.
+    Looked up in the warehouse only within `dedup_window_days` around the incoming event dates
+    (a retry repeats its event time), so the lookup reads the row groups of those days, not the
+    whole history.
     """
     empty = pl.DataFrame(schema={"event_id": pl.String, "stored_in": pl.String})
     if events.height == 0:
         return empty
-    lo, hi = events.select(
-        pl.col("event_date").min().alias("lo"), pl.col("event_date").max().alias("hi")
-    ).row(0)
     # Matched on event_key: a scan of one fixed-width column, where comparing the ids
-    # themselves would read every stored id string in the window. Repeated ids are matched
-    # once each by the GROUP BY.
+    # themselves would read every stored id string. Repeated ids are matched once each by the
+    # GROUP BY.
     con.register("incoming_ids", events.select("event_id").to_arrow())
-    staged = (
-        f"""UNION ALL SELECT i.event_id, s.source_uri FROM {stage} s JOIN incoming i
-            ON s.event_key = i.event_key WHERE s.duplicate_of_uri IS NULL"""  # noqa: S608 - own name
-        if stage
-        else ""
-    )
-    found = con.execute(
-        f"""WITH incoming AS (SELECT event_id, {EVENT_KEY} AS event_key FROM incoming_ids)
-           SELECT event_id, any_value(source_uri) AS stored_in FROM (
-             SELECT i.event_id, m.source_uri FROM meter_events m JOIN incoming i
-               ON m.event_key = i.event_key
-             WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
-               AND m.source_uri IS DISTINCT FROM ?
-             {staged})
-           GROUP BY event_id""",  # noqa: S608 - fixed SQL and own names
-        [lo, dedup_window_days, hi, dedup_window_days, uri],
-    ).pl()
+    if stage is not None:
+        found = con.execute(
+            f"""WITH incoming AS (SELECT event_id, {EVENT_KEY} AS event_key FROM incoming_ids)
+               SELECT i.event_id, any_value(s.source_uri) AS stored_in
+               FROM {stage} s JOIN incoming i ON s.event_key = i.event_key
+               WHERE s.duplicate_of_uri IS NULL
+               GROUP BY i.event_id"""  # noqa: S608 - fixed SQL and own names
+        ).pl()
+    else:
+        lo, hi = events.select(
+            pl.col("event_date").min().alias("lo"), pl.col("event_date").max().alias("hi")
+        ).row(0)
+        found = con.execute(
+            f"""WITH incoming AS (SELECT event_id, {EVENT_KEY} AS event_key FROM incoming_ids)
+               SELECT i.event_id, any_value(m.source_uri) AS stored_in
+               FROM meter_events m JOIN incoming i ON m.event_key = i.event_key
+               WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
+               GROUP BY i.event_id""",  # noqa: S608 - fixed SQL
+            [lo, dedup_window_days, hi, dedup_window_days],
+        ).pl()
     con.unregister("incoming_ids")
     return found if found.height else empty
+
+
+def stage_stored_elsewhere(
+    con: Connection, stage: str, uri: str, *, dedup_window_days: int
+) -> int:
+    """Before a large file's stage is merged: its staged stored copies whose event_id another
+    file stores (within `dedup_window_days` of the file's event dates) become duplicates of
+    that file, found in one pass over the warehouse for the whole file. The rows `uri` itself
+    still has in the warehouse do not count: they are about to be replaced. Returns how many
+    copies turned into duplicates."""
+    window = con.execute(
+        f"SELECT min(event_date), max(event_date) FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608 - own name
+    ).fetchone()
+    if window is None or window[0] is None:
+        return 0
+    row = con.execute(
+        f"""UPDATE {stage} AS s SET duplicate_of_uri = f.stored_in
+           FROM (SELECT m.event_key, any_value(m.source_uri) AS stored_in
+                 FROM meter_events m
+                 SEMI JOIN {stage} k ON m.event_key = k.event_key AND k.duplicate_of_uri IS NULL
+                 WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
+                   AND m.source_uri IS DISTINCT FROM ?
+                 GROUP BY m.event_key) AS f
+           WHERE s.event_key = f.event_key AND s.duplicate_of_uri IS NULL""",  # noqa: S608 - own name
+        [window[0], dedup_window_days, window[1], dedup_window_days, uri],
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def insert_events(
@@ -103,19 +130,18 @@ def insert_events(
     *,
     dedup_window_days: int,
     stage: str | None = None,
-    uri: str | None = None,
 ) -> tuple[dict[str, int], dict[str, int], dict[str, set[date]]]:
     """Insert events: the first copy of an event_id not already stored goes to meter_events,
     every other copy to duplicate_events. This split is provisional: `resolve_duplicates`,
     run by the load before it commits, keeps the copy the duplicate rule picks. Returns, per
     source file, the events loaded, the duplicates and the event dates loaded.
 
-    With a `stage` (a large file `uri` loading chunk by chunk), both go to the staging
-    table instead, and "already stored" means in another file or staged before."""
+    With a `stage` (a large file loading chunk by chunk), both go to the staging table
+    instead, and "already stored" means staged before (`stored_ids`)."""
     prepared = events if isinstance(events, PreparedEvents) else prepare_events(events)
     frame, select = prepared.frame, prepared.select
     cols = _STORED_COLUMNS
-    stored = stored_ids(con, frame, dedup_window_days=dedup_window_days, stage=stage, uri=uri)
+    stored = stored_ids(con, frame, dedup_window_days=dedup_window_days, stage=stage)
     if prepared.all_first and not stored.height:
         # Every event is new: the common case of a fresh file, without a filter pass.
         new_rows, dup_rows = frame, frame.clear()

@@ -21,6 +21,7 @@ from etl.warehouse.dedup import (
     insert_events,
     promote_orphaned_duplicates,
     resolve_duplicates,
+    stage_stored_elsewhere,
 )
 from etl.warehouse.focus_deliveries import (
     findings_of_source,
@@ -154,9 +155,11 @@ def replace_source_chunks(
 ) -> LoadResult:
     """`replace_sources_rows` for one file too large to hold at once, fed chunk by chunk.
 
-    Each chunk is deduplicated (against the warehouse and the chunks before it, exactly as in
-    one piece) and committed into private staging tables, so neither this process nor DuckDB
-    holds the whole file; then one transaction replaces the file's rows with the staged ones.
+    Each chunk is deduplicated against the chunks before it and committed into private
+    staging tables, so neither this process nor DuckDB holds the whole file; then one
+    transaction finds the staged copies other files store (in one pass for the whole file,
+    within the dedup window of its event dates, as in one piece) and replaces the file's rows
+    with the staged ones.
     The file is still all-or-nothing: an exception raised by `chunks` (a bad gzip tail, too
     many rejects) leaves the warehouse as it was.
     """
@@ -174,7 +177,6 @@ def replace_source_chunks(
                     now,
                     dedup_window_days=dedup_window_days,
                     stage=stage,
-                    uri=uri,
                 )
                 insert_rejects(con, chunk.rejects, now, table=f"{stage}_rejects")
                 if chunk.focus_line_items is not None:
@@ -290,6 +292,10 @@ def _merge_stage(
     """Inside the caller's transaction: the staged rows replace the file's old rows, with
     one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
     uri = load.source_uri
+    # Copies other files store, found for the whole file at once (not chunk by chunk).
+    elsewhere = stage_stored_elsewhere(con, stage, uri, dedup_window_days=dedup_window_days)
+    rows_in, loaded, duplicates, rejected = counts
+    counts = (rows_in, loaded - elsewhere, duplicates + elsewhere, rejected)
     removed = set(remove_source(con, uri))
     superseded: set[str] = set()
     if load.focus_line_items is not None:

@@ -4,6 +4,8 @@ however often they are reprocessed; copies whose content differs are flagged as 
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -195,3 +197,54 @@ def test_any_load_order_and_reprocessing_give_the_same_warehouse(
         for step in reprocess:
             ingest([str(src) if step is None else str(src / FILES[step])], cfg, force=True)
             assert _state(cfg) == expected
+
+
+def test_a_streamed_file_finds_the_copies_other_files_store_as_a_whole_file_does(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A large file is deduplicated against its own earlier chunks as it streams, and against
+    the other files once, when its chunks are merged: the ledger, the stored copies and the
+    duplicates' pointers equal those of the same file loaded in one piece."""
+    stored = [rec("x", 2, ms=MS), rec("y", 3, ms=MS)]
+    big = [
+        rec("x", 2, ms=MS),  # stored by a.ndjson: a duplicate of it
+        *[rec(f"n{i}", 1, ms=MS + i) for i in range(60)],
+        rec("x", 2, ms=MS),  # again, many chunks later
+        rec("n5", 1, ms=MS + 5),  # a copy of one of its own rows
+        rec("y", 3, ms=MS - 1000),  # earlier than a.ndjson's copy: this one is kept
+    ]
+    for name, chunk_bytes in (("whole", None), ("streamed", 400)):
+        (tmp_path / name).mkdir()
+        src, cfg = local_exports(tmp_path / name)
+        write_local(src, "a.ndjson", *stored)
+        ingest([str(src / "a.ndjson")], cfg)
+        write_local(src, "b.ndjson", *big)
+        if chunk_bytes is not None:
+            cfg = dataclasses.replace(cfg, chunk_bytes=chunk_bytes)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
+            report = ingest([str(src / "b.ndjson")], cfg)
+        chunks = [r for r in caplog.records if r.getMessage().startswith("step=chunk ")]
+        assert len(chunks) > (5 if chunk_bytes else -1) and (chunk_bytes or not chunks)
+        assert [(f.rows_in, f.rejected) for f in report.files] == [(64, 0)]
+        wh = cfg.warehouse_path
+        assert q(
+            wh,
+            "SELECT source_uri.split('/')[-1], rows_in, events_loaded, duplicates "
+            "FROM ingest_ledger ORDER BY 1",
+        ) == [("a.ndjson", 2, 1, 1), ("b.ndjson", 64, 61, 3)]
+        assert q(
+            wh,
+            "SELECT event_id, source_uri.split('/')[-1] FROM meter_events "
+            "WHERE event_id IN ('x', 'y') ORDER BY 1",
+        ) == [("x", "a.ndjson"), ("y", "b.ndjson")]
+        assert q(
+            wh,
+            "SELECT event_id, source_uri.split('/')[-1], source_row, "
+            "duplicate_of_uri.split('/')[-1] FROM duplicate_events ORDER BY ALL",
+        ) == [
+            ("n5", "b.ndjson", 63, "b.ndjson"),
+            ("x", "b.ndjson", 1, "a.ndjson"),
+            ("x", "b.ndjson", 62, "a.ndjson"),
+            ("y", "a.ndjson", 2, "b.ndjson"),
+        ]
