@@ -124,20 +124,16 @@ def ingest_batch(
 
     with warehouse.writer():
         # The next group's small objects are read and parsed while this one loads.
-        for obj, store, read, started in read_ahead(
-            _read_small(objects, stores, s3, settings, observer),
+        for obj, store, item, started in read_ahead(
+            _read_objects(objects, stores, s3, settings, observer),
             weight=functools.partial(_group_share, settings),
             budget=_WHOLE_GROUP,
             depth=settings.group_files,
         ):
-            try:
-                item = read if read is not None else read_object(store, obj, settings, observer)
-                if isinstance(item, MeterhouseError):
-                    raise item
-            except MeterhouseError as exc:
+            if isinstance(item, MeterhouseError):
                 reports.append(
                     failed_report(
-                        warehouse, store, obj, exc, checksum=None, fmt=None, started=started
+                        warehouse, store, obj, item, checksum=None, fmt=None, started=started
                     )
                 )
                 continue
@@ -178,11 +174,13 @@ _WHOLE_GROUP = 1_000_000
 
 
 def _group_share(
-    settings: Settings, item: tuple[SourceObject, ObjectStore, Read | None, float]
+    settings: Settings, item: tuple[SourceObject, ObjectStore, Read, float]
 ) -> int:
     """How much of its group a read object fills, in millionths of the group's row limit
     (events: group_rows; remote-write samples: prometheus_group_samples)."""
     read = item[2]
+    if isinstance(read, StreamingObject):
+        return _WHOLE_GROUP
     if not isinstance(read, ParsedObject):
         return 0
     limit = (
@@ -193,23 +191,21 @@ def _group_share(
     return read.parsed.rows_in * _WHOLE_GROUP // limit
 
 
-def _read_small(
+def _read_objects(
     objects: Sequence[SourceObject],
     stores: dict[str, ObjectStore],
     s3: S3Config | None,
     settings: Settings,
     observer: Observer,
-) -> Iterator[tuple[SourceObject, ObjectStore, Read | None, float]]:
-    """Each object with its store, read and parsed when it is small (None: a large object,
-    read where it is loaded, so that only one is ever spooled and streaming at a time), and
-    when its reading started. Run through `read_ahead`, the next objects are downloaded and
-    parsed while the warehouse loads the ones before (polars and DuckDB release the GIL)."""
+) -> Iterator[tuple[SourceObject, ObjectStore, Read, float]]:
+    """Each object with its store, read and parsed when it is small, opened (downloaded to
+    its spool file, checksummed, its format found) when it is large, and when its reading
+    started. Run through `read_ahead`, the next objects are read while the warehouse loads
+    the ones before (polars, DuckDB and hashlib release the GIL); a large object weighs a
+    whole group, so at most one waits opened beside the one loading."""
     for obj in objects:
         store = stores.setdefault(obj.root, store_for(obj.root, s3))
         started = time.monotonic()
-        if obj.size > settings.chunk_bytes:
-            yield obj, store, None, started
-            continue
         read: Read
         try:
             read = read_object(store, obj, settings, observer)
