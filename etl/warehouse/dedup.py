@@ -100,12 +100,12 @@ def stage_stored_elsewhere(
     con: Connection, stage: str, uri: str, *, dedup_window_days: int
 ) -> int:
     """Before a large file's stage is merged: its staged stored copies whose event_id another
-    file stores (within `dedup_window_days` of the file's event dates) become duplicates of
-    that file, found in one pass over the warehouse for the whole file. The rows `uri` itself
-    still has in the warehouse do not count: they are about to be replaced. Returns how many
-    copies turned into duplicates."""
+    file stores (within `dedup_window_days` of the file's event dates, the window a file
+    loaded in one piece is matched in) become duplicates of that file, found in one pass over
+    the warehouse for the whole file. The rows `uri` itself still has in the warehouse do not
+    count: they are about to be replaced. Returns how many copies turned into duplicates."""
     window = con.execute(
-        f"SELECT min(event_date), max(event_date) FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608 - own name
+        f"SELECT min(event_date), max(event_date) FROM {stage}"  # noqa: S608 - own name
     ).fetchone()
     if window is None or window[0] is None:
         return 0
