@@ -238,9 +238,11 @@ def parse_chunks(
         )
         with timed(observer, Phase.PREPARE, fmt), parse_failures_fail_the_file(uri, "preparing"):
             prepared = prepare_events(events)
+        # The chunk carries the prepared frame alone (event_id and source_row, which FOCUS
+        # line items are matched on, included): the events' dimension lists are let go.
         chunk = Chunk(
             parsed.rows_in,
-            events,
+            prepared.frame,
             rejects,
             parsed.focus_line_items,
             parsed.focus_findings,

@@ -82,6 +82,7 @@ class Chunk:
 
     rows_in: int
     events: pl.DataFrame
+    """The valid events (or, with `prepared`, its frame: their dimensions as MAP input)."""
     rejects: pl.DataFrame
     focus_line_items: pl.DataFrame | None = None  # FOCUS files: the chunk's line items
     focus_findings: pl.DataFrame | None = None  # ... its conformance findings
