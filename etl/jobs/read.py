@@ -238,16 +238,14 @@ def parse_chunks(
         )
         with timed(observer, Phase.PREPARE, fmt), parse_failures_fail_the_file(uri, "preparing"):
             prepared = prepare_events(events)
-        # The chunk carries the prepared frame alone (event_id and source_row, which FOCUS
-        # line items are matched on, included): the events' dimension lists are let go.
+        # The chunk carries the prepared events alone: their dimension lists are let go.
         chunk = Chunk(
             parsed.rows_in,
-            prepared.frame,
+            prepared,
             rejects,
             parsed.focus_line_items,
             parsed.focus_findings,
             parsed.focus_amounts,
-            prepared,
         )
         # Only the chunk stays alive while the warehouse loads it.
         del data, parsed, read_rejects, events, contract_rejects, rejects, prepared

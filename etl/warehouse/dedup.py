@@ -73,25 +73,22 @@ def stored_ids(
     # GROUP BY.
     con.register("incoming_ids", events.select("event_id").to_arrow())
     if stage is not None:
-        found = con.execute(
-            f"""WITH incoming AS (SELECT event_id, {EVENT_KEY} AS event_key FROM incoming_ids)
-               SELECT i.event_id, any_value(s.source_uri) AS stored_in
-               FROM {stage} s JOIN incoming i ON s.event_key = i.event_key
-               WHERE s.duplicate_of_uri IS NULL
-               GROUP BY i.event_id"""  # noqa: S608 - fixed SQL and own names
-        ).pl()
+        source, where, params = f"{stage} s", "s.duplicate_of_uri IS NULL", []
     else:
         lo, hi = events.select(
             pl.col("event_date").min().alias("lo"), pl.col("event_date").max().alias("hi")
         ).row(0)
-        found = con.execute(
-            f"""WITH incoming AS (SELECT event_id, {EVENT_KEY} AS event_key FROM incoming_ids)
-               SELECT i.event_id, any_value(m.source_uri) AS stored_in
-               FROM meter_events m JOIN incoming i ON m.event_key = i.event_key
-               WHERE m.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)
-               GROUP BY i.event_id""",  # noqa: S608 - fixed SQL
-            [lo, dedup_window_days, hi, dedup_window_days],
-        ).pl()
+        source = "meter_events s"
+        where = "s.event_date BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE + CAST(? AS INTEGER)"
+        params = [lo, dedup_window_days, hi, dedup_window_days]
+    found = con.execute(
+        f"""WITH incoming AS (SELECT event_id, {EVENT_KEY} AS event_key FROM incoming_ids)
+           SELECT i.event_id, any_value(s.source_uri) AS stored_in
+           FROM {source} JOIN incoming i ON s.event_key = i.event_key
+           WHERE {where}
+           GROUP BY i.event_id""",  # noqa: S608 - fixed SQL and own names
+        params,
+    ).pl()
     con.unregister("incoming_ids")
     return found if found.height else empty
 

@@ -173,15 +173,16 @@ def replace_source_chunks(
             with transaction(con):
                 new, dups, _ = insert_events(
                     con,
-                    chunk.events if chunk.prepared is None else chunk.prepared,
+                    chunk.events,
                     now,
                     dedup_window_days=dedup_window_days,
                     stage=stage,
                 )
                 insert_rejects(con, chunk.rejects, now, table=f"{stage}_rejects")
                 if chunk.focus_line_items is not None:
+                    # Line items are matched to their events on source_row (event_id beside it).
                     part = replace(
-                        load, events=chunk.events, focus_line_items=chunk.focus_line_items
+                        load, events=chunk.events.frame, focus_line_items=chunk.focus_line_items
                     )
                     insert_focus_line_items(con, part, now, table=f"{stage}_focus")
                 if chunk.focus_findings is not None:

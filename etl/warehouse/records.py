@@ -81,13 +81,11 @@ class Chunk:
     """One slice of a large file: its rows read, valid events and rejects."""
 
     rows_in: int
-    events: pl.DataFrame
-    """The valid events (or, with `prepared`, its frame: their dimensions as MAP input)."""
+    events: PreparedEvents  # its valid events, ready to insert
     rejects: pl.DataFrame
     focus_line_items: pl.DataFrame | None = None  # FOCUS files: the chunk's line items
     focus_findings: pl.DataFrame | None = None  # ... its conformance findings
     focus_amounts: pl.DataFrame | None = None  # ... and its rows' currency and cost text
-    prepared: PreparedEvents | None = None  # `events` ready to insert, if made ready already
 
 
 @dataclass(frozen=True)
