@@ -24,6 +24,7 @@ from etl.jobs.read import (
     open_chunks,
     parse_chunks,
     parse_failures_fail_the_file,
+    typed_csv_stager,
 )
 from etl.jobs.reports import FileReport
 from etl.settings import Settings
@@ -31,7 +32,8 @@ from etl.sources.discovery import SourceObject
 from etl.sources.stores import ObjectStore
 from etl.sources.streams import read_ahead
 from etl.validate import over_threshold, validate_events
-from etl.warehouse import Chunk, LoadResult, SourceLoad, Warehouse
+from etl.warehouse import Chunk, LoadResult, SourceLoad, TypedReadRefused, Warehouse
+from etl.warehouse.load import Stager
 
 # The ingest's logger: operators filter on it.
 log = logging.getLogger("meterhouse.pipeline")
@@ -333,6 +335,13 @@ def load_streaming(
     nothing = parser.empty()
     meta = source_load(obj, item.checksum, nothing, nothing.events, nothing.rejects, settings)
     try:
+        try:
+            stager = typed_csv_stager(item, settings, observer)
+            if stager is not None:
+                result = _load_chunks(warehouse, meta, iter(()), observer, stager)
+                return loaded_report(item.source_format, item.started, result)
+        except TypedReadRefused as refused:
+            log.info("step=typed_csv source=%s refused=%s; loading in chunks", obj.uri, refused)
         # The next chunk is parsed while the warehouse loads this one; closed (its thread
         # joined) before the stream under it is.
         with contextlib.closing(
@@ -355,16 +364,20 @@ def load_streaming(
 
 
 def _load_chunks(
-    warehouse: Warehouse, meta: SourceLoad, chunks: Iterator[Chunk], observer: Observer
+    warehouse: Warehouse,
+    meta: SourceLoad,
+    chunks: Iterator[Chunk],
+    observer: Observer,
+    stager: Stager | None = None,
 ) -> LoadResult:
     """`Warehouse.replace_source_chunks`, reported as load time less the time it waited for
     the next chunk (parsing, which the read-ahead thread reports on its own)."""
     if isinstance(observer, NoObserver):
-        return warehouse.replace_source_chunks(meta, chunks)
+        return warehouse.replace_source_chunks(meta, chunks, stager)
     waited = [0.0]
     started = time.perf_counter()
     try:
-        return warehouse.replace_source_chunks(meta, _waiting(chunks, waited))
+        return warehouse.replace_source_chunks(meta, _waiting(chunks, waited), stager)
     finally:
         seconds = time.perf_counter() - started - waited[0]
         observer.on_phase(Phase.LOAD, seconds, meta.source_format)

@@ -6,15 +6,31 @@ import contextlib
 import hashlib
 import io
 import logging
+import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import BinaryIO
 
 import polars as pl
 
 from etl.errors import FormatError, MeterhouseError, ParseFailed
-from etl.formats.base import Chunking, ChunkParser, ParsedSource, ParseOptions, SourceFormat
+from etl.formats.amberflo.duckdb_csv import (
+    CsvPlan,
+    csv_plan,
+    latest_event_ms,
+    leftover_records,
+    strict_csv_file,
+)
+from etl.formats.base import (
+    Chunking,
+    ChunkParser,
+    ParsedSource,
+    ParseOptions,
+    SourceFormat,
+    no_rows,
+)
 from etl.formats.registry import chunk_parser, chunking, parse_as, sniff_format
 from etl.jobs.observer import NO_OBSERVER, Observer, Phase, timed
 from etl.settings import Settings
@@ -22,7 +38,8 @@ from etl.sources.discovery import SourceObject
 from etl.sources.stores import ObjectStore, sha256_hex
 from etl.sources.streams import DecompressedStream, record_chunks
 from etl.validate import over_threshold, validate_events
-from etl.warehouse import Chunk, prepare_events
+from etl.warehouse import Chunk, Connection, prepare_events, stage_typed_csv
+from etl.warehouse.load import Counts, Stager
 
 # The ingest's logger: operators (and tests) filter on it.
 log = logging.getLogger("meterhouse.pipeline")
@@ -80,6 +97,8 @@ class StreamingObject:
     first: bytes
     started: float
     spool: BinaryIO | None
+    typed_csv: tuple[CsvPlan, str] | None = None
+    """A clean Amberflo CSV export's typing plan and file path (`typed_csv_plan`)."""
 
     def close(self) -> None:
         """Close the spool file under the stream (if any)."""
@@ -130,7 +149,10 @@ def read_object(
         spec = chunking(fmt) if fmt is not None else None
         if spec is not None and (more or (many and spec.wide)):
             assert fmt is not None
-            return StreamingObject(obj, checksum, fmt, spec, stream, first + more, started, spool)
+            item = StreamingObject(obj, checksum, fmt, spec, stream, first + more, started, spool)
+            # Whether DuckDB may type it from its file: checked here, beside the reading.
+            item.typed_csv = typed_csv_plan(item, settings, observer)
+            return item
         with timed(observer, Phase.DECOMPRESS):
             whole = (
                 first + more + read_whole_rest(stream, len(first) + 1, fmt, settings)
@@ -221,13 +243,6 @@ def parse_chunks(
                 parsed, read_rejects = parser.normalize(parsed)
         # A CSV row is numbered among data rows, an NDJSON row by its line.
         offset += parsed.rows_in if csv else data.count(b"\n")
-        with timed(observer, Phase.VALIDATE, fmt), parse_failures_fail_the_file(uri, "validating"):
-            events, contract_rejects = validate_events(parsed.events, uri)
-        rejects = pl.concat([read_rejects, parsed.rejects, contract_rejects]).sort(
-            "source_row", nulls_last=True
-        )
-        for rule, count in rejects.group_by("rule").len().iter_rows():
-            rules[rule] = rules.get(rule, 0) + count
         rows_in += parsed.rows_in
         log.info(
             "step=chunk source=%s rows_so_far=%d chunk_rows=%d chunk_bytes=%d",
@@ -236,24 +251,133 @@ def parse_chunks(
             parsed.rows_in,
             len(data),
         )
-        with timed(observer, Phase.PREPARE, fmt), parse_failures_fail_the_file(uri, "preparing"):
-            prepared = prepare_events(events)
-        # The chunk carries the prepared events alone: their dimension lists are let go.
-        chunk = Chunk(
-            parsed.rows_in,
-            prepared,
-            rejects,
-            parsed.focus_line_items,
-            parsed.focus_findings,
-            parsed.focus_amounts,
-        )
+        del data
+        chunk = _chunk(uri, fmt, parsed, read_rejects, rules, observer)
         # Only the chunk stays alive while the warehouse loads it.
-        del data, parsed, read_rejects, events, contract_rejects, rejects, prepared
+        del parsed, read_rejects
         yield chunk
         del chunk
     problem = over_threshold(item.obj.uri, rows_in, rules, settings.reject_threshold)
     if problem is not None:
         raise problem
+
+
+def _chunk(
+    uri: str,
+    fmt: SourceFormat,
+    parsed: ParsedSource,
+    read_rejects: pl.DataFrame,
+    rules: dict[str, int],
+    observer: Observer,
+) -> Chunk:
+    """A normalized chunk validated and made ready to load; its rejects counted in `rules`."""
+    with timed(observer, Phase.VALIDATE, fmt), parse_failures_fail_the_file(uri, "validating"):
+        events, contract_rejects = validate_events(parsed.events, uri)
+    rejects = pl.concat([read_rejects, parsed.rejects, contract_rejects]).sort(
+        "source_row", nulls_last=True
+    )
+    for rule, count in rejects.group_by("rule").len().iter_rows():
+        rules[rule] = rules.get(rule, 0) + count
+    with timed(observer, Phase.PREPARE, fmt), parse_failures_fail_the_file(uri, "preparing"):
+        prepared = prepare_events(events)
+    del events
+    # The chunk carries the prepared events alone: their dimension lists are let go.
+    return Chunk(
+        parsed.rows_in,
+        prepared,
+        rejects,
+        parsed.focus_line_items,
+        parsed.focus_findings,
+        parsed.focus_amounts,
+    )
+
+
+def typed_csv_plan(
+    item: StreamingObject, settings: Settings, observer: Observer = NO_OBSERVER
+) -> tuple[CsvPlan, str] | None:
+    """For a large Amberflo CSV export DuckDB reads exactly as the chunked reader does, its
+    typing plan and the path DuckDB reads it from (etl.formats.amberflo.duckdb_csv); None when
+    it must stream in chunks (gzip, a download without a path, a header or a body the
+    chunked reader must decide)."""
+    if item.source_format != "amberflo_csv" or item.stream.gzipped or item.spool is None:
+        return None
+    path = file_path(item.spool)
+    plan = csv_plan(item.first)
+    if path is None or plan is None:
+        return None
+    with (
+        timed(observer, Phase.DECOMPRESS),
+        parse_failures_fail_the_file(item.obj.uri, "checking the CSV"),
+    ):
+        strict = strict_csv_file(path, item.obj.uri, settings.max_object_bytes)
+    return (plan, path) if strict else None
+
+
+def typed_csv_stager(
+    item: StreamingObject, settings: Settings, observer: Observer = NO_OBSERVER
+) -> Stager | None:
+    """The stager that types a clean Amberflo CSV export (`typed_csv_plan`) in the warehouse
+    in one pass: its plain rows in SQL, the others through the normalizer in chunks."""
+    if item.typed_csv is None:
+        return None
+    plan, path = item.typed_csv
+    uri, fmt = item.obj.uri, item.source_format
+    parser = open_chunks(item, settings)
+    rules: dict[str, int] = {}
+
+    def leftover(frame: pl.DataFrame) -> Chunk:
+        with parse_failures_fail_the_file(uri, f"normalizing {fmt}"):
+            with timed(observer, Phase.PARSE, fmt):
+                records = leftover_records(frame, plan)
+            with timed(observer, Phase.NORMALIZE, fmt):
+                parsed, read_rejects = parser.normalize(
+                    replace(no_rows(fmt), rows_in=records.height, records=records)
+                )
+        return _chunk(uri, fmt, parsed, read_rejects, rules, observer)
+
+    def stager(con: Connection, stage: str, now: datetime) -> tuple[Counts, Iterator[Chunk]]:
+        counts, chunks = stage_typed_csv(
+            con,
+            stage,
+            now,
+            plan=plan,
+            path=path,
+            uri=uri,
+            latest_ms=latest_event_ms(item.obj.info().last_modified),
+            leftover=leftover,
+            batch_rows=settings.chunk_rows,
+        )
+        log.info(
+            "step=typed_csv source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2]
+        )
+        return counts, _then_threshold(chunks, uri, counts[0], rules, settings)
+
+    return stager
+
+
+def _then_threshold(
+    chunks: Iterator[Chunk], uri: str, rows_in: int, rules: dict[str, int], settings: Settings
+) -> Iterator[Chunk]:
+    """`chunks`, then ContractViolation when the file's rejects (counted in `rules` as the
+    chunks are made) are over the threshold."""
+    for chunk in chunks:
+        rows_in += chunk.rows_in
+        yield chunk
+        del chunk
+    problem = over_threshold(uri, rows_in, rules, settings.reject_threshold)
+    if problem is not None:
+        raise problem
+
+
+def file_path(handle: BinaryIO) -> str | None:
+    """A path another reader (DuckDB) can open the file of `handle` by: its name, or for
+    an unnamed temporary file, its descriptor's entry in /proc."""
+    name = getattr(handle, "name", None)
+    if isinstance(name, str) and os.path.isfile(name):
+        return name
+    if isinstance(name, int) and os.path.exists(f"/proc/self/fd/{name}"):
+        return f"/proc/self/fd/{name}"
+    return None
 
 
 def open_chunks(item: StreamingObject, settings: Settings) -> ChunkParser:

@@ -2,7 +2,7 @@
 
 Modules: `connection` (writer lock, connections, `transaction()`), `schema` (tables from the
 contracts), `ledger`, `load` (groups and chunks), `stage`, `dedup`, `focus_deliveries`, `maps`,
-`records`; `store.Warehouse` is the facade callers use. Static SQL lives in `sql/`.
+`records`, `typed_csv`; `store.Warehouse` is the facade callers use. Static SQL lives in `sql/`.
 """
 
 from etl.warehouse.connection import (
@@ -32,6 +32,7 @@ from etl.warehouse.records import (
 from etl.warehouse.schema import EVENT_KEY, PUBLISHED_TABLES, SCHEMA_DDL
 from etl.warehouse.stage import STAGE_PREFIX
 from etl.warehouse.store import Warehouse, empty_views_sql, read_views_sql
+from etl.warehouse.typed_csv import TypedReadRefused, stage_typed_csv
 
 __all__ = [
     "EMPTY",
@@ -52,12 +53,14 @@ __all__ = [
     "PreparedEvents",
     "Retraction",
     "SourceLoad",
+    "TypedReadRefused",
     "Warehouse",
     "WarehouseMissing",
     "empty_views_sql",
     "read_views_sql",
     "require_warehouse",
     "retract_source",
+    "stage_typed_csv",
     "os_user",
     "prepare_events",
     "transaction",

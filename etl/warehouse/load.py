@@ -6,7 +6,7 @@ in one last transaction. A file that cannot be read loses its rows (`record_fail
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -145,6 +145,11 @@ def retract_source(
     return Retraction(uri, int(events), int(duplicates), int(rejected), frozenset(touched))
 
 
+Stager = Callable[[Connection, str, datetime], tuple[Counts, Iterable[Chunk]]]
+"""Stages a file's rows by SQL of its own (`etl.warehouse.typed_csv`) in the private staging
+table it is given; returns their counts and the chunks of the rest."""
+
+
 def replace_source_chunks(
     con: Connection,
     load: SourceLoad,
@@ -152,6 +157,7 @@ def replace_source_chunks(
     *,
     dedup_window_days: int,
     lineage: Lineage | None = None,
+    stager: Stager | None = None,
 ) -> LoadResult:
     """`replace_sources_rows` for one file too large to hold at once, fed chunk by chunk.
 
@@ -160,6 +166,9 @@ def replace_source_chunks(
     transaction finds the staged copies other files store (in one pass for the whole file,
     within the dedup window of its event dates, as in one piece) and replaces the file's rows
     with the staged ones.
+    With a `stager`, the file's rows are first staged by it (a clean CSV export typed by
+    DuckDB from its file) and `chunks` is ignored: the stager returns the chunks of the rows
+    it left.
     The file is still all-or-nothing: an exception raised by `chunks` (a bad gzip tail, too
     many rejects) leaves the warehouse as it was.
     """
@@ -168,6 +177,8 @@ def replace_source_chunks(
     try:
         now = ledger.now()
         rows_in = loaded = duplicates = rejected = 0
+        if stager is not None:
+            (rows_in, loaded, duplicates, rejected), chunks = stager(con, stage, now)
         totals = SourceTotals()
         for chunk in chunks:
             with transaction(con):

@@ -288,9 +288,11 @@ class Warehouse:
         with self.writer() as con:
             return prometheus.load_prometheus_group(con, loads)
 
-    def replace_source_chunks(self, load: SourceLoad, chunks: Iterable[Chunk]) -> LoadResult:
-        """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk
-        (staged, then merged in one transaction: still all or nothing)."""
+    def replace_source_chunks(
+        self, load: SourceLoad, chunks: Iterable[Chunk], stager: loading.Stager | None = None
+    ) -> LoadResult:
+        """`replace_source_rows` for a file too large to hold at once, fed chunk by chunk or
+        staged by a `stager` (staged, then merged in one transaction: still all or nothing)."""
         with self.writer() as con:
             return self.serialized(
                 lambda: loading.replace_source_chunks(
@@ -299,6 +301,7 @@ class Warehouse:
                     chunks,
                     dedup_window_days=self.dedup_window_days,
                     lineage=self.lineage,
+                    stager=stager,
                 ),
                 replayable=False,  # the chunks are a stream, read once
             )

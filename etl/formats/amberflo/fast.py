@@ -76,7 +76,7 @@ _QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
 _SCALAR_TYPES = (pl.String, pl.Int64, pl.Boolean, pl.Null)
 
 
-def _kv_series(frame: pl.DataFrame, pairs: list[tuple[str, pl.Expr]]) -> tuple[pl.Series, int]:
+def kv_series(frame: pl.DataFrame, pairs: list[tuple[str, pl.Expr]]) -> tuple[pl.Series, int]:
     """Per row, the sorted key/value structs of the non-null values among `pairs`, and the
     longest value seen.
 
@@ -128,7 +128,7 @@ def _json_dimension_pairs(frame: pl.DataFrame) -> list[tuple[str, pl.Expr]] | No
 def _finish_fast(
     frame: pl.DataFrame, pairs: list[tuple[str, pl.Expr]], uri: str
 ) -> RawBatch | None:
-    dims, longest = _kv_series(frame, pairs)
+    dims, longest = kv_series(frame, pairs)
     if longest > MAX_DIMENSION_VALUE:
         return None
     records = raw_frame(frame, dims)

@@ -1,0 +1,216 @@
+"""Large Amberflo CSV exports typed by DuckDB in the warehouse's own connection, in one pass.
+
+A clean export (the overwhelming majority) is read by DuckDB's CSV reader straight from its
+file into a private table, and every *plain* row, one whose values need no rule to decide
+(printable ASCII ids without surrounding blanks, a meterValue of at most 20 integer digits
+and 12 decimals, meterTimeInMillis a 12- or 13-digit epoch in [2000-01-01, written + 1 day],
+a uniqueId), is typed in SQL into its stored columns. Every other row (a missing or odd
+value, a hashed id, Unicode to normalize) goes back to polars and takes the normalizer and
+the contract like any chunk (`leftover_records`), so its event or its reject is exactly
+what the chunked reader makes of it.
+
+DuckDB and polars read RFC 4180 CSV alike only when the file is strictly formed. A file
+that is not (a carriage return, a blank line, a quote that does not open or close a field, a
+header DuckDB must not take as given) is refused (`strict_csv_file`, `csv_plan`) and
+streams in chunks as before; so is a file DuckDB will not read (a ragged row, bytes that are
+not UTF-8).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from contracts.amberflo import AMBERFLO_FIELDS, A
+from contracts.meter_event import EVENT_COLUMNS
+from etl.formats.amberflo.fast import kv_series
+from etl.formats.amberflo.normalize import MAX_FUTURE_SKEW, MIN_EVENT_MS, UNIT_SUFFIXES
+from etl.formats.amberflo.records import (
+    AMBERFLO_CSV_REQUIRED,
+    MAX_DIMENSION_KEY,
+    MAX_DIMENSIONS,
+    raw_frame,
+)
+from etl.formats.detect import strip_bom
+from etl.sources.streams import DecompressedStream, record_chunks
+
+# Dimension names spliced into SQL text (as JSON keys) must be plain: letters, digits and a
+# few separators, never a quote or a backslash. Any other header streams in chunks.
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9_.:/-]{{1,{MAX_DIMENSION_KEY}}}")
+_QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
+_SCAN_BYTES = 16 * 1024 * 1024
+
+# An id or a name that no rule can object to: printable ASCII (no control character, NFC as
+# it is), no blank at either end, within the contract's lengths.
+_PRINTABLE = "regexp_full_match({0}, '[!-~]([ -~]*[!-~])?') AND length({0}) <= {1}"
+# A meterValue that is exact in DECIMAL(32, 12); one of at most 12 digits and 6 decimals
+# takes DECIMAL(18, 6) first (DuckDB parses the narrow type several times faster).
+_PLAIN_VALUE = "regexp_full_match({0}, '[0-9]{{1,20}}([.][0-9]{{1,12}})?')"
+_NARROW_VALUE = "regexp_full_match({0}, '[0-9]{{1,12}}([.][0-9]{{1,6}})?')"
+
+
+@dataclass(frozen=True)
+class CsvPlan:
+    """How DuckDB reads and types one Amberflo CSV export (SQL over the private raw table)."""
+
+    columns: tuple[str, ...]
+    """The header's names (stripped), in file order; the raw table calls them c0, c1, ..."""
+    dimensions: tuple[str, ...]
+    """The dimension columns' names, sorted (the order of a MAP's keys)."""
+    read: str
+    """The read_csv call; parameter: the file's path."""
+    plain: str
+    """True for a plain row of the raw table (parameter: the latest event time allowed, ms)."""
+    typed: str
+    """The stored columns of a plain row, in EVENT_COLUMNS order, then `event_key_of`'s input;
+    parameters: source_uri."""
+    longest_dimension: str
+    """The longest dimension value of the raw table's rows."""
+    leftover: str
+    """The columns of a row that goes to polars: source_row and the header's names."""
+
+
+def header_names(first: bytes) -> list[str] | None:
+    """The stripped names of an unquoted header line, None when there is no such line."""
+    line, newline, _ = strip_bom(first).partition(b"\n")
+    if not newline or b'"' in line or b"\r" in line:
+        return None
+    try:
+        return [name.strip() for name in line.decode("utf-8").split(",")]
+    except UnicodeDecodeError:
+        return None
+
+
+def csv_plan(first: bytes) -> CsvPlan | None:
+    """The plan for an export whose first bytes are `first`, or None when its header asks
+    for the chunked reader (quoted, repeated or unsafe names, no uniqueId, too many dimensions)."""
+    names = header_names(first)
+    if names is None or len(set(names)) != len(names) or A.uniqueId not in names:
+        return None
+    if not AMBERFLO_CSV_REQUIRED.issubset(names):
+        return None
+    dims = sorted(n for n in names if n not in AMBERFLO_FIELDS)
+    if len(dims) > MAX_DIMENSIONS or not all(_SAFE_NAME.fullmatch(n) for n in dims):
+        return None
+    col = {name: f"c{i}" for i, name in enumerate(names)}
+    types = ", ".join(f"'{c}': 'VARCHAR'" for c in col.values())
+    read = (
+        "read_csv(?, auto_detect = false, header = false, skip = 1, delim = ',', quote = '\"', "
+        f"escape = '\"', new_line = '\\n', columns = {{{types}}}, strict_mode = true, "
+        "null_padding = false, encoding = 'utf-8')"
+    )
+    customer, meter, value = col[A.customerId], col[A.meterApiName], col[A.meterValue]
+    millis, unique = col[A.meterTimeInMillis], col[A.uniqueId]
+    plain = " AND ".join(
+        [
+            _PRINTABLE.format(customer, 512),
+            _PRINTABLE.format(meter, 256),
+            _PRINTABLE.format(unique, 512),
+            _PLAIN_VALUE.format(value),
+            f"regexp_full_match({millis}, '[0-9]{{12,13}}')",
+            f"TRY_CAST({millis} AS BIGINT) BETWEEN {MIN_EVENT_MS} AND ?::BIGINT",
+        ]
+    )
+    # Empty cells are NULL (DuckDB reads an empty field, quoted or not, as NULL) and are left
+    # out; DuckDB builds a MAP from JSON object text several times faster than from entries.
+    entries = ", ".join(
+        f"""CASE WHEN {col[d]} IS NOT NULL THEN '"{d}":' || to_json({col[d]}) END""" for d in dims
+    )
+    dimensions = (
+        f"""json_transform_strict('{{' || concat_ws(',', {entries}) || '}}', '"MAP(VARCHAR, VARCHAR)"')"""
+        if dims
+        else "MAP {}::MAP(VARCHAR, VARCHAR)"
+    )
+    time = f"make_timestamptz({millis}::BIGINT * 1000)"
+    suffix = (
+        "CASE "
+        + " ".join(
+            f"WHEN suffix({meter}, '{ending}') THEN '{unit}'" for ending, unit in UNIT_SUFFIXES
+        )
+        + " END"
+    )
+    unit = f"coalesce({col['unit']}, {suffix})" if "unit" in dims else suffix
+    money = "NULL::DECIMAL(38, 18)"
+    stored = {
+        "event_id": unique,
+        "customer_id": customer,
+        "meter_name": meter,
+        "quantity": f"CASE WHEN {_NARROW_VALUE.format(value)} THEN {value}::DECIMAL(18, 6) "
+        f"ELSE {value}::DECIMAL(32, 12) END::DECIMAL(38, 18)",
+        "unit": unit,
+        "event_time": time,
+        "event_date": f"{time}::DATE",
+        "dimensions": dimensions,
+        "billed_cost": money,
+        "effective_cost": money,
+        "list_cost": money,
+        "contracted_cost": money,
+        "currency": "NULL::VARCHAR",
+        "source_format": "'amberflo_csv'",
+        "source_uri": "?::VARCHAR",
+        "source_row": "rowid + 1",
+    }
+    longest = " , ".join(f"coalesce(length({col[d]}), 0)" for d in dims)
+    return CsvPlan(
+        columns=tuple(names),
+        dimensions=tuple(dims),
+        read=read,
+        plain=plain,
+        typed=", ".join(f"{stored[c]} AS {c}" for c in EVENT_COLUMNS),
+        longest_dimension=f"greatest({longest}, 0)" if dims else "0",
+        leftover=", ".join(["rowid + 1 AS source_row", *(f'{c} AS "{n}"' for n, c in col.items())]),
+    )
+
+
+def latest_event_ms(written_at: datetime) -> int:
+    """The latest meterTimeInMillis a file written at `written_at` may carry."""
+    since_epoch = written_at.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (since_epoch + MAX_FUTURE_SKEW) // _MILLISECOND
+
+
+_MILLISECOND = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def strict_csv_file(path: str, uri: str, max_bytes: int) -> bool:
+    """True when DuckDB reads the file at `path` exactly as the chunked reader would: no
+    carriage return, no blank line, and every quote opens or closes a whole field."""
+    with open(path, "rb") as handle:
+        stream = DecompressedStream(handle, uri, max_bytes)
+        if stream.gzipped:
+            return False
+        first = stream.read_upto(_SCAN_BYTES)
+        for chunk in record_chunks(stream, first, csv=True, chunk_bytes=_SCAN_BYTES):
+            body = strip_bom(chunk)
+            if b"\r" in body or b"\n\n" in body or body.startswith(b"\n"):
+                return False
+            if b'"' in body and not _quotes_enclose_fields(body):
+                return False
+    return True
+
+
+def _quotes_enclose_fields(body: bytes) -> bool:
+    quotes = 0
+    for match in _QUOTED_FIELD.finditer(body):
+        start, end = match.span()
+        if start > 0 and body[start - 1] not in b",\n":
+            return False
+        if end < len(body) and body[end] not in b",\n":
+            return False
+        quotes += end - start - len(match.group().replace(b'"', b""))
+    return quotes == body.count(b'"')
+
+
+def leftover_records(frame: pl.DataFrame, plan: CsvPlan) -> pl.DataFrame:
+    """Rows of the raw table that are not plain (`plan.leftover` columns) as the raw records
+    the CSV reader makes of them, numbered by their row in the file."""
+    fields = [
+        pl.col(name).str.strip_chars().replace("", None)
+        for name in AMBERFLO_FIELDS
+        if name in frame.columns
+    ]
+    frame = frame.with_columns(fields)
+    dims, _ = kv_series(frame, [(d, pl.col(d)) for d in plan.dimensions])
+    return raw_frame(frame, dims).with_columns(frame.get_column(A.source_row))

@@ -1,0 +1,98 @@
+"""A large Amberflo CSV export staged by DuckDB straight from its file (etl.formats.amberflo
+.duckdb_csv): its plain rows typed in SQL, the others handed back to polars as chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import polars as pl
+
+from contracts.meter_event import EVENT_COLUMNS
+from etl.formats.amberflo.duckdb_csv import CsvPlan
+from etl.formats.amberflo.records import MAX_DIMENSION_VALUE
+from etl.warehouse.connection import Connection
+from etl.warehouse.records import Chunk
+from etl.warehouse.schema import EVENT_KEY
+
+_STAGED_COLUMNS = ", ".join([*EVENT_COLUMNS, "ingested_at", "duplicate_of_uri", "event_key"])
+Counts = tuple[int, int, int, int]
+"""rows_in, events loaded, duplicates and rejected."""
+
+
+class TypedReadRefused(Exception):  # noqa: N818 - a signal, not a failure of the file
+    """DuckDB does not read this file exactly as the chunked reader does (a ragged row, bytes
+    that are not UTF-8, a dimension value over the limit): load it in chunks instead.
+    Raised before anything is written to the warehouse."""
+
+
+def stage_typed_csv(
+    con: Connection,
+    stage: str,
+    now: datetime,
+    *,
+    plan: CsvPlan,
+    path: str,
+    uri: str,
+    latest_ms: int,
+    leftover: Callable[[pl.DataFrame], Chunk],
+    batch_rows: int,
+) -> tuple[Counts, Iterator[Chunk]]:
+    """Read the file at `path` into `<stage>_raw`, stage its plain rows (a repeated event_id:
+    the first copy stored, the others duplicates of this file), and return their counts and
+    the chunks `leftover` makes of the other rows, `batch_rows` at a time."""
+    import duckdb
+
+    raw = f"{stage}_raw"
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {raw} AS SELECT *, coalesce({plan.plain}, false) AS _plain FROM {plan.read}",  # noqa: S608 - the plan's SQL, own name
+            [latest_ms, path],
+        )
+    except duckdb.InvalidInputException as exc:
+        raise TypedReadRefused(f"{uri}: {' '.join(str(exc).split())[:200]}") from exc
+    row = con.execute(
+        f"SELECT count(*) FILTER (_plain), max({plan.longest_dimension}) FROM {raw}"  # noqa: S608
+    ).fetchone()
+    assert row is not None
+    plain, longest = int(row[0]), int(row[1] or 0)
+    if longest > MAX_DIMENSION_VALUE:
+        raise TypedReadRefused(f"{uri}: a dimension value is over {MAX_DIMENSION_VALUE} characters")
+    con.execute(
+        f"""INSERT INTO {stage} ({_STAGED_COLUMNS})
+            SELECT *, ?::TIMESTAMPTZ, NULL, {EVENT_KEY} FROM (SELECT {plan.typed} FROM {raw} WHERE _plain)""",  # noqa: S608 - the plan's SQL, own names
+        [now, uri],
+    )
+    # Repeats of an id within the file: the first copy (by row) stays stored. Only the ids
+    # whose key repeats are ranked.
+    repeated = con.execute(
+        f"""UPDATE {stage} SET duplicate_of_uri = ? WHERE rowid IN (
+              SELECT rowid FROM {stage}
+              WHERE event_key IN (SELECT event_key FROM {stage} GROUP BY event_key HAVING count(*) > 1)
+              QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source_row) > 1)""",  # noqa: S608
+        [uri],
+    ).fetchone()
+    duplicates = int(repeated[0]) if repeated else 0
+    counts = (plain, plain - duplicates, duplicates, 0)
+    return counts, _leftover_chunks(con, raw, plan, leftover, batch_rows)
+
+
+def _leftover_chunks(
+    con: Connection,
+    raw: str,
+    plan: CsvPlan,
+    leftover: Callable[[pl.DataFrame], Chunk],
+    batch_rows: int,
+) -> Iterator[Chunk]:
+    after = 0
+    while True:
+        frame = con.execute(
+            f"SELECT {plan.leftover} FROM {raw} WHERE NOT _plain AND rowid >= ? ORDER BY rowid LIMIT ?",  # noqa: S608
+            [after, batch_rows],
+        ).pl()
+        if not frame.height:
+            break
+        after = int(frame.get_column("source_row").max())  # type: ignore[arg-type]
+        yield leftover(frame)
+    # The file's text is let go before the stage is merged.
+    con.execute(f"DROP TABLE {raw}")
