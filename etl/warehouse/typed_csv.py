@@ -74,16 +74,17 @@ def stage_typed_csv(
     ).fetchone()
     duplicates = int(repeated[0]) if repeated else 0
     counts = (plain, plain - duplicates, duplicates, 0)
-    return counts, _leftover_chunks(con, raw, plan, leftover, batch_rows)
+    return counts, _leftover_chunks(con, stage, plan, leftover, batch_rows)
 
 
 def _leftover_chunks(
     con: Connection,
-    raw: str,
+    stage: str,
     plan: CsvPlan,
     leftover: Callable[[pl.DataFrame], Chunk],
     batch_rows: int,
 ) -> Iterator[Chunk]:
+    raw = f"{stage}_raw"
     after = 0
     while True:
         frame = con.execute(
@@ -93,6 +94,31 @@ def _leftover_chunks(
         if not frame.height:
             break
         after = int(frame.get_column("source_row").max())  # type: ignore[arg-type]
-        yield leftover(frame)
+        chunk = leftover(frame)
+        _require_file_order(con, stage, chunk)
+        yield chunk
     # The file's text is let go before the stage is merged.
     con.execute(f"DROP TABLE {raw}")
+
+
+def _require_file_order(con: Connection, stage: str, chunk: Chunk) -> None:
+    """Refuse the file when a row of `chunk` carries an event_id whose stored copy among the
+    staged plain rows comes later in the file: read in file order, this row would be the
+    first copy, and which copy a file keeps must not depend on how it was read."""
+    if not chunk.events.frame.height:
+        return
+    con.register("leftover_ids", chunk.events.frame.select("event_id", "source_row").to_arrow())
+    try:
+        later = con.execute(
+            f"""SELECT count(*) FROM {stage} s
+                JOIN (SELECT {EVENT_KEY} AS event_key, source_row FROM leftover_ids) i
+                  ON s.event_key = i.event_key
+                WHERE s.duplicate_of_uri IS NULL AND s.source_row > i.source_row""",  # noqa: S608 - own name
+        ).fetchone()
+    finally:
+        con.unregister("leftover_ids")
+    if later and later[0]:
+        raise TypedReadRefused(
+            f"{chunk.events.frame.get_column('source_uri')[0]}: an event id's first copy needs "
+            "the normalizer and a later copy is plain"
+        )

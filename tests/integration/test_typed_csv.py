@@ -1,0 +1,189 @@
+"""A large Amberflo CSV export typed by DuckDB from its file (etl.formats.amberflo.duckdb_csv)
+leaves the warehouse exactly as the chunked reader does: the same events, duplicates,
+rejects (row, column, rule, reason, raw text), ledger counts and lake files.
+
+Each generated export is loaded twice from a local folder, each file streaming (the chunk
+size is far below the file): once as the ingest does it, once with the typed path turned
+off. The values are drawn from the ones each rule decides (blanks around ids, decomposed
+Unicode, control characters, numbers out of range or with 13 decimals, epoch seconds,
+missing ids), the dimensions from quoted commas, quotes, newlines and empty cells; some
+files are also broken in ways DuckDB must not be trusted with (a ragged row, a blank line,
+a quote inside a field, CRLF, bytes that are not UTF-8, a dimension over the limit), which
+must send them to the chunked reader.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import logging
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import etl.jobs.read
+from etl.jobs.ingest import ingest
+from etl.settings import Settings
+from tests.integration._support import DAY_MS, MS, lake_digest, q, warehouse_digest
+
+pytestmark = [pytest.mark.integration]
+
+HEADER = ["customerId", "meterApiName", "meterValue", "meterTimeInMillis", "uniqueId", "region", "unit", "note"]  # fmt: skip
+
+NAMES = ["c1", "c2", " c1 ", "", "  ", "Acme Corp", "cafe\u0301", "caf\u00e9", "c\t1", "c\x01", "7", "x" * 600]  # fmt: skip
+METERS = ["gpu_hours", "storage_gb_months", "power_kwh", "api", " gpu_hours", "", "m\x7f", "y" * 300]  # fmt: skip
+VALUES = [
+    "0", "1", "2.5", "10.000000000001", "99999999999999999999.999999999999", "00000000000000000000001",
+    "123456789012345678901", "1.1234567890123", "-1", "-0", "1e3", ".5", "1.", " 2 ", "abc", "NaN",
+    "inf", "", "0.0000000000001",
+]  # fmt: skip
+TIMES = [
+    str(MS), str(MS + DAY_MS + 17), f" {MS} ", str(MS // 1000), "946684799999", "946684800000",
+    "99999999999999999999", f"{MS}.0", "", "x", str(MS + 400 * DAY_MS), "0" + str(MS),
+]  # fmt: skip
+IDS = ["u1", "u2", "u3", " u1 ", "", "u\x02", "z" * 600, "9.5", "\u00e9"]
+DIMS = ["eu", "eu, west", 'say "hi"', "line\nbreak", "", " padded ", "\u00fcber", "GB", "\\"]
+
+row = st.fixed_dictionaries(
+    {
+        "customerId": st.sampled_from(NAMES),
+        "meterApiName": st.sampled_from(METERS),
+        "meterValue": st.sampled_from(VALUES),
+        "meterTimeInMillis": st.sampled_from(TIMES),
+        "uniqueId": st.sampled_from(IDS),
+        "region": st.sampled_from(DIMS),
+        "unit": st.sampled_from(["", "", "", "Hours", "GPU-Hours"]),
+        "note": st.sampled_from(DIMS),
+    }
+)
+# Mostly plain rows, as real exports are: a plain row is drawn from the first values only.
+plain_row = st.fixed_dictionaries(
+    {
+        "customerId": st.sampled_from(["c1", "c2", "Acme Corp"]),
+        "meterApiName": st.sampled_from(["gpu_hours", "storage_gb_months", "api"]),
+        "meterValue": st.sampled_from(VALUES[:5]),
+        "meterTimeInMillis": st.sampled_from(TIMES[:2]),
+        "uniqueId": st.sampled_from(["u1", "u2", "u3", "u4", "u5"]),
+        "region": st.sampled_from(DIMS),
+        "unit": st.sampled_from(["", "Hours"]),
+        "note": st.sampled_from(DIMS),
+    }
+)
+BREAKS = ["ragged row", "blank line", "quote inside a field", "crlf", "not utf-8", "long dimension"]
+
+
+def _render(rows: list[dict[str, str]], broken: str | None) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, HEADER, lineterminator="\r\n" if broken == "crlf" else "\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    body = out.getvalue().encode()
+    if broken == "ragged row":
+        body += b"c1,gpu_hours,1\n"
+    elif broken == "blank line":
+        body = body.replace(b"\n", b"\n\n", 2)
+    elif broken == "quote inside a field":
+        body += f'c1,gpu_hours,1,{MS},q"1,eu,,\n'.encode()
+    elif broken == "not utf-8":
+        body += f"c\xff,gpu_hours,1,{MS},u9,eu,,\n".encode("latin-1")
+    elif broken == "long dimension":
+        body += f"c1,gpu_hours,1,{MS},u9,{'r' * 1025},,\n".encode()
+    return body
+
+
+def _load(folder: Path, root: Path, *, typed: bool, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    config = dataclasses.replace(
+        Settings.from_env(root / "warehouse.duckdb"), chunk_bytes=600, chunk_rows=3
+    )
+    with monkeypatch.context() as patch:
+        if not typed:
+            patch.setattr(etl.jobs.read, "csv_plan", lambda first: None)
+        ingest([str(folder)], config)
+    return config
+
+
+def _same_warehouse(a: Settings, b: Settings) -> None:
+    assert warehouse_digest(a.warehouse_path) == warehouse_digest(b.warehouse_path)
+    rejects = "SELECT source_uri, source_row, column_name, rule, reason, raw_record FROM rejected_rows ORDER BY ALL"
+    assert q(a.warehouse_path, rejects) == q(b.warehouse_path, rejects)
+    ledger = "SELECT source_uri, status, rows_in, events_loaded, duplicates, rejected, error FROM ingest_ledger ORDER BY ALL"
+    assert q(a.warehouse_path, ledger) == q(b.warehouse_path, ledger)
+    events = {k: v for k, v in lake_digest(a.lake_path).items() if k.startswith("meter_events/")}
+    assert events == {
+        k: v for k, v in lake_digest(b.lake_path).items() if k.startswith("meter_events/")
+    }
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    files=st.lists(
+        st.tuples(
+            st.lists(st.one_of(plain_row, plain_row, row), min_size=8, max_size=40),
+            st.one_of(st.none(), st.none(), st.sampled_from(BREAKS)),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_typed_csv_loads_what_the_chunked_reader_loads(
+    files: list[tuple[list[dict[str, str]], str | None]],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = tmp_path_factory.mktemp("typed")
+    folder = root / "exports"
+    folder.mkdir()
+    for i, (rows, broken) in enumerate(files):
+        (folder / f"usage-{i}.csv").write_bytes(_render(rows, broken))
+    typed = _load(folder, root / "typed", typed=True, monkeypatch=monkeypatch)
+    chunked = _load(folder, root / "chunked", typed=False, monkeypatch=monkeypatch)
+    _same_warehouse(typed, chunked)
+
+
+def test_a_clean_export_is_typed_and_a_broken_one_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The typed path is taken (for clean files, odd values and all) and refused (for files
+    DuckDB would read differently), and both warehouses still agree, rejects included."""
+    rows = [
+        {"customerId": c, "meterApiName": "gpu_hours", "meterValue": v, "meterTimeInMillis": t,
+         "uniqueId": u, "region": d, "unit": "", "note": ""}
+        for c, v, t, u, d in zip(NAMES * 4, VALUES * 2, TIMES * 3, IDS * 4, DIMS * 4, strict=False)
+    ]  # fmt: skip
+    # Plain rows besides, so that the rejects stay under the threshold.
+    rows += [
+        {"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": "1.5", "meterTimeInMillis": str(MS + i),
+         "uniqueId": f"p{i % 30}", "region": DIMS[i % len(DIMS)], "unit": "", "note": ""}
+        for i in range(3 * len(rows))
+    ]  # fmt: skip
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "clean.csv").write_bytes(_render(rows, None))
+    for i, broken in enumerate(BREAKS):
+        (folder / f"broken-{i}.csv").write_bytes(_render(rows, broken))
+    with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
+        typed = _load(folder, tmp_path / "typed", typed=True, monkeypatch=monkeypatch)
+    taken = {
+        r.getMessage().split()[1].rsplit("/", 1)[1]
+        for r in caplog.records
+        if r.getMessage().startswith("step=typed_csv ")
+        and "refused" not in r.getMessage()
+    }
+    assert taken == {"clean.csv"}
+    chunked = _load(folder, tmp_path / "chunked", typed=False, monkeypatch=monkeypatch)
+    _same_warehouse(typed, chunked)
+    # The odd values were rejected with their reasons, not typed in SQL.
+    rules = q(typed.warehouse_path, "SELECT DISTINCT rule FROM rejected_rows WHERE source_uri LIKE '%clean.csv'")
+    assert {r for (r,) in rules} >= {
+        "amberflo.meterValue.precision", "amberflo.meterValue.range", "amberflo.meterValue.number",
+        "amberflo.meterValue.finite", "amberflo.customerId.control",
+    }  # fmt: skip
+    # Every file carries the same ids: the rule keeps each id's copy of the smallest file name.
+    assert q(typed.warehouse_path, "SELECT count(*) FROM meter_events")[0][0] > 30
