@@ -24,7 +24,7 @@ from etl.jobs.read import (
     open_chunks,
     parse_chunks,
     parse_failures_fail_the_file,
-    typed_csv_stager,
+    typed_stager,
 )
 from etl.jobs.reports import FileReport
 from etl.settings import Settings
@@ -336,12 +336,12 @@ def load_streaming(
     meta = source_load(obj, item.checksum, nothing, nothing.events, nothing.rejects, settings)
     try:
         try:
-            stager = typed_csv_stager(item, settings, observer)
+            stager = typed_stager(item, settings, observer)
             if stager is not None:
                 result = _load_chunks(warehouse, meta, iter(()), observer, stager)
                 return loaded_report(item.source_format, item.started, result)
         except TypedReadRefused as refused:
-            log.info("step=typed_csv source=%s refused=%s; loading in chunks", obj.uri, refused)
+            log.info("step=typed source=%s refused=%s; loading in chunks", obj.uri, refused)
         # The next chunk is parsed while the warehouse loads this one; closed (its thread
         # joined) before the stream under it is.
         with contextlib.closing(

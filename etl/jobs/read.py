@@ -16,13 +16,8 @@ from typing import BinaryIO
 import polars as pl
 
 from etl.errors import FormatError, MeterhouseError, ParseFailed
-from etl.formats.amberflo.duckdb_csv import (
-    CsvPlan,
-    csv_plan,
-    latest_event_ms,
-    leftover_records,
-    strict_csv_file,
-)
+from etl.formats.amberflo.duckdb_csv import TypedPlan, latest_event_ms
+from etl.formats.amberflo.typed import reads_alike, typed_plan
 from etl.formats.base import (
     Chunking,
     ChunkParser,
@@ -38,7 +33,7 @@ from etl.sources.discovery import SourceObject
 from etl.sources.stores import ObjectStore, sha256_hex
 from etl.sources.streams import DecompressedStream, record_chunks
 from etl.validate import over_threshold, validate_events
-from etl.warehouse import Chunk, Connection, prepare_events, stage_typed_csv
+from etl.warehouse import Chunk, Connection, prepare_events, stage_typed
 from etl.warehouse.load import Counts, Stager
 
 # The ingest's logger: operators (and tests) filter on it.
@@ -97,8 +92,8 @@ class StreamingObject:
     first: bytes
     started: float
     spool: BinaryIO | None
-    typed_csv: tuple[CsvPlan, str] | None = None
-    """A clean Amberflo CSV export's typing plan and file path (`typed_csv_plan`)."""
+    typed: tuple[TypedPlan, str] | None = None
+    """A clean Amberflo export's typing plan and file path (`typed_load_plan`)."""
 
     def close(self) -> None:
         """Close the spool file under the stream (if any)."""
@@ -151,7 +146,7 @@ def read_object(
             assert fmt is not None
             item = StreamingObject(obj, checksum, fmt, spec, stream, first + more, started, spool)
             # Whether DuckDB may type it from its file: checked here, beside the reading.
-            item.typed_csv = typed_csv_plan(item, settings, observer)
+            item.typed = typed_load_plan(item, settings, observer)
             return item
         with timed(observer, Phase.DECOMPRESS):
             whole = (
@@ -292,35 +287,35 @@ def _chunk(
     )
 
 
-def typed_csv_plan(
+def typed_load_plan(
     item: StreamingObject, settings: Settings, observer: Observer = NO_OBSERVER
-) -> tuple[CsvPlan, str] | None:
-    """For a large Amberflo CSV export DuckDB reads exactly as the chunked reader does, its
-    typing plan and the path DuckDB reads it from (etl.formats.amberflo.duckdb_csv); None when
-    it must stream in chunks (gzip, a download without a path, a header or a body the
-    chunked reader must decide)."""
-    if item.source_format != "amberflo_csv" or item.stream.gzipped or item.spool is None:
+) -> tuple[TypedPlan, str] | None:
+    """For a large Amberflo CSV or NDJSON export DuckDB reads exactly as the chunked reader
+    does, its typing plan and the path DuckDB reads it from (etl.formats.amberflo.typed);
+    None when it must stream in chunks (gzip, a download without a path, a header or a body
+    the chunked reader must decide)."""
+    if item.stream.gzipped or item.spool is None:
         return None
+    plan = typed_plan(item.source_format, item.first)
     path = file_path(item.spool)
-    plan = csv_plan(item.first)
     if path is None or plan is None:
         return None
     with (
         timed(observer, Phase.DECOMPRESS),
-        parse_failures_fail_the_file(item.obj.uri, "checking the CSV"),
+        parse_failures_fail_the_file(item.obj.uri, "checking the export"),
     ):
-        strict = strict_csv_file(path, item.obj.uri, settings.max_object_bytes)
-    return (plan, path) if strict else None
+        alike = reads_alike(item.source_format, path, item.obj.uri, settings.max_object_bytes)
+    return (plan, path) if alike else None
 
 
-def typed_csv_stager(
+def typed_stager(
     item: StreamingObject, settings: Settings, observer: Observer = NO_OBSERVER
 ) -> Stager | None:
-    """The stager that types a clean Amberflo CSV export (`typed_csv_plan`) in the warehouse
-    in one pass: its plain rows in SQL, the others through the normalizer in chunks."""
-    if item.typed_csv is None:
+    """The stager that types a clean Amberflo export (`typed_load_plan`) in the warehouse in
+    one pass: its plain rows in SQL, the others through the reader and normalizer in chunks."""
+    if item.typed is None:
         return None
-    plan, path = item.typed_csv
+    plan, path = item.typed
     uri, fmt = item.obj.uri, item.source_format
     parser = open_chunks(item, settings)
     rules: dict[str, int] = {}
@@ -328,15 +323,20 @@ def typed_csv_stager(
     def leftover(frame: pl.DataFrame) -> Chunk:
         with parse_failures_fail_the_file(uri, f"normalizing {fmt}"):
             with timed(observer, Phase.PARSE, fmt):
-                records = leftover_records(frame, plan)
+                batch = plan.leftover_batch(frame, uri)
             with timed(observer, Phase.NORMALIZE, fmt):
                 parsed, read_rejects = parser.normalize(
-                    replace(no_rows(fmt), rows_in=records.height, records=records)
+                    replace(
+                        no_rows(fmt),
+                        rows_in=batch.rows_in,
+                        records=batch.records,
+                        rejects=batch.rejects,
+                    )
                 )
         return _chunk(uri, fmt, parsed, read_rejects, rules, observer)
 
     def stager(con: Connection, stage: str, now: datetime) -> tuple[Counts, Iterator[Chunk]]:
-        counts, chunks = stage_typed_csv(
+        counts, chunks = stage_typed(
             con,
             stage,
             now,
@@ -348,7 +348,7 @@ def typed_csv_stager(
             batch_rows=settings.chunk_rows,
         )
         log.info(
-            "step=typed_csv source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2]
+            "step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2]
         )
         return counts, _then_threshold(chunks, uri, counts[0], rules, settings)
 

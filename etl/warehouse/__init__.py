@@ -2,7 +2,7 @@
 
 Modules: `connection` (writer lock, connections, `transaction()`), `schema` (tables from the
 contracts), `ledger`, `load` (groups and chunks), `stage`, `dedup`, `focus_deliveries`, `maps`,
-`records`, `typed_csv`; `store.Warehouse` is the facade callers use. Static SQL lives in `sql/`.
+`records`, `typed`; `store.Warehouse` is the facade callers use. Static SQL lives in `sql/`.
 """
 
 from etl.warehouse.connection import (
@@ -32,7 +32,7 @@ from etl.warehouse.records import (
 from etl.warehouse.schema import EVENT_KEY, PUBLISHED_TABLES, SCHEMA_DDL
 from etl.warehouse.stage import STAGE_PREFIX
 from etl.warehouse.store import Warehouse, empty_views_sql, read_views_sql
-from etl.warehouse.typed_csv import TypedReadRefused, stage_typed_csv
+from etl.warehouse.typed import TypedReadRefused, stage_typed
 
 __all__ = [
     "EMPTY",
@@ -60,7 +60,7 @@ __all__ = [
     "read_views_sql",
     "require_warehouse",
     "retract_source",
-    "stage_typed_csv",
+    "stage_typed",
     "os_user",
     "prepare_events",
     "transaction",

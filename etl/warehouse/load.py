@@ -146,7 +146,7 @@ def retract_source(
 
 
 Stager = Callable[[Connection, str, datetime], tuple[Counts, Iterable[Chunk]]]
-"""Stages a file's rows by SQL of its own (`etl.warehouse.typed_csv`) in the private staging
+"""Stages a file's rows by SQL of its own (`etl.warehouse.typed`) in the private staging
 table it is given; returns their counts and the chunks of the rest."""
 
 

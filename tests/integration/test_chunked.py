@@ -127,7 +127,7 @@ def test_chunked_load_equals_whole_load(
         assert sum(f"/big/{key} " in line for line in chunk_lines) > 20, key
     # A strictly formed CSV export is typed by DuckDB from its file instead (its odd rows
     # still normalized in chunks): the same warehouse either way.
-    typed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step=typed_csv ")]
+    typed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step=typed ")]
     assert f"source=s3://{BUCKET}/ingest/big/tricky.csv" in [line.split()[1] for line in typed]
     # A report is the file's counts when its own load committed: loaded one by one, a file's
     # copies can still move to a later file that the duplicate rule prefers, so its loaded /

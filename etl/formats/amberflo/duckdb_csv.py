@@ -19,19 +19,21 @@ not UTF-8).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
 
 from contracts.amberflo import AMBERFLO_FIELDS, A
-from contracts.meter_event import EVENT_COLUMNS
+from contracts.meter_event import EVENT_COLUMNS, REJECT_SCHEMA
 from etl.formats.amberflo.fast import kv_series
 from etl.formats.amberflo.normalize import MAX_FUTURE_SKEW, MIN_EVENT_MS, UNIT_SUFFIXES
 from etl.formats.amberflo.records import (
     AMBERFLO_CSV_REQUIRED,
     MAX_DIMENSION_KEY,
     MAX_DIMENSIONS,
+    RawBatch,
     raw_frame,
 )
 from etl.formats.detect import strip_bom
@@ -53,15 +55,12 @@ _NARROW_VALUE = "regexp_full_match({0}, '[0-9]{{1,12}}([.][0-9]{{1,6}})?')"
 
 
 @dataclass(frozen=True)
-class CsvPlan:
-    """How DuckDB reads and types one Amberflo CSV export (SQL over the private raw table)."""
+class TypedPlan:
+    """How DuckDB reads and types one large Amberflo export (SQL over the private raw table,
+    one row per record, `rowid + 1` its source_row)."""
 
-    columns: tuple[str, ...]
-    """The header's names (stripped), in file order; the raw table calls them c0, c1, ..."""
-    dimensions: tuple[str, ...]
-    """The dimension columns' names, sorted (the order of a MAP's keys)."""
     read: str
-    """The read_csv call; parameter: the file's path."""
+    """The relation the raw table is made of; parameter: the file's path."""
     plain: str
     """True for a plain row of the raw table (parameter: the latest event time allowed, ms)."""
     typed: str
@@ -70,7 +69,10 @@ class CsvPlan:
     longest_dimension: str
     """The longest dimension value of the raw table's rows."""
     leftover: str
-    """The columns of a row that goes to polars: source_row and the header's names."""
+    """The columns of a row that goes to polars: source_row and what `leftover_batch` reads."""
+    leftover_batch: Callable[[pl.DataFrame, str], RawBatch]
+    """Rows that are not plain (`leftover` columns) -> the raw records (and read rejects) the
+    chunked reader makes of them, numbered by their place in the file; the file's URI."""
 
 
 def header_names(first: bytes) -> list[str] | None:
@@ -84,7 +86,7 @@ def header_names(first: bytes) -> list[str] | None:
         return None
 
 
-def csv_plan(first: bytes) -> CsvPlan | None:
+def csv_plan(first: bytes) -> TypedPlan | None:
     """The plan for an export whose first bytes are `first`, or None when its header asks
     for the chunked reader (quoted, repeated or unsafe names, no uniqueId, too many dimensions)."""
     names = header_names(first)
@@ -124,15 +126,47 @@ def csv_plan(first: bytes) -> CsvPlan | None:
         if dims
         else "MAP {}::MAP(VARCHAR, VARCHAR)"
     )
+    longest = " , ".join(f"coalesce(length({col[d]}), 0)" for d in dims)
+    return TypedPlan(
+        read=read,
+        plain=plain,
+        typed=typed_columns(
+            "amberflo_csv",
+            customer=customer,
+            meter=meter,
+            unique=unique,
+            value=value,
+            millis=millis,
+            dimensions=dimensions,
+            unit=col["unit"] if "unit" in dims else None,
+        ),
+        longest_dimension=f"greatest({longest}, 0)" if dims else "0",
+        leftover=", ".join(["rowid + 1 AS source_row", *(f'{c} AS "{n}"' for n, c in col.items())]),
+        leftover_batch=lambda frame, uri: _leftover_records(frame, dims),
+    )
+
+
+def typed_columns(
+    source_format: str,
+    *,
+    customer: str,
+    meter: str,
+    unique: str,
+    value: str,
+    millis: str,
+    dimensions: str,
+    unit: str | None,
+) -> str:
+    """The stored columns of a plain row (EVENT_COLUMNS, in order) from SQL expressions of its
+    text values (a `unit` dimension's value, if any); parameter: source_uri."""
     time = f"make_timestamptz({millis}::BIGINT * 1000)"
     suffix = (
         "CASE "
         + " ".join(
-            f"WHEN suffix({meter}, '{ending}') THEN '{unit}'" for ending, unit in UNIT_SUFFIXES
+            f"WHEN suffix({meter}, '{ending}') THEN '{name}'" for ending, name in UNIT_SUFFIXES
         )
         + " END"
     )
-    unit = f"coalesce({col['unit']}, {suffix})" if "unit" in dims else suffix
     money = "NULL::DECIMAL(38, 18)"
     stored = {
         "event_id": unique,
@@ -140,7 +174,7 @@ def csv_plan(first: bytes) -> CsvPlan | None:
         "meter_name": meter,
         "quantity": f"CASE WHEN {_NARROW_VALUE.format(value)} THEN {value}::DECIMAL(18, 6) "
         f"ELSE {value}::DECIMAL(32, 12) END::DECIMAL(38, 18)",
-        "unit": unit,
+        "unit": f"coalesce({unit}, {suffix})" if unit else suffix,
         "event_time": time,
         "event_date": f"{time}::DATE",
         "dimensions": dimensions,
@@ -149,20 +183,11 @@ def csv_plan(first: bytes) -> CsvPlan | None:
         "list_cost": money,
         "contracted_cost": money,
         "currency": "NULL::VARCHAR",
-        "source_format": "'amberflo_csv'",
+        "source_format": f"'{source_format}'",
         "source_uri": "?::VARCHAR",
         "source_row": "rowid + 1",
     }
-    longest = " , ".join(f"coalesce(length({col[d]}), 0)" for d in dims)
-    return CsvPlan(
-        columns=tuple(names),
-        dimensions=tuple(dims),
-        read=read,
-        plain=plain,
-        typed=", ".join(f"{stored[c]} AS {c}" for c in EVENT_COLUMNS),
-        longest_dimension=f"greatest({longest}, 0)" if dims else "0",
-        leftover=", ".join(["rowid + 1 AS source_row", *(f'{c} AS "{n}"' for n, c in col.items())]),
-    )
+    return ", ".join(f"{stored[c]} AS {c}" for c in EVENT_COLUMNS)
 
 
 def latest_event_ms(written_at: datetime) -> int:
@@ -203,14 +228,15 @@ def _quotes_enclose_fields(body: bytes) -> bool:
     return quotes == body.count(b'"')
 
 
-def leftover_records(frame: pl.DataFrame, plan: CsvPlan) -> pl.DataFrame:
-    """Rows of the raw table that are not plain (`plan.leftover` columns) as the raw records
-    the CSV reader makes of them, numbered by their row in the file."""
+def _leftover_records(frame: pl.DataFrame, dimensions: list[str]) -> RawBatch:
+    """Rows of the raw table that are not plain as the raw records the CSV reader makes of
+    them, numbered by their row in the file."""
     fields = [
         pl.col(name).str.strip_chars().replace("", None)
         for name in AMBERFLO_FIELDS
         if name in frame.columns
     ]
     frame = frame.with_columns(fields)
-    dims, _ = kv_series(frame, [(d, pl.col(d)) for d in plan.dimensions])
-    return raw_frame(frame, dims).with_columns(frame.get_column(A.source_row))
+    dims, _ = kv_series(frame, [(d, pl.col(d)) for d in dimensions])
+    records = raw_frame(frame, dims).with_columns(frame.get_column(A.source_row))
+    return RawBatch(records, pl.DataFrame(schema=REJECT_SCHEMA), records.height)

@@ -60,7 +60,7 @@ def _long_run_outside_strings(shape: bytes) -> bool:
     return False
 
 
-def _has_long_number_or_blank_line(body: bytes, *, lines: bool) -> bool:
+def has_long_number_or_blank_line(body: bytes, *, lines: bool) -> bool:
     shape = body.translate(_SHAPE, b" \t\r")
     if _LONG_RUN in shape and _long_run_outside_strings(shape):
         return True
@@ -169,7 +169,7 @@ def fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
     """A clean JSON array (NDJSON with `lines`) read in one call; None when the exact reader
     must decide."""
     body = strip_bom(data)
-    if _has_long_number_or_blank_line(body, lines=lines):
+    if has_long_number_or_blank_line(body, lines=lines):
         return None
     if lines and len(body) >= DUCKDB_MIN_BYTES:
         batch = duckdb_ndjson(body)
@@ -210,7 +210,17 @@ def fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
         if found[0] or (found[1] and _name_as_float(body)):
             return None
     pairs = _json_dimension_pairs(frame)
-    return None if pairs is None else _finish_fast(frame, pairs, uri)
+    if pairs is None:
+        return None
+    # polars reads a key that holds a string in one record and an object or an array in
+    # another as text, the nested value rendered as JSON: the exact reader rejects it by name.
+    if pairs and frame.select(
+        pl.any_horizontal(
+            [expr.cast(pl.String).str.contains(r"^\s*[\[{]") for _, expr in pairs]
+        ).any()
+    ).item():
+        return None
+    return _finish_fast(frame, pairs, uri)
 
 
 def fast_csv(data: bytes, uri: str) -> RawBatch | None:

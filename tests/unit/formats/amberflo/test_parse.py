@@ -201,6 +201,23 @@ def test_nested_dimension_value_is_rejected(value: Any, kind: str) -> None:
     check_contracts(batch)
 
 
+@pytest.mark.parametrize(("value", "kind"), [({"a": 1}, "an object"), ([1, 2], "an array")])
+def test_a_key_nested_in_one_record_and_text_in_another_is_rejected_where_nested(
+    value: Any, kind: str
+) -> None:
+    """The vectorized reader would read such a key as text, the nested value as JSON."""
+    rec = {**REC, "meterValue": 1, "meterTimeInMillis": 1704067200000, "uniqueId": "u"}
+    lines = [{**rec, "dimensions": {"spec": "x"}}, {**rec, "dimensions": {"spec": value}}]
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+    batch = amberflo.parse_amberflo_ndjson(data, URI)
+
+    assert batch.records[AmberfloRecord.source_row].to_list() == [1]
+    assert batch.rejects.select("source_row", "rule", "reason").rows() == [
+        (2, "amberflo.dimensions.scalar", f"dimension 'spec' holds {kind}, expected a string")
+    ]
+
+
 def test_dimensions_that_are_not_an_object_are_rejected() -> None:
     batch = one_json({**REC, "dimensions": ["team", "a"]})
 

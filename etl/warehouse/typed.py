@@ -1,5 +1,6 @@
-"""A large Amberflo CSV export staged by DuckDB straight from its file (etl.formats.amberflo
-.duckdb_csv): its plain rows typed in SQL, the others handed back to polars as chunks."""
+"""A large Amberflo CSV or NDJSON export staged by DuckDB straight from its file
+(etl.formats.amberflo.typed): its plain rows typed in SQL, the others handed back to the
+chunked reader and the normalizer as chunks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 import polars as pl
 
 from contracts.meter_event import EVENT_COLUMNS
-from etl.formats.amberflo.duckdb_csv import CsvPlan
+from etl.formats.amberflo.duckdb_csv import TypedPlan
 from etl.formats.amberflo.records import MAX_DIMENSION_VALUE
 from etl.warehouse.connection import Connection
 from etl.warehouse.records import Chunk
@@ -26,12 +27,12 @@ class TypedReadRefused(Exception):  # noqa: N818 - a signal, not a failure of th
     Raised before anything is written to the warehouse."""
 
 
-def stage_typed_csv(
+def stage_typed(
     con: Connection,
     stage: str,
     now: datetime,
     *,
-    plan: CsvPlan,
+    plan: TypedPlan,
     path: str,
     uri: str,
     latest_ms: int,
@@ -80,7 +81,7 @@ def stage_typed_csv(
 def _leftover_chunks(
     con: Connection,
     stage: str,
-    plan: CsvPlan,
+    plan: TypedPlan,
     leftover: Callable[[pl.DataFrame], Chunk],
     batch_rows: int,
 ) -> Iterator[Chunk]:
