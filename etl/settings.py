@@ -79,6 +79,7 @@ class _Env(BaseSettings):
     chunk_bytes: int = Field(64 * 1024**2, gt=0)
     chunk_rows: int = Field(200_000, gt=0)
     focus_chunk_rows: int = Field(25_000, gt=0)
+    typed_load: bool = True
     spool_dir: Path | None = None
     late_days: Annotated[
         Annotated[int, Field(ge=0)] | None, NoDecode, BeforeValidator(_late_days)
@@ -294,6 +295,8 @@ class Settings:
                                 never larger than METERHOUSE_CHUNK_BYTES)
       METERHOUSE_FOCUS_CHUNK_ROWS  the same for FOCUS CSV, whose rows are wide (default 25000); a
                                 FOCUS CSV export of more rows streams in chunks too
+      METERHOUSE_TYPED_LOAD     true (default): a large clean Amberflo CSV/NDJSON export is typed
+                                by DuckDB from its file; false: it streams in chunks too
       METERHOUSE_SPOOL_DIR      where objects over METERHOUSE_CHUNK_BYTES are downloaded to while
                                 they load (default: the system temp folder)
       METERHOUSE_DUCKDB_MEMORY_LIMIT  DuckDB's memory limit for loads (default 1GB); it spills beyond
@@ -331,6 +334,7 @@ class Settings:
     chunk_bytes: int = 64 * 1024**2
     chunk_rows: int = 200_000
     focus_chunk_rows: int = 25_000
+    typed_load: bool = True
     spool_dir: Path | None = None
     late_days: int | None = DEFAULT_LATE_DAYS
     rollup_dimensions: tuple[str, ...] = DEFAULT_ROLLUP_DIMENSIONS
@@ -367,6 +371,7 @@ class Settings:
             chunk_bytes=env.chunk_bytes,
             chunk_rows=env.chunk_rows,
             focus_chunk_rows=env.focus_chunk_rows,
+            typed_load=env.typed_load,
             spool_dir=env.spool_dir,
             late_days=env.late_days,
             rollup_dimensions=env.rollup_dimensions,

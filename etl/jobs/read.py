@@ -294,7 +294,7 @@ def typed_load_plan(
     does, its typing plan and the path DuckDB reads it from (etl.formats.amberflo.typed);
     None when it must stream in chunks (gzip, a download without a path, a header or a body
     the chunked reader must decide)."""
-    if item.stream.gzipped or item.spool is None:
+    if not settings.typed_load or item.stream.gzipped or item.spool is None:
         return None
     plan = typed_plan(item.source_format, item.first)
     path = file_path(item.spool)

@@ -50,7 +50,8 @@ def stage_typed(
             f"CREATE TEMP TABLE {raw} AS SELECT *, coalesce({plan.plain}, false) AS _plain FROM {plan.read}",  # noqa: S608 - the plan's SQL, own name
             [latest_ms, path],
         )
-    except duckdb.InvalidInputException as exc:
+    except (duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
+        # A ragged row, bytes that are not UTF-8, a line DuckDB's parallel reader cannot hold.
         raise TypedReadRefused(f"{uri}: {' '.join(str(exc).split())[:200]}") from exc
     row = con.execute(
         f"SELECT count(*) FILTER (_plain), max({plan.longest_dimension}) FROM {raw}"  # noqa: S608

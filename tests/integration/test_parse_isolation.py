@@ -51,7 +51,10 @@ def test_a_cell_over_128_kib_and_deep_json_are_rejects_and_every_file_loads(
 ) -> None:
     src, cfg = local_exports(tmp_path)
     if chunk_bytes is not None:
-        cfg = dataclasses.replace(cfg, chunk_bytes=chunk_bytes, spool_dir=tmp_path)
+        # Chunk by chunk through the readers (not typed by DuckDB from the file).
+        cfg = dataclasses.replace(
+            cfg, chunk_bytes=chunk_bytes, spool_dir=tmp_path, typed_load=False
+        )
     _hostile_folder(src)
 
     report = ingest([str(src)], cfg)
@@ -115,7 +118,10 @@ def test_an_unexpected_exception_while_parsing_fails_only_that_file(
 ) -> None:
     src, cfg = local_exports(tmp_path)
     if chunk_bytes is not None:
-        cfg = dataclasses.replace(cfg, chunk_bytes=chunk_bytes, spool_dir=tmp_path)
+        # Chunk by chunk through the readers (not typed by DuckDB from the file).
+        cfg = dataclasses.replace(
+            cfg, chunk_bytes=chunk_bytes, spool_dir=tmp_path, typed_load=False
+        )
     parse = _explode(exc)
     monkeypatch.setattr(type(registry.AMBERFLO), "parse", parse)
     monkeypatch.setattr(AmberfloChunks, "parse", parse)

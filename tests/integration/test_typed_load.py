@@ -4,7 +4,7 @@ events, duplicates, rejects (row, column, rule, reason), ledger counts and lake 
 
 Each generated export is loaded twice from a local folder, each file streaming (the chunk
 size is far below the file): once as the ingest does it, once with the typed path turned
-off. The values are drawn from the ones each rule decides (blanks around ids, decomposed
+off (METERHOUSE_TYPED_LOAD=false). The values are drawn from the ones each rule decides (blanks around ids, decomposed
 Unicode, control characters, numbers out of range or with 13 decimals, epoch seconds,
 missing ids; in NDJSON also numbers, nulls, nesting, cut lines, missing fields), the
 dimensions from quoted commas, quotes, newlines, empty cells, odd keys; some files are also
@@ -28,7 +28,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import etl.jobs.read
 from etl.jobs.ingest import ingest
 from etl.settings import Settings
 from tests.integration._support import DAY_MS, MS, lake_digest, q, warehouse_digest
@@ -98,14 +97,14 @@ def _render(rows: list[dict[str, str]], broken: str | None) -> bytes:
     return body
 
 
-def _load(folder: Path, root: Path, *, typed: bool, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def _load(folder: Path, root: Path, *, typed: bool) -> Settings:
     config = dataclasses.replace(
-        Settings.from_env(root / "warehouse.duckdb"), chunk_bytes=600, chunk_rows=3
+        Settings.from_env(root / "warehouse.duckdb"),
+        chunk_bytes=600,
+        chunk_rows=3,
+        typed_load=typed,
     )
-    with monkeypatch.context() as patch:
-        if not typed:
-            patch.setattr(etl.jobs.read, "typed_plan", lambda fmt, first: None)
-        ingest([str(folder)], config)
+    ingest([str(folder)], config)
     return config
 
 
@@ -145,15 +144,13 @@ def _exports(rows: st.SearchStrategy[Any], breaks: list[str]) -> st.SearchStrate
     )
 
 
-def _typed_equals_chunked(
-    root: Path, files: list[tuple[bytes, str]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _typed_equals_chunked(root: Path, files: list[tuple[bytes, str]]) -> None:
     folder = root / "exports"
     folder.mkdir()
     for i, (body, suffix) in enumerate(files):
         (folder / f"usage-{i}.{suffix}").write_bytes(body)
-    typed = _load(folder, root / "typed", typed=True, monkeypatch=monkeypatch)
-    chunked = _load(folder, root / "chunked", typed=False, monkeypatch=monkeypatch)
+    typed = _load(folder, root / "typed", typed=True)
+    chunked = _load(folder, root / "chunked", typed=False)
     _same_warehouse(typed, chunked)
 
 
@@ -162,17 +159,15 @@ def _typed_equals_chunked(
 def test_typed_csv_loads_what_the_chunked_reader_loads(
     files: list[tuple[list[dict[str, str]], str | None]],
     tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _typed_equals_chunked(
         tmp_path_factory.mktemp("typed"),
         [(_render(rows, broken), "csv") for rows, broken in files],
-        monkeypatch,
     )
 
 
 def test_a_clean_export_is_typed_and_a_broken_one_streams(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The typed path is taken (for clean files, odd values and all) and refused (for files
     DuckDB would read differently), and both warehouses still agree, rejects included."""
@@ -193,7 +188,7 @@ def test_a_clean_export_is_typed_and_a_broken_one_streams(
     for i, broken in enumerate(BREAKS):
         (folder / f"broken-{i}.csv").write_bytes(_render(rows, broken))
     with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
-        typed = _load(folder, tmp_path / "typed", typed=True, monkeypatch=monkeypatch)
+        typed = _load(folder, tmp_path / "typed", typed=True)
     taken = {
         r.getMessage().split()[1].rsplit("/", 1)[1]
         for r in caplog.records
@@ -201,7 +196,7 @@ def test_a_clean_export_is_typed_and_a_broken_one_streams(
         and "refused" not in r.getMessage()
     }
     assert taken == {"clean.csv"}
-    chunked = _load(folder, tmp_path / "chunked", typed=False, monkeypatch=monkeypatch)
+    chunked = _load(folder, tmp_path / "chunked", typed=False)
     _same_warehouse(typed, chunked)
     # The odd values were rejected with their reasons, not typed in SQL.
     rules = q(typed.warehouse_path, "SELECT DISTINCT rule FROM rejected_rows WHERE source_uri LIKE '%clean.csv'")
@@ -289,10 +284,8 @@ def _render_ndjson(lines: list[str], broken: str | None) -> bytes:
 def test_typed_ndjson_loads_what_the_chunked_reader_loads(
     files: list[tuple[list[str], str | None]],
     tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _typed_equals_chunked(
         tmp_path_factory.mktemp("typed-ndjson"),
         [(_render_ndjson(lines, broken), "ndjson") for lines, broken in files],
-        monkeypatch,
     )

@@ -220,7 +220,7 @@ def test_a_streamed_file_finds_the_copies_other_files_store_as_a_whole_file_does
         ingest([str(src / "a.ndjson")], cfg)
         write_local(src, "b.ndjson", *big)
         if chunk_bytes is not None:
-            cfg = dataclasses.replace(cfg, chunk_bytes=chunk_bytes)
+            cfg = dataclasses.replace(cfg, chunk_bytes=chunk_bytes, typed_load=False)
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
             report = ingest([str(src / "b.ndjson")], cfg)

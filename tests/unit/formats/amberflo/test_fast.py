@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from contracts.amberflo import A
 from etl.formats import amberflo
 from etl.formats.amberflo.duckdb_ndjson import duckdb_ndjson
-from etl.formats.amberflo.fast import _has_long_number_or_blank_line, fast_csv, fast_json
+from etl.formats.amberflo.fast import fast_csv, fast_json, has_long_number_or_blank_line
 from etl.formats.amberflo.normalize import normalize_meter_records
 from etl.formats.registry import sniff_format
 from etl.samples.amberflo import generate_amberflo_exports
@@ -234,7 +234,7 @@ def test_long_numbers_after_strings_still_take_the_exact_reader(record: str, lin
 def test_broken_quoting_on_one_line_does_not_hide_a_long_number_on_the_next() -> None:
     body = f'{{"customerId": "c\n{_record(chr(34) + "u" + chr(34), value="12345678901234567")}\n'
 
-    assert _has_long_number_or_blank_line(body.encode(), lines=True)
+    assert has_long_number_or_blank_line(body.encode(), lines=True)
     batch = amberflo.parse_amberflo_ndjson(body.encode(), URI)
     assert batch.records["meterValue"].to_list() == ["12345678901234567"]
     assert batch.rejects["source_row"].to_list() == [1]
