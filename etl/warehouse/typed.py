@@ -47,7 +47,8 @@ def stage_typed(
     raw = f"{stage}_raw"
     try:
         con.execute(
-            f"CREATE TEMP TABLE {raw} AS SELECT *, coalesce({plan.plain}, false) AS _plain FROM {plan.read}",  # noqa: S608 - the plan's SQL, own name
+            f"""CREATE TEMP TABLE {raw} AS SELECT {plan.kept}, _plain
+                FROM (SELECT *, coalesce({plan.plain}, false) AS _plain FROM {plan.read})""",  # noqa: S608 - the plan's SQL, own name
             [latest_ms, path],
         )
     except (duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:

@@ -73,6 +73,8 @@ class TypedPlan:
     leftover_batch: Callable[[pl.DataFrame, str], RawBatch]
     """Rows that are not plain (`leftover` columns) -> the raw records (and read rejects) the
     chunked reader makes of them, numbered by their place in the file; the file's URI."""
+    kept: str = "*"
+    """What the raw table keeps of each row of `read` (`_plain` beside it)."""
 
 
 def header_names(first: bytes) -> list[str] | None:

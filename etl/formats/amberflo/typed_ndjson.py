@@ -111,6 +111,8 @@ def ndjson_plan(first: bytes) -> TypedPlan:
         longest_dimension="0",
         leftover="rowid + 1 AS source_row, line",
         leftover_batch=_leftover_lines,
+        # A plain line's text is not needed again: only the others keep theirs.
+        kept="CASE WHEN _plain THEN NULL ELSE line END AS line, r",
     )
 
 
