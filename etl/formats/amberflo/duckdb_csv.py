@@ -6,8 +6,8 @@ file into a private table, and every *plain* row, one whose values need no rule 
 and 12 decimals, meterTimeInMillis a 12- or 13-digit epoch in [2000-01-01, written + 1 day],
 a uniqueId), is typed in SQL into its stored columns. Every other row (a missing or odd
 value, a hashed id, Unicode to normalize) goes back to polars and takes the normalizer and
-the contract like any chunk (`leftover_records`), so its event or its reject is exactly
-what the chunked reader makes of it.
+the contract like any chunk (`TypedPlan.leftover_batch`), so its event or its reject is
+exactly what the chunked reader makes of it.
 
 DuckDB and polars read RFC 4180 CSV alike only when the file is strictly formed. A file
 that is not (a carriage return, a blank line, a quote that does not open or close a field, a
@@ -64,10 +64,10 @@ class TypedPlan:
     plain: str
     """True for a plain row of the raw table (parameter: the latest event time allowed, ms)."""
     typed: str
-    """The stored columns of a plain row, in EVENT_COLUMNS order, then `event_key_of`'s input;
-    parameters: source_uri."""
+    """The stored columns of a plain row, in EVENT_COLUMNS order; parameter: source_uri."""
     longest_dimension: str
-    """The longest dimension value of the raw table's rows."""
+    """A raw row's longest dimension value (a file with one over the limit is refused), or
+    "0" where `plain` bounds them itself."""
     leftover: str
     """The columns of a row that goes to polars: source_row and what `leftover_batch` reads."""
     leftover_batch: Callable[[pl.DataFrame, str], RawBatch]

@@ -2,11 +2,12 @@
 (the NDJSON side of etl.formats.amberflo.duckdb_csv).
 
 DuckDB reads the file as lines (their text kept: a line that is not plain goes to the chunked
-reader as written) and decodes each as an object that must have every Amberflo field and
-`dimensions` exactly once. A *plain* line has ids that are JSON strings of printable ASCII
-without escapes or surrounding blanks, a meterValue and a meterTimeInMillis that are plain
-numbers or strings of them, and dimensions that are null or an object of at most 64 plain
-string values; it is typed in SQL. Every other line (a null or missing id, a negative or odd
+reader as written) and decodes each as an object that must have every Amberflo field exactly
+once (and `dimensions` once, or not at all). A *plain* line has ids that are JSON strings of
+printable ASCII without escapes or surrounding blanks, a meterValue and a meterTimeInMillis
+that are plain numbers or strings of them, and dimensions that are null or an object of at
+most 64 distinct keys with string values, 1024 characters in all; it is typed in SQL, its
+dimensions sorted by key as every reader stores them. Every other line (a null or missing id, a negative or odd
 number, a nested value, a repeated key, broken JSON) is parsed by the chunked reader's own
 code, with the other such lines, and normalized like any chunk.
 
