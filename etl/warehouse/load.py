@@ -166,9 +166,9 @@ def replace_source_chunks(
     transaction finds the staged copies other files store (in one pass for the whole file,
     within the dedup window of its event dates, as in one piece) and replaces the file's rows
     with the staged ones.
-    With a `stager`, the file's rows are first staged by it (a clean CSV export typed by
-    DuckDB from its file) and `chunks` is ignored: the stager returns the chunks of the rows
-    it left.
+    With a `stager`, the file's rows are first staged by it (a clean CSV or NDJSON export
+    typed by DuckDB from its file) and `chunks` is ignored: the stager returns the chunks of
+    the rows it left.
     The file is still all-or-nothing: an exception raised by `chunks` (a bad gzip tail, too
     many rejects) leaves the warehouse as it was.
     """
