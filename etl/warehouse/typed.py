@@ -13,12 +13,11 @@ from contracts.meter_event import EVENT_COLUMNS
 from etl.formats.amberflo.duckdb_csv import TypedPlan
 from etl.formats.amberflo.records import MAX_DIMENSION_VALUE
 from etl.warehouse.connection import Connection
+from etl.warehouse.load import Counts
 from etl.warehouse.records import Chunk
 from etl.warehouse.schema import EVENT_KEY
 
 _STAGED_COLUMNS = ", ".join([*EVENT_COLUMNS, "ingested_at", "duplicate_of_uri", "event_key"])
-Counts = tuple[int, int, int, int]
-"""rows_in, events loaded, duplicates and rejected."""
 
 
 class TypedReadRefused(Exception):  # noqa: N818 - a signal, not a failure of the file

@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import polars as pl
 
 from contracts.amberflo import AMBERFLO_FIELDS, A
-from contracts.meter_event import EVENT_COLUMNS, REJECT_SCHEMA
-from etl.formats.amberflo.fast import kv_series
+from contracts.meter_event import EVENT_COLUMNS
+from etl.formats.amberflo.fast import QUOTED_FIELD, csv_records
 from etl.formats.amberflo.normalize import MAX_FUTURE_SKEW, MIN_EVENT_MS, UNIT_SUFFIXES
 from etl.formats.amberflo.records import (
     AMBERFLO_CSV_REQUIRED,
     MAX_DIMENSION_KEY,
     MAX_DIMENSIONS,
     RawBatch,
-    raw_frame,
 )
 from etl.formats.detect import strip_bom
 from etl.sources.streams import DecompressedStream, record_chunks
@@ -42,7 +41,6 @@ from etl.sources.streams import DecompressedStream, record_chunks
 # Dimension names spliced into SQL text (as JSON keys) must be plain: letters, digits and a
 # few separators, never a quote or a backslash. Any other header streams in chunks.
 _SAFE_NAME = re.compile(rf"[A-Za-z0-9_.:/-]{{1,{MAX_DIMENSION_KEY}}}")
-_QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
 _SCAN_BYTES = 16 * 1024 * 1024
 
 # An id or a name that no rule can object to: printable ASCII (no control character, NFC as
@@ -144,7 +142,7 @@ def csv_plan(first: bytes) -> TypedPlan | None:
         ),
         longest_dimension=f"greatest({longest}, 0)" if dims else "0",
         leftover=", ".join(["rowid + 1 AS source_row", *(f'{c} AS "{n}"' for n, c in col.items())]),
-        leftover_batch=lambda frame, uri: _leftover_records(frame, dims),
+        leftover_batch=lambda frame, uri: _leftover_records(frame, dims, uri),
     )
 
 
@@ -204,23 +202,35 @@ _MILLISECOND = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - datetime(1970, 
 def strict_csv_file(path: str, uri: str, max_bytes: int) -> bool:
     """True when DuckDB reads the file at `path` exactly as the chunked reader would: no
     carriage return, no blank line, and every quote opens or closes a whole field."""
+
+    def strict(chunk: bytes) -> bool:
+        body = strip_bom(chunk)
+        if b"\r" in body or b"\n\n" in body or body.startswith(b"\n"):
+            return False
+        return b'"' not in body or _quotes_enclose_fields(body)
+
+    return every_chunk(path, uri, max_bytes, csv=True, check=strict)
+
+
+def every_chunk(
+    path: str, uri: str, max_bytes: int, *, csv: bool, check: Callable[[bytes], bool]
+) -> bool:
+    """True when `check` holds for every chunk of whole records of the (not gzip) file at
+    `path`, read block by block."""
     with open(path, "rb") as handle:
         stream = DecompressedStream(handle, uri, max_bytes)
         if stream.gzipped:
             return False
         first = stream.read_upto(_SCAN_BYTES)
-        for chunk in record_chunks(stream, first, csv=True, chunk_bytes=_SCAN_BYTES):
-            body = strip_bom(chunk)
-            if b"\r" in body or b"\n\n" in body or body.startswith(b"\n"):
-                return False
-            if b'"' in body and not _quotes_enclose_fields(body):
-                return False
-    return True
+        return all(
+            check(chunk)
+            for chunk in record_chunks(stream, first, csv=csv, chunk_bytes=_SCAN_BYTES)
+        )
 
 
 def _quotes_enclose_fields(body: bytes) -> bool:
     quotes = 0
-    for match in _QUOTED_FIELD.finditer(body):
+    for match in QUOTED_FIELD.finditer(body):
         start, end = match.span()
         if start > 0 and body[start - 1] not in b",\n":
             return False
@@ -230,15 +240,10 @@ def _quotes_enclose_fields(body: bytes) -> bool:
     return quotes == body.count(b'"')
 
 
-def _leftover_records(frame: pl.DataFrame, dimensions: list[str]) -> RawBatch:
+def _leftover_records(frame: pl.DataFrame, dimensions: list[str], uri: str) -> RawBatch:
     """Rows of the raw table that are not plain as the raw records the CSV reader makes of
     them, numbered by their row in the file."""
-    fields = [
-        pl.col(name).str.strip_chars().replace("", None)
-        for name in AMBERFLO_FIELDS
-        if name in frame.columns
-    ]
-    frame = frame.with_columns(fields)
-    dims, _ = kv_series(frame, [(d, pl.col(d)) for d in dimensions])
-    records = raw_frame(frame, dims).with_columns(frame.get_column(A.source_row))
-    return RawBatch(records, pl.DataFrame(schema=REJECT_SCHEMA), records.height)
+    batch = csv_records(frame, dimensions, uri)
+    # The typed path refuses a file with a dimension value over the limit before this.
+    assert batch is not None
+    return replace(batch, records=batch.records.with_columns(frame.get_column(A.source_row)))

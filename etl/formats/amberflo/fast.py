@@ -72,7 +72,7 @@ def has_long_number_or_blank_line(body: bytes, *, lines: bool) -> bool:
     return blank >= 0 and bool(shape[blank:].strip(b"\n"))
 
 
-_QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
+QUOTED_FIELD = re.compile(rb'"(?:[^"]|"")*"')
 _SCALAR_TYPES = (pl.String, pl.Int64, pl.Boolean, pl.Null)
 
 
@@ -242,13 +242,20 @@ def fast_csv(data: bytes, uri: str) -> RawBatch | None:
         return None
     # Every data row must have exactly `width` fields (a short row would be padded silently):
     # count the separators outside quoted fields.
-    quoted_commas = sum(q.count(b",") for q in _QUOTED_FIELD.findall(body)) if b'"' in body else 0
+    quoted_commas = sum(q.count(b",") for q in QUOTED_FIELD.findall(body)) if b'"' in body else 0
     if body.count(b",") - quoted_commas != (frame.height + 1) * (width - 1):
         return None
     frame = frame.rename(dict(zip(frame.columns, header, strict=True)))
     dim_columns = [c for c in header if c not in AMBERFLO_FIELDS]
     if len(dim_columns) > MAX_DIMENSIONS or any(len(c) > MAX_DIMENSION_KEY for c in dim_columns):
         return None
+    return csv_records(frame, dim_columns, uri)
+
+
+def csv_records(frame: pl.DataFrame, dim_columns: list[str], uri: str) -> RawBatch | None:
+    """CSV rows read as text (header names stripped) -> raw records numbered from 1: the
+    Amberflo fields stripped, empty cells null, the other columns as dimensions; None when a
+    dimension value is over the limit (the exact reader rejects it)."""
     frame = frame.with_columns(
         [
             pl.col(name).str.strip_chars().replace("", None)

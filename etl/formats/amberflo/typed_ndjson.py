@@ -24,7 +24,7 @@ import json
 import polars as pl
 
 from contracts.amberflo import AMBERFLO_FIELDS, A
-from etl.formats.amberflo.duckdb_csv import TypedPlan, typed_columns
+from etl.formats.amberflo.duckdb_csv import TypedPlan, every_chunk, typed_columns
 from etl.formats.amberflo.fast import has_long_number_or_blank_line
 from etl.formats.amberflo.normalize import MIN_EVENT_MS
 from etl.formats.amberflo.parse import parse_amberflo_ndjson
@@ -34,9 +34,7 @@ from etl.formats.amberflo.records import (
     MAX_DIMENSIONS,
     RawBatch,
 )
-from etl.sources.streams import DecompressedStream, record_chunks
 
-_SCAN_BYTES = 16 * 1024 * 1024
 _FIELDS = json.dumps({name: "JSON" for name in (*AMBERFLO_FIELDS, A.dimensions)})
 _FIELDS_BUT_DIMENSIONS = json.dumps({name: "JSON" for name in AMBERFLO_FIELDS})
 # A JSON string of printable ASCII without a quote, a backslash or a blank at either end.
@@ -135,15 +133,16 @@ def _renumbered(frame: pl.DataFrame, rows: pl.Series) -> pl.Series:
 
 def clean_ndjson_file(path: str, uri: str, max_bytes: int) -> bool:
     """True when DuckDB reads the file at `path` line by line exactly as the chunked reader
-    does: not gzip, no carriage return, no blank line, no run of 16+ digits outside strings."""
+    does: not gzip, no BOM, no carriage return, no blank line, no run of 16+ digits outside
+    strings."""
     with open(path, "rb") as handle:
-        stream = DecompressedStream(handle, uri, max_bytes)
-        if stream.gzipped:
+        if handle.read(3) == b"\xef\xbb\xbf":
             return False
-        first = stream.read_upto(_SCAN_BYTES)
-        if first.startswith(b"\xef\xbb\xbf"):
-            return False
-        for chunk in record_chunks(stream, first, csv=False, chunk_bytes=_SCAN_BYTES):
-            if b"\r" in chunk or has_long_number_or_blank_line(chunk, lines=True):
-                return False
-    return True
+    return every_chunk(
+        path,
+        uri,
+        max_bytes,
+        csv=False,
+        check=lambda chunk: b"\r" not in chunk
+        and not has_long_number_or_blank_line(chunk, lines=True),
+    )
