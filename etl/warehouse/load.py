@@ -15,7 +15,7 @@ import polars as pl
 from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
 from etl.errors import TerminalError
 from etl.warehouse import ledger
-from etl.warehouse.connection import Connection, scalar, transaction
+from etl.warehouse.connection import Connection, release_freed_memory, scalar, transaction
 from etl.warehouse.dedup import (
     DEFAULT_DEDUP_WINDOW_DAYS,
     insert_events,
@@ -207,6 +207,7 @@ def replace_source_chunks(
             loaded += new.get(uri, 0)
             duplicates += dups.get(uri, 0)
             rejected += chunk.rejects.height
+        release_freed_memory()
         with transaction(con):
             counts = (rows_in, loaded, duplicates, rejected)
             return _merge_stage(con, load, stage, counts, now, dedup_window_days, lineage)

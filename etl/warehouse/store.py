@@ -28,6 +28,7 @@ from etl.warehouse.connection import (
     connect_reader,
     connect_writer,
     disk_full_errors,
+    release_freed_memory,
     require_warehouse,
     scalar,
     writer_lock,
@@ -321,6 +322,8 @@ class Warehouse:
         if self.ducklake is not None:
             return []  # readers attach the DuckLake itself: nothing to publish
         with self.writer() as con:
+            # The load's freed pages go back before the lake's COPY allocates its own.
+            release_freed_memory()
             return lake.publish_lake(
                 con, self.lake, [PUBLISHED_TABLES[name] for name in tables], LAKE_TABLES
             )

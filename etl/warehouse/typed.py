@@ -10,8 +10,8 @@ from datetime import datetime
 import polars as pl
 
 from contracts.meter_event import EVENT_COLUMNS
-from etl.formats.amberflo.duckdb_csv import TypedPlan
-from etl.formats.amberflo.records import MAX_DIMENSION_VALUE
+from etl.formats.amberflo.duckdb_csv import TypedPlan, plain_names
+from etl.formats.amberflo.records import MAX_DIMENSION_VALUE, MAX_DIMENSIONS
 from etl.warehouse.connection import Connection
 from etl.warehouse.load import Counts
 from etl.warehouse.records import Chunk
@@ -62,7 +62,7 @@ def stage_typed(
         raise TypedReadRefused(f"{uri}: a dimension value is over {MAX_DIMENSION_VALUE} characters")
     con.execute(
         f"""INSERT INTO {stage} ({_STAGED_COLUMNS})
-            SELECT *, ?::TIMESTAMPTZ, NULL, {EVENT_KEY} FROM (SELECT {plan.typed} FROM {raw} WHERE _plain)""",  # noqa: S608 - the plan's SQL, own names
+            SELECT *, ?::TIMESTAMPTZ, NULL, {EVENT_KEY} FROM (SELECT {_typed(con, raw, plan)} FROM {raw} WHERE _plain)""",  # noqa: S608 - the plan's SQL, own names
         [now, uri],
     )
     # Repeats of an id within the file: the first copy (by row) stays stored. Only the ids
@@ -77,6 +77,23 @@ def stage_typed(
     duplicates = int(repeated[0]) if repeated else 0
     counts = (plain, plain - duplicates, duplicates, 0)
     return counts, _leftover_chunks(con, stage, plan, leftover, batch_rows)
+
+
+def _typed(con: Connection, raw: str, plan: TypedPlan) -> str:
+    """The plan's typed columns, in the form that knows the file's dimension keys when there
+    are few enough plain ones."""
+    if plan.dimension_keys is None or plan.typed_for_keys is None:
+        return plan.typed
+    names = [
+        name
+        for (name,) in con.execute(
+            f"""SELECT DISTINCT unnest({plan.dimension_keys}) AS name FROM {raw}
+                WHERE _plain ORDER BY name LIMIT {MAX_DIMENSIONS + 1}"""  # noqa: S608 - the plan's SQL, own name
+        ).fetchall()
+    ]
+    if len(names) > MAX_DIMENSIONS or not plain_names(names):
+        return plan.typed
+    return plan.typed_for_keys(names)
 
 
 def _leftover_chunks(

@@ -9,9 +9,10 @@ Unicode, control characters, numbers out of range or with 13 decimals, epoch sec
 missing ids; in NDJSON also numbers, nulls, nesting, cut lines, missing fields), the
 dimensions from quoted commas, quotes, newlines, empty cells, odd keys; some files are also
 broken in ways DuckDB must not be trusted with (CSV: a ragged row, a blank line, a quote
-inside a field, CRLF, bytes that are not UTF-8, a dimension over the limit; NDJSON: a blank
-line, CRLF, a BOM, a number of more digits than a double holds), which must send them to
-the chunked reader.
+inside a field, CRLF, bytes that are not UTF-8, a dimension over the limit; NDJSON: CRLF, a
+BOM, bytes that are not UTF-8), which must send them to the chunked reader, or in ways each
+NDJSON line is decided on by itself (a blank line, a number of more digits than a double
+holds).
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def _same_warehouse(a: Settings, b: Settings) -> None:
     typed, chunked = warehouse_digest(a.warehouse_path), warehouse_digest(b.warehouse_path)
     assert typed.pop("rejected_rows") and chunked.pop("rejected_rows")
     assert typed == chunked
-    rejects = "SELECT source_uri, source_row, column_name, rule, reason FROM rejected_rows ORDER BY ALL"
+    rejects = (
+        "SELECT source_uri, source_row, column_name, rule, reason FROM rejected_rows ORDER BY ALL"
+    )
     assert q(a.warehouse_path, rejects) == q(b.warehouse_path, rejects)
     ledger = "SELECT source_uri, status, rows_in, events_loaded, duplicates, rejected, error FROM ingest_ledger ORDER BY ALL"
     assert q(a.warehouse_path, ledger) == q(b.warehouse_path, ledger)
@@ -142,6 +145,26 @@ def _exports(rows: st.SearchStrategy[Any], breaks: list[str]) -> st.SearchStrate
         min_size=1,
         max_size=3,
     )
+
+
+def _load_typed_and_chunked(
+    root: Path, files: dict[str, bytes], caplog: pytest.LogCaptureFixture
+) -> tuple[Settings, set[str]]:
+    """Load `files` (name -> body) both ways, check both warehouses agree, and return the
+    typed load's settings and the names of the files it typed."""
+    folder = root / "exports"
+    folder.mkdir()
+    for name, body in files.items():
+        (folder / name).write_bytes(body)
+    with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
+        typed = _load(folder, root / "typed", typed=True)
+    taken = {
+        r.getMessage().split()[1].rsplit("/", 1)[1]
+        for r in caplog.records
+        if r.getMessage().startswith("step=typed ") and "refused" not in r.getMessage()
+    }
+    _same_warehouse(typed, _load(folder, root / "chunked", typed=False))
+    return typed, taken
 
 
 def _typed_equals_chunked(root: Path, files: list[tuple[bytes, str]]) -> None:
@@ -182,24 +205,15 @@ def test_a_clean_export_is_typed_and_a_broken_one_streams(
          "uniqueId": f"p{i % 30}", "region": DIMS[i % len(DIMS)], "unit": "", "note": ""}
         for i in range(3 * len(rows))
     ]  # fmt: skip
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    (folder / "clean.csv").write_bytes(_render(rows, None))
-    for i, broken in enumerate(BREAKS):
-        (folder / f"broken-{i}.csv").write_bytes(_render(rows, broken))
-    with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
-        typed = _load(folder, tmp_path / "typed", typed=True)
-    taken = {
-        r.getMessage().split()[1].rsplit("/", 1)[1]
-        for r in caplog.records
-        if r.getMessage().startswith("step=typed ")
-        and "refused" not in r.getMessage()
-    }
+    files = {"clean.csv": _render(rows, None)}
+    files |= {f"broken-{i}.csv": _render(rows, broken) for i, broken in enumerate(BREAKS)}
+    typed, taken = _load_typed_and_chunked(tmp_path, files, caplog)
     assert taken == {"clean.csv"}
-    chunked = _load(folder, tmp_path / "chunked", typed=False)
-    _same_warehouse(typed, chunked)
     # The odd values were rejected with their reasons, not typed in SQL.
-    rules = q(typed.warehouse_path, "SELECT DISTINCT rule FROM rejected_rows WHERE source_uri LIKE '%clean.csv'")
+    rules = q(
+        typed.warehouse_path,
+        "SELECT DISTINCT rule FROM rejected_rows WHERE source_uri LIKE '%clean.csv'",
+    )
     assert {r for (r,) in rules} >= {
         "amberflo.meterValue.precision", "amberflo.meterValue.range", "amberflo.meterValue.number",
         "amberflo.meterValue.finite", "amberflo.customerId.control",
@@ -218,13 +232,14 @@ JSON_VALUES: list[Any] = [
     0.1, 123456789012.125, True, "NaN", "1.5e3",
 ]  # fmt: skip
 JSON_TIMES: list[Any] = [MS, str(MS), MS + DAY_MS, MS // 1000, f" {MS} ", None, 946684800000, "x", f"{MS}.0"]  # fmt: skip
-JSON_IDS: list[Any] = ["u1", "u2", "u3", " u1 ", "", None, 7, "u\u00e9", "u\\\"q", {"id": 1}]
+JSON_IDS: list[Any] = ["u1", "u2", "u3", " u1 ", "", None, 7, "u\u00e9", 'u\\"q', {"id": 1}]
 JSON_DIMS: list[Any] = [
     {"region": "eu"}, {"region": "eu", "unit": "GB"}, {}, None, {"b": "2", "a": "1"},
     {"region": None}, {"region": 5}, {"region": {"x": 1}}, {"r": "say \"hi\""}, {"r": "\u00fcber"},
     {"": "empty key"}, {"r": "x" * 1025}, "not an object",
 ]  # fmt: skip
-# Lines no JSON encoder writes: a cut line, an array, a missing field, spaces, an extra key.
+# Lines no JSON encoder writes: a cut line, an array, a missing field, spaces, an extra key,
+# a leading zero, another order of the fields, more digits than a double holds.
 # (A repeated key, top-level or in `dimensions`, is left out: which of its values a record
 # carries depends on the reader its chunk takes, with or without the typed path.)
 ODD_LINES = [
@@ -234,6 +249,13 @@ ODD_LINES = [
     '{"customerId":"c1","meterApiName":',
     "[1, 2]",
     "{}",
+    f'{{"customerId":"c1","meterApiName":"gpu_hours","meterValue":007,"meterTimeInMillis":{MS},"uniqueId":"d6"}}',
+    f'{{"uniqueId":"d7","dimensions":{{"z":"1","a":"2"}},"meterTimeInMillis":{MS},"meterValue":3,"meterApiName":"api","customerId":"c2"}}',
+    f'{{"customerId":"c1","meterApiName":"gpu_hours","meterValue":12345678901234567,"meterTimeInMillis":{MS},"uniqueId":"d8"}}',
+    f'{{"customerId":"c1","meterApiName":"gpu_hours","meterValue":"12345678901234567890.5","meterTimeInMillis":{MS},"uniqueId":"d9"}}',
+    f'{{"customerId":"c1","meterApiName":"gpu_hours","meterValue":0.30000000000000001,"meterTimeInMillis":{MS},"uniqueId":"d10"}}',
+    f'  {{"customerId":"c1","meterApiName":"gpu_hours","meterValue":4,"meterTimeInMillis":{MS},"uniqueId":"d11"}}',
+    "   ",
 ]  # fmt: skip
 
 json_row = st.one_of(
@@ -274,7 +296,9 @@ def _render_ndjson(lines: list[str], broken: str | None) -> bytes:
     if broken == "bom":
         data = b"\xef\xbb\xbf" + data
     elif broken == "not utf-8":
-        data += b'{"customerId":"c\xff","meterApiName":"gpu_hours","meterValue":1,"meterTimeInMillis":'
+        data += (
+            b'{"customerId":"c\xff","meterApiName":"gpu_hours","meterValue":1,"meterTimeInMillis":'
+        )
         data += str(MS).encode() + b',"uniqueId":"n2","dimensions":{}}\n'
     return data
 
@@ -289,3 +313,49 @@ def test_typed_ndjson_loads_what_the_chunked_reader_loads(
         tmp_path_factory.mktemp("typed-ndjson"),
         [(_render_ndjson(lines, broken), "ndjson") for lines, broken in files],
     )
+
+
+def test_an_ndjson_export_is_typed_line_by_line_and_a_broken_one_streams(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Blank lines and numbers a double cannot hold are decided line by line on the typed
+    path; CRLF, a BOM and bytes that are not UTF-8 send the file to the chunked reader; and
+    both warehouses agree, rejects included."""
+    odd = [*ODD_LINES, *(json.dumps(v) for v in JSON_DIMS)]
+    lines = [
+        json.dumps(
+            {
+                "customerId": c,
+                "meterApiName": "gpu_hours",
+                "meterValue": v,
+                "meterTimeInMillis": t,
+                "uniqueId": u,
+                "dimensions": d,
+            }
+        )
+        for c, v, t, u, d in zip(
+            ["c1", " c1 ", None, "c2"] * 4,
+            JSON_VALUES,
+            JSON_TIMES * 2,
+            JSON_IDS * 2,
+            JSON_DIMS * 2,
+            strict=False,
+        )
+    ] + odd
+    # Plain lines besides (compact and spaced, dimensions in any key order), so that the
+    # rejects stay under the threshold.
+    lines += [
+        json.dumps({"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": 1.5, "meterTimeInMillis": MS + i,
+                    "uniqueId": f"p{i % 30}", "dimensions": JSON_DIMS[i % 5]}, separators=(",", ":") if i % 2 else None)
+        for i in range(3 * len(lines))
+    ]  # fmt: skip
+    files = {"clean.ndjson": _render_ndjson(lines, None)}
+    files |= {f"{b.replace(' ', '-')}.ndjson": _render_ndjson(lines, b) for b in JSON_BREAKS}
+    typed, taken = _load_typed_and_chunked(tmp_path, files, caplog)
+    assert taken == {"clean.ndjson", "blank-line.ndjson", "long-number.ndjson"}
+    rules = q(
+        typed.warehouse_path,
+        "SELECT DISTINCT rule FROM rejected_rows WHERE source_uri LIKE '%long-number.ndjson'",
+    )
+    assert {r for (r,) in rules} >= {"amberflo.meterValue.precision", "amberflo.json.syntax"}
+    assert q(typed.warehouse_path, "SELECT count(*) FROM meter_events")[0][0] > 30

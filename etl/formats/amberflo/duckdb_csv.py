@@ -41,6 +41,16 @@ from etl.sources.streams import DecompressedStream, record_chunks
 # Dimension names spliced into SQL text (as JSON keys) must be plain: letters, digits and a
 # few separators, never a quote or a backslash. Any other header streams in chunks.
 _SAFE_NAME = re.compile(rf"[A-Za-z0-9_.:/-]{{1,{MAX_DIMENSION_KEY}}}")
+
+
+def plain_names(names: list[str]) -> bool:
+    """True when every name may be spliced into SQL text as a JSON key and a struct field:
+    letters, digits and a few separators, and no two alike but for case."""
+    return all(_SAFE_NAME.fullmatch(n) for n in names) and len({n.lower() for n in names}) == len(
+        names
+    )
+
+
 _SCAN_BYTES = 16 * 1024 * 1024
 
 # An id or a name that no rule can object to: printable ASCII (no control character, NFC as
@@ -73,6 +83,12 @@ class TypedPlan:
     chunked reader makes of them, numbered by their place in the file; the file's URI."""
     kept: str = "*"
     """What the raw table keeps of each row of `read` (`_plain` beside it)."""
+    dimension_keys: str | None = None
+    """A plain raw row's dimension keys (a list), when `typed_for_keys` can do better than
+    `typed` knowing the file's keys."""
+    typed_for_keys: Callable[[list[str]], str] | None = None
+    """`typed` for a file whose plain rows' dimension keys are all among the given ones
+    (sorted, distinct even ignoring case, each a plain name)."""
 
 
 def header_names(first: bytes) -> list[str] | None:
@@ -223,8 +239,7 @@ def every_chunk(
             return False
         first = stream.read_upto(_SCAN_BYTES)
         return all(
-            check(chunk)
-            for chunk in record_chunks(stream, first, csv=csv, chunk_bytes=_SCAN_BYTES)
+            check(chunk) for chunk in record_chunks(stream, first, csv=csv, chunk_bytes=_SCAN_BYTES)
         )
 
 

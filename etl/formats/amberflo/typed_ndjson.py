@@ -24,8 +24,7 @@ import json
 import polars as pl
 
 from contracts.amberflo import AMBERFLO_FIELDS, A
-from etl.formats.amberflo.duckdb_csv import TypedPlan, every_chunk, typed_columns
-from etl.formats.amberflo.fast import has_long_number_or_blank_line
+from etl.formats.amberflo.duckdb_csv import TypedPlan, typed_columns
 from etl.formats.amberflo.normalize import MIN_EVENT_MS
 from etl.formats.amberflo.parse import parse_amberflo_ndjson
 from etl.formats.amberflo.records import (
@@ -37,15 +36,41 @@ from etl.formats.amberflo.records import (
 
 _FIELDS = json.dumps({name: "JSON" for name in (*AMBERFLO_FIELDS, A.dimensions)})
 _FIELDS_BUT_DIMENSIONS = json.dumps({name: "JSON" for name in AMBERFLO_FIELDS})
-# A JSON string of printable ASCII without a quote, a backslash or a blank at either end.
+
+# A plain line is one object whose members, in any order and with at most one blank after a
+# colon or a comma, are each one of these (a repeated or missing field fails the strict
+# transform after it):
+# - an id: a JSON string of printable ASCII without a quote, a backslash or a blank at either
+#   end (no escape, nothing to normalize);
 _CHAR = r"[!#-\[\]-~]"
 _STRING = f'"{_CHAR}([ !#-\\[\\]-~]*{_CHAR})?"'
-_PLAIN_STRING = "regexp_full_match(r.{0}, '{1}') AND length(r.{0}) <= {2} + 2"
-# A plain quantity or epoch, as a JSON number or a JSON string.
-_NUMBER = "regexp_full_match(r.{0}, '{1}|\"{1}\"')"
-# Dimensions without escapes, nulls or nesting: "key":"value" pairs within the limits.
-_PAIR = f'"[^"\\\\]{{1,{MAX_DIMENSION_KEY}}}":"[^"\\\\]*"'
-_DIMENSIONS = f"\\{{({_PAIR}(,{_PAIR})*)?\\}}"
+# - meterValue: a JSON string of at most 20 integer digits and 12 decimals, or a JSON number
+#   of at most 15 digits in all (its double is exact: DuckDB reads JSON numbers as doubles
+#   and renders them back in their shortest form), without leading zeros;
+_DIGITS = 15
+_NUMBER = "|".join(
+    ["0", f"[1-9][0-9]{{0,{_DIGITS - 1}}}", "0[.][0-9]{1,12}"]
+    + [f"[1-9][0-9]{{{n - 1}}}[.][0-9]{{1,{min(12, _DIGITS - n)}}}" for n in range(1, _DIGITS)]
+)
+_VALUE = f'{_NUMBER}|"[0-9]{{1,20}}([.][0-9]{{1,12}})?"'
+# - meterTimeInMillis: 12 or 13 digits, a number or a string;
+_MILLIS = '[1-9][0-9]{11,12}|"[0-9]{12,13}"'
+# - dimensions: null, or an object of string values, neither keys nor values escaped.
+_TEXT = '[^"\\\\\\x00-\\x1f]'
+_PAIR = f'"{_TEXT}{{1,{MAX_DIMENSION_KEY}}}": ?"{_TEXT}*"'
+_DIMENSIONS = f"null|\\{{({_PAIR}(, ?{_PAIR})*)?\\}}"
+_MEMBER = "|".join(
+    f'"{name}": ?({pattern})'
+    for name, pattern in [
+        (A.customerId, _STRING),
+        (A.meterApiName, _STRING),
+        (A.uniqueId, _STRING),
+        (A.meterValue, _VALUE),
+        (A.meterTimeInMillis, _MILLIS),
+        (A.dimensions, _DIMENSIONS),
+    ]
+)
+_PLAIN_LINE = f"\\{{({_MEMBER})(, ?({_MEMBER}))*\\}}"
 
 
 def _text(field: str) -> str:
@@ -53,51 +78,49 @@ def _text(field: str) -> str:
     return f"trim(r.{field}, '\"')"
 
 
-def ndjson_plan(first: bytes) -> TypedPlan:
-    """The plan for a large Amberflo NDJSON export."""
-    del first  # every NDJSON export has the same plan
-    # Each field exactly once (a repeated key fails the strict transform: not plain); a line
-    # without `dimensions` at all has none.
+def ndjson_plan(first: bytes) -> TypedPlan | None:
+    """The plan for a large Amberflo NDJSON export; None for one that starts with a BOM."""
+    if first.startswith(b"\xef\xbb\xbf"):
+        return None
+    # Only a line of plain members is decoded; each field exactly once (a repeated key fails
+    # the strict transform: not plain), a line without `dimensions` at all has none.
+    # DuckDB reads a blank line as NULL (its row kept) and refuses a carriage return.
     read = (
-        "(SELECT line, coalesce(try(json_transform_strict(line, '" + _FIELDS + "')), "
+        "(SELECT line, CASE WHEN regexp_full_match(line, '" + _PLAIN_LINE + "') THEN "
+        "coalesce(try(json_transform_strict(line, '" + _FIELDS + "')), "
         "CASE WHEN NOT contains(line, '\"dimensions\"') THEN struct_insert(try("
-        "json_transform_strict(line, '" + _FIELDS_BUT_DIMENSIONS + "')), dimensions := NULL::JSON) END) AS r "
+        "json_transform_strict(line, '"
+        + _FIELDS_BUT_DIMENSIONS
+        + "')), dimensions := NULL::JSON) END) END AS r "
         "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, auto_detect = false, "
         "delim = '\\x01', quote = '', escape = '', new_line = '\\n', strict_mode = true, "
         "encoding = 'utf-8'))"
     )
-    value = _NUMBER.format(A.meterValue, "[0-9]{1,20}([.][0-9]{1,12})?")
-    millis = _NUMBER.format(A.meterTimeInMillis, "[0-9]{12,13}")
-    # Dimensions of at most 64 keys, each once, within 1024 characters in all (so every value
-    # is within the limit); anything else is decided by the chunked reader.
-    keys = f"json_keys(r.{A.dimensions})"
+    # At most 64 keys, each once (a repeated key fails the MAP), within 1024 characters in
+    # all (so every value is within the limit); anything else is decided by the chunked reader.
     dims = (
-        f"(r.{A.dimensions} IS NULL OR (regexp_full_match(r.{A.dimensions}, '{_DIMENSIONS}') "
-        f"AND length(r.{A.dimensions}) <= {MAX_DIMENSION_VALUE} AND len({keys}) <= {MAX_DIMENSIONS} "
-        f"AND len({keys}) = len(list_distinct({keys}))))"
+        f"(r.{A.dimensions} IS NULL OR (length(r.{A.dimensions}) <= {MAX_DIMENSION_VALUE} "
+        f"AND cardinality(try(json_transform_strict(r.{A.dimensions}, '\"MAP(VARCHAR, VARCHAR)\"'))) "
+        f"<= {MAX_DIMENSIONS}))"
     )
     plain = " AND ".join(
         [
             "r IS NOT NULL",
-            _PLAIN_STRING.format(A.customerId, _STRING, 512),
-            _PLAIN_STRING.format(A.meterApiName, _STRING, 256),
-            _PLAIN_STRING.format(A.uniqueId, _STRING, 512),
-            f"({value})",
-            f"({millis})",
+            f"length(r.{A.customerId}) <= 512 + 2",
+            f"length(r.{A.meterApiName}) <= 256 + 2",
+            f"length(r.{A.uniqueId}) <= 512 + 2",
             f"TRY_CAST({_text(A.meterTimeInMillis)} AS BIGINT) BETWEEN {MIN_EVENT_MS} AND ?::BIGINT",
             dims,
         ]
     )
-    dimensions = (
-        f"CASE WHEN r.{A.dimensions} IS NULL THEN MAP {{}}::MAP(VARCHAR, VARCHAR) "
-        f"ELSE map_from_entries(list_sort(map_entries(json_transform_strict(r.{A.dimensions}, "
+    sorted_entries = (
+        f"CASE WHEN r.{A.dimensions} IS NULL THEN MAP {{}}::MAP(VARCHAR, VARCHAR) ELSE "
+        f"map_from_entries(list_sort(map_entries(json_transform_strict(r.{A.dimensions}, "
         "'\"MAP(VARCHAR, VARCHAR)\"')))) END"
     )
-    unit = f"json_extract_string(r.{A.dimensions}, '$.unit')"
-    return TypedPlan(
-        read=read,
-        plain=plain,
-        typed=typed_columns(
+
+    def typed(dimensions: str, unit: str | None) -> str:
+        return typed_columns(
             "amberflo_ndjson",
             customer=_text(A.customerId),
             meter=_text(A.meterApiName),
@@ -106,13 +129,45 @@ def ndjson_plan(first: bytes) -> TypedPlan:
             millis=_text(A.meterTimeInMillis),
             dimensions=dimensions,
             unit=unit,
-        ),
+        )
+
+    return TypedPlan(
+        read=read,
+        plain=plain,
+        typed=typed(sorted_entries, f"json_extract_string(r.{A.dimensions}, '$.unit')"),
         longest_dimension="0",
-        leftover="rowid + 1 AS source_row, line",
+        leftover="rowid + 1 AS source_row, coalesce(line, '') AS line",
         leftover_batch=_leftover_lines,
         # A plain line's text is not needed again: only the others keep theirs.
-        kept="CASE WHEN _plain THEN NULL ELSE line END AS line, r",
+        kept="CASE WHEN _plain THEN NULL ELSE line END AS line, CASE WHEN _plain THEN r END AS r",
+        dimension_keys=f"json_keys(r.{A.dimensions})",
+        typed_for_keys=lambda names: typed(
+            _dimensions_in_key_order(names),
+            f'{_fields_of(names)}."unit"' if "unit" in names else None,
+        ),
     )
+
+
+def _dimensions_in_key_order(names: list[str]) -> str:
+    """The MAP of a plain row's dimensions with its keys in order, for a file whose keys are
+    all among `names` (sorted): each row's object read once as a struct of every key, and
+    its present keys written back as JSON text in that order (DuckDB builds a MAP from JSON
+    text several times faster than it sorts a MAP's entries). No dimensions: an empty MAP.
+    (Not under a CASE: DuckDB reads the struct once only where it can share it.)"""
+    if not names:
+        return "MAP {}::MAP(VARCHAR, VARCHAR)"
+    fields = _fields_of(names)
+    entries = ", ".join(
+        f"""CASE WHEN {fields}."{name}" IS NOT NULL THEN '"{name}":' || to_json({fields}."{name}") END"""
+        for name in names
+    )
+    return f"""json_transform_strict('{{' || concat_ws(',', {entries}) || '}}', '"MAP(VARCHAR, VARCHAR)"')"""
+
+
+def _fields_of(names: list[str]) -> str:
+    """A plain row's dimensions as a struct of every one of `names` (NULL where absent)."""
+    struct = json.dumps({name: "VARCHAR" for name in names})
+    return f"json_transform(r.{A.dimensions}, '{struct}')"
 
 
 def _leftover_lines(frame: pl.DataFrame, uri: str) -> RawBatch:
@@ -129,20 +184,3 @@ def _leftover_lines(frame: pl.DataFrame, uri: str) -> RawBatch:
 
 def _renumbered(frame: pl.DataFrame, rows: pl.Series) -> pl.Series:
     return rows.gather(frame.get_column(A.source_row) - 1).alias(A.source_row)
-
-
-def clean_ndjson_file(path: str, uri: str, max_bytes: int) -> bool:
-    """True when DuckDB reads the file at `path` line by line exactly as the chunked reader
-    does: not gzip, no BOM, no carriage return, no blank line, no run of 16+ digits outside
-    strings."""
-    with open(path, "rb") as handle:
-        if handle.read(3) == b"\xef\xbb\xbf":
-            return False
-    return every_chunk(
-        path,
-        uri,
-        max_bytes,
-        csv=False,
-        check=lambda chunk: b"\r" not in chunk
-        and not has_long_number_or_blank_line(chunk, lines=True),
-    )
