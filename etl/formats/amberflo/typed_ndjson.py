@@ -1,20 +1,21 @@
 """Large Amberflo NDJSON exports typed by DuckDB in the warehouse's own connection, in one pass
 (the NDJSON side of etl.formats.amberflo.duckdb_csv).
 
-DuckDB reads the file as lines (their text kept: a line that is not plain goes to the chunked
-reader as written) and decodes each as an object that must have every Amberflo field exactly
-once (and `dimensions` once, or not at all). A *plain* line has ids that are JSON strings of
-printable ASCII without escapes or surrounding blanks, a meterValue and a meterTimeInMillis
-that are plain numbers or strings of them, and dimensions that are null or an object of at
-most 64 distinct keys with string values, 1024 characters in all; it is typed in SQL, its
-dimensions sorted by key as every reader stores them. Every other line (a null or missing id, a negative or odd
-number, a nested value, a repeated key, broken JSON) is parsed by the chunked reader's own
-code, with the other such lines, and normalized like any chunk.
+DuckDB reads the file as lines (a blank line is a NULL row, so every row keeps its line
+number; a carriage return makes DuckDB refuse the file, which then streams in chunks). A
+*plain* line matches one pattern (`_PLAIN_LINE`): an object whose members are each an id that
+is a JSON string of printable ASCII without escapes or surrounding blanks, a meterValue and a
+meterTimeInMillis that are plain numbers or strings of them, or dimensions that are null or an
+object of unescaped string values; and decoded, it has every Amberflo field exactly once, at
+most 64 distinct dimension keys and 1024 characters of dimensions. Only such lines are decoded
+and typed in SQL, their dimensions put in key order as every reader stores them. Every other
+line (a null or missing id, a negative or odd number, a nested value, a repeated key, broken
+JSON, a blank line) keeps its text and is parsed by the chunked reader's own code, with the
+other such lines, and normalized like any chunk.
 
 Numbers are compared by value: DuckDB renders a JSON number as the double it reads, which is
-the number's exact value for the at most 15 significant digits a file may hold here (a file
-with a longer run of digits outside strings, a blank line or a carriage return streams in
-chunks, as `fast_json` leaves such files to the exact reader).
+the number's exact value for the at most 15 digits the pattern lets a plain number have (a
+longer one is decided by the chunked reader, whose exact reader takes its text).
 """
 
 from __future__ import annotations
