@@ -143,7 +143,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         " WHERE table_name = 'duplicate_events' AND column_name = 'conflict'"
     )
     if has_conflict[0][0]:
-        _, dup = wh.query("SELECT count(*), count(*) FILTER (WHERE conflict) FROM duplicate_events")
+        _, dup = wh.query(
+            "SELECT count(*), count(*) FILTER (WHERE conflict) FROM duplicate_events"
+        )
         print(
             f"duplicate_events: {dup[0][0]} copies of stored events, {dup[0][1]} of them "
             "conflicting (content differs from the kept copy)"

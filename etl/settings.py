@@ -83,7 +83,9 @@ class _Env(BaseSettings):
     spool_dir: Path | None = None
     late_days: Annotated[
         Annotated[int, Field(ge=0)] | None, NoDecode, BeforeValidator(_late_days)
-    ] = DEFAULT_LATE_DAYS
+    ] = (
+        DEFAULT_LATE_DAYS
+    )
     rollup_dimensions: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = (
         DEFAULT_ROLLUP_DIMENSIONS
     )
@@ -139,11 +141,8 @@ def _read_env() -> _Env:
             variable = f"METERHOUSE_{name.upper()}"
             raw = os.environ.get(variable)
             form = _FORMS.get(name) or err["msg"].lower()
-            problems.append(
-                f"{variable}={raw!r}: must be {form}"
-                if name in _FORMS
-                else f"{variable}={raw!r}: {form}"
-            )
+            problems.append(f"{variable}={raw!r}: must be {form}" if name in _FORMS else
+                            f"{variable}={raw!r}: {form}")
         raise SettingsError(
             "; ".join(problems) + " (fix or unset the variable, then re-run)"
         ) from None
@@ -170,16 +169,16 @@ def s3_from_env() -> S3Settings:
 class AirflowSettings:
     """How the Airflow glue finds its connection, pool, landing prefix, schedule and alerts.
 
-    METERHOUSE_AWS_CONN_ID        Airflow AWS connection for S3 (default aws_default)
-    METERHOUSE_WAREHOUSE_POOL     the one-slot pool that serializes warehouse writers
-    METERHOUSE_LANDING            landing prefix, s3://bucket/prefix/ (default s3://usage/ingest/)
-    METERHOUSE_INGEST_CRON        nightly schedule of usage_ingest (default 0 0 * * *)
-    METERHOUSE_SENSOR_TIMEOUT     seconds the sensor waits for exports (default 21600)
-    METERHOUSE_SENSOR_POKE_INTERVAL  seconds between its checks (default 60)
-    METERHOUSE_ALERT_CONN_ID      Airflow connection (type http) whose URL failure alerts are
-                                  POSTed to (default meterhouse_alerts; none: alerts are logged)
-    METERHOUSE_ON_FAILURE         `package.module:function` called with a failed run (optional)
-    AIRFLOW__API__BASE_URL        the UI's address, for links in alerts (optional)
+      METERHOUSE_AWS_CONN_ID        Airflow AWS connection for S3 (default aws_default)
+      METERHOUSE_WAREHOUSE_POOL     the one-slot pool that serializes warehouse writers
+      METERHOUSE_LANDING            landing prefix, s3://bucket/prefix/ (default s3://usage/ingest/)
+      METERHOUSE_INGEST_CRON        nightly schedule of usage_ingest (default 0 0 * * *)
+      METERHOUSE_SENSOR_TIMEOUT     seconds the sensor waits for exports (default 21600)
+      METERHOUSE_SENSOR_POKE_INTERVAL  seconds between its checks (default 60)
+      METERHOUSE_ALERT_CONN_ID      Airflow connection (type http) whose URL failure alerts are
+                                    POSTed to (default meterhouse_alerts; none: alerts are logged)
+      METERHOUSE_ON_FAILURE         `package.module:function` called with a failed run (optional)
+      AIRFLOW__API__BASE_URL        the UI's address, for links in alerts (optional)
     """
 
     aws_conn_id: str = "aws_default"
@@ -404,7 +403,7 @@ def _key_spec(entry: str, variable: str) -> ApiKeySpec:
     if not _SHA256_HEX.match(digest):
         raise SettingsError(
             f"{variable}: {digest[:12]!r}... is not a sha256 hex digest of 64 characters; "
-            'store `printf %s "$KEY" | sha256sum`, never the key itself'
+            "store `printf %s \"$KEY\" | sha256sum`, never the key itself"
         )
     customers = frozenset(c.strip() for c in scope.split("|") if c.strip()) if scope else None
     return ApiKeySpec(digest, customers or None, digest[:8])
@@ -421,13 +420,9 @@ def _keys_file(path: Path) -> list[ApiKeySpec]:
     specs = []
     for n, item in enumerate(entries):
         customers = item.get("customers") if isinstance(item, dict) else None
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("sha256"), str)
-            or not (
-                customers is None
-                or (isinstance(customers, list) and all(isinstance(c, str) for c in customers))
-            )
+        if not isinstance(item, dict) or not isinstance(item.get("sha256"), str) or not (
+            customers is None
+            or (isinstance(customers, list) and all(isinstance(c, str) for c in customers))
         ):
             raise SettingsError(
                 f"{variable}={str(path)!r}: entry {n} must be "
@@ -505,7 +500,7 @@ class GatewaySettings:
             raise SettingsError(
                 "METERHOUSE_GATEWAY_API_KEYS is empty and METERHOUSE_GATEWAY_API_KEYS_FILE unset: "
                 "the gateway accepts no request without a key; set one to the sha256 hex digest "
-                'of a key (`printf %s "$KEY" | sha256sum`)'
+                "of a key (`printf %s \"$KEY\" | sha256sum`)"
             )
         return cls(
             api_keys=tuple(keys),

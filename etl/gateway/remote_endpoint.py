@@ -84,3 +84,4 @@ async def remote_write(gw: Gateway, request: Request, principal: Principal) -> R
         finally:
             held.release()
             gw.metrics.buffer_bytes.set(gw.buffer.used)
+

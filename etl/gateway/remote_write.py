@@ -332,3 +332,4 @@ def decode(body: bytes, protocol: int, max_decompressed: int, cache: LabelCache)
     """A request's body (snappy) -> its landed member and counts; BodyError when invalid."""
     data = inflate(body, max_decompressed)
     return decode_v2(data, cache) if protocol == 2 else decode_v1(data, cache)
+

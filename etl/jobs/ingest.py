@@ -173,7 +173,9 @@ Read = ParsedObject | StreamingObject | MeterhouseError
 _WHOLE_GROUP = 1_000_000
 
 
-def _group_share(settings: Settings, item: tuple[SourceObject, ObjectStore, Read, float]) -> int:
+def _group_share(
+    settings: Settings, item: tuple[SourceObject, ObjectStore, Read, float]
+) -> int:
     """How much of its group a read object fills, in millionths of the group's row limit
     (events: group_rows; remote-write samples: prometheus_group_samples)."""
     read = item[2]

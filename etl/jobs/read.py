@@ -347,7 +347,9 @@ def typed_stager(
             leftover=leftover,
             batch_rows=settings.chunk_rows,
         )
-        log.info("step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2])
+        log.info(
+            "step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2]
+        )
         return counts, _then_threshold(chunks, uri, counts[0], rules, settings)
 
     return stager

@@ -93,7 +93,9 @@ def stored_ids(
     return found if found.height else empty
 
 
-def stage_stored_elsewhere(con: Connection, stage: str, uri: str, *, dedup_window_days: int) -> int:
+def stage_stored_elsewhere(
+    con: Connection, stage: str, uri: str, *, dedup_window_days: int
+) -> int:
     """Before a large file's stage is merged: its staged stored copies whose event_id another
     file stores (within `dedup_window_days` of the file's event dates, the window a file
     loaded in one piece is matched in) become duplicates of that file, found in one pass over

@@ -46,9 +46,8 @@ _SAFE_NAME = re.compile(rf"[A-Za-z0-9_.:/-]{{1,{MAX_DIMENSION_KEY}}}")
 def plain_names(names: list[str]) -> bool:
     """True when every name may be spliced into SQL text as a JSON key and a struct field:
     letters, digits and a few separators, and no two alike but for case."""
-    return all(_SAFE_NAME.fullmatch(n) for n in names) and len({n.lower() for n in names}) == len(
-        names
-    )
+    folded = {n.lower() for n in names}
+    return len(folded) == len(names) and all(_SAFE_NAME.fullmatch(n) for n in names)
 
 
 _SCAN_BYTES = 16 * 1024 * 1024
@@ -239,7 +238,8 @@ def every_chunk(
             return False
         first = stream.read_upto(_SCAN_BYTES)
         return all(
-            check(chunk) for chunk in record_chunks(stream, first, csv=csv, chunk_bytes=_SCAN_BYTES)
+            check(chunk)
+            for chunk in record_chunks(stream, first, csv=csv, chunk_bytes=_SCAN_BYTES)
         )
 
 

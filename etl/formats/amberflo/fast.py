@@ -214,14 +214,11 @@ def fast_json(data: bytes, uri: str, *, lines: bool) -> RawBatch | None:
         return None
     # polars reads a key that holds a string in one record and an object or an array in
     # another as text, the nested value rendered as JSON: the exact reader rejects it by name.
-    if (
-        pairs
-        and frame.select(
-            pl.any_horizontal(
-                [expr.cast(pl.String).str.contains(r"^\s*[\[{]") for _, expr in pairs]
-            ).any()
-        ).item()
-    ):
+    if pairs and frame.select(
+        pl.any_horizontal(
+            [expr.cast(pl.String).str.contains(r"^\s*[\[{]") for _, expr in pairs]
+        ).any()
+    ).item():
         return None
     return _finish_fast(frame, pairs, uri)
 

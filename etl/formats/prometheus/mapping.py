@@ -129,7 +129,9 @@ def parse_mapping(text: str, where: str = "mapping") -> PrometheusMapping:
             f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise MappingError(f"{where}: {problems} (see the mapping example in the README)") from None
+        raise MappingError(
+            f"{where}: {problems} (see the mapping example in the README)"
+        ) from None
     for rule in mapping.meters:
         interval = mapping.interval_ms(rule)
         if 86_400_000 % interval:
