@@ -170,16 +170,18 @@ def _jemalloc_control() -> Callable[..., int] | None:
         return None
 
 
-def release_freed_memory() -> None:
-    """Return to the OS the pages DuckDB has freed but its allocator still holds.
+def release_freed_memory() -> bool:
+    """Return to the OS the pages DuckDB has freed but its allocator still holds; True when
+    they were purged, False without jemalloc (nothing to do).
 
     jemalloc keeps freed pages of DuckDB's threads for reuse; between the large statements of
     one file's load (its raw rows, its stage, the merge, the lake COPY) they add up to
     hundreds of MB of resident memory DuckDB no longer uses (its memory_limit does not count
-    them). Purging every arena takes milliseconds. Does nothing without jemalloc."""
+    them). Purging every arena takes milliseconds."""
     control = _jemalloc_control()
-    if control is not None:
-        control(f"arena.{_ALL_ARENAS}.purge".encode(), None, None, None, ctypes.c_size_t(0))
+    if control is None:
+        return False
+    return control(f"arena.{_ALL_ARENAS}.purge".encode(), None, None, None, ctypes.c_size_t(0)) == 0
 
 
 def connect_writer(path: Path, *, memory_limit: str, timeout_s: float) -> Connection:
