@@ -359,3 +359,27 @@ def test_an_ndjson_export_is_typed_line_by_line_and_a_broken_one_streams(
     )
     assert {r for (r,) in rules} >= {"amberflo.meterValue.precision", "amberflo.json.syntax"}
     assert q(typed.warehouse_path, "SELECT count(*) FROM meter_events")[0][0] > 30
+
+
+def test_dimension_keys_a_struct_cannot_hold_are_sorted_entry_by_entry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file whose plain lines use more dimension keys than one struct is built of (64), or
+    keys that are not plain names or are alike but for case, puts each line's keys in order
+    one by one: the same MAPs, in the same key order, as the chunked reader stores."""
+
+    def line(i: int, dimensions: dict[str, str], prefix: str = "k") -> str:
+        return json.dumps({"customerId": "c1", "meterApiName": "gpu_hours", "meterValue": i,
+                           "meterTimeInMillis": MS + i, "uniqueId": f"{prefix}{i}", "dimensions": dimensions})  # fmt: skip
+
+    many = [line(i, {f"key{i % 70:02d}": "v", "zone": "eu", f"a{i % 3}": "w"}) for i in range(140)]
+    odd_keys = [{"Team": "x", "team": "y"}, {"a b": "1", "b": "2"}, {"\u00fcber": "3", "a": "4"}]
+    odd = [line(i, odd_keys[i % 3], "o") for i in range(60)]
+    files = {"many.ndjson": _render_ndjson(many, None), "odd.ndjson": _render_ndjson(odd, None)}
+    typed, taken = _load_typed_and_chunked(tmp_path, files, caplog)
+    assert taken == set(files)
+    stored = q(
+        typed.warehouse_path,
+        "SELECT dimensions FROM meter_events WHERE event_id IN ('o0', 'o1', 'o2') ORDER BY event_id",
+    )
+    assert [list(d) for (d,) in stored] == [["Team", "team"], ["a b", "b"], ["a", "\u00fcber"]]
