@@ -22,6 +22,7 @@ import dataclasses
 import io
 import json
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -148,33 +149,23 @@ def _exports(rows: st.SearchStrategy[Any], breaks: list[str]) -> st.SearchStrate
 
 
 def _load_typed_and_chunked(
-    root: Path, files: dict[str, bytes], caplog: pytest.LogCaptureFixture
+    root: Path, files: dict[str, bytes], caplog: pytest.LogCaptureFixture | None = None
 ) -> tuple[Settings, set[str]]:
     """Load `files` (name -> body) both ways, check both warehouses agree, and return the
-    typed load's settings and the names of the files it typed."""
+    typed load's settings and (given `caplog`) the names of the files it typed."""
     folder = root / "exports"
     folder.mkdir()
     for name, body in files.items():
         (folder / name).write_bytes(body)
-    with caplog.at_level(logging.INFO, logger="meterhouse.pipeline"):
+    with caplog.at_level(logging.INFO, logger="meterhouse.pipeline") if caplog else nullcontext():
         typed = _load(folder, root / "typed", typed=True)
     taken = {
         r.getMessage().split()[1].rsplit("/", 1)[1]
-        for r in caplog.records
+        for r in (caplog.records if caplog else [])
         if r.getMessage().startswith("step=typed ") and "refused" not in r.getMessage()
     }
     _same_warehouse(typed, _load(folder, root / "chunked", typed=False))
     return typed, taken
-
-
-def _typed_equals_chunked(root: Path, files: list[tuple[bytes, str]]) -> None:
-    folder = root / "exports"
-    folder.mkdir()
-    for i, (body, suffix) in enumerate(files):
-        (folder / f"usage-{i}.{suffix}").write_bytes(body)
-    typed = _load(folder, root / "typed", typed=True)
-    chunked = _load(folder, root / "chunked", typed=False)
-    _same_warehouse(typed, chunked)
 
 
 @EXAMPLES
@@ -183,9 +174,9 @@ def test_typed_csv_loads_what_the_chunked_reader_loads(
     files: list[tuple[list[dict[str, str]], str | None]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    _typed_equals_chunked(
+    _load_typed_and_chunked(
         tmp_path_factory.mktemp("typed"),
-        [(_render(rows, broken), "csv") for rows, broken in files],
+        {f"usage-{i}.csv": _render(rows, broken) for i, (rows, broken) in enumerate(files)},
     )
 
 
@@ -309,9 +300,9 @@ def test_typed_ndjson_loads_what_the_chunked_reader_loads(
     files: list[tuple[list[str], str | None]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    _typed_equals_chunked(
+    _load_typed_and_chunked(
         tmp_path_factory.mktemp("typed-ndjson"),
-        [(_render_ndjson(lines, broken), "ndjson") for lines, broken in files],
+        {f"usage-{i}.ndjson": _render_ndjson(lines, b) for i, (lines, b) in enumerate(files)},
     )
 
 

@@ -131,16 +131,8 @@ def csv_plan(first: bytes) -> TypedPlan | None:
             f"TRY_CAST({millis} AS BIGINT) BETWEEN {MIN_EVENT_MS} AND ?::BIGINT",
         ]
     )
-    # Empty cells are NULL (DuckDB reads an empty field, quoted or not, as NULL) and are left
-    # out; DuckDB builds a MAP from JSON object text several times faster than from entries.
-    entries = ", ".join(
-        f"""CASE WHEN {col[d]} IS NOT NULL THEN '"{d}":' || to_json({col[d]}) END""" for d in dims
-    )
-    dimensions = (
-        f"""json_transform_strict('{{' || concat_ws(',', {entries}) || '}}', '"MAP(VARCHAR, VARCHAR)"')"""
-        if dims
-        else "MAP {}::MAP(VARCHAR, VARCHAR)"
-    )
+    # Empty cells are NULL (DuckDB reads an empty field, quoted or not, as NULL) and are left out.
+    dimensions = map_of_values([(d, col[d]) for d in dims])
     longest = " , ".join(f"coalesce(length({col[d]}), 0)" for d in dims)
     return TypedPlan(
         read=read,
@@ -159,6 +151,19 @@ def csv_plan(first: bytes) -> TypedPlan | None:
         leftover=", ".join(["rowid + 1 AS source_row", *(f'{c} AS "{n}"' for n, c in col.items())]),
         leftover_batch=lambda frame, uri: _leftover_records(frame, dims, uri),
     )
+
+
+def map_of_values(values: list[tuple[str, str]]) -> str:
+    """The MAP(VARCHAR, VARCHAR) of (key, SQL expression of its text) pairs given in key
+    order, a NULL value left out: built from JSON object text, which DuckDB turns into a MAP
+    several times faster than it builds or sorts one from entries. No pairs: an empty MAP."""
+    if not values:
+        return "MAP {}::MAP(VARCHAR, VARCHAR)"
+    entries = ", ".join(
+        f"""CASE WHEN {value} IS NOT NULL THEN '"{key}":' || to_json({value}) END"""
+        for key, value in values
+    )
+    return f"""json_transform_strict('{{' || concat_ws(',', {entries}) || '}}', '"MAP(VARCHAR, VARCHAR)"')"""
 
 
 def typed_columns(
@@ -218,29 +223,21 @@ def strict_csv_file(path: str, uri: str, max_bytes: int) -> bool:
     """True when DuckDB reads the file at `path` exactly as the chunked reader would: no
     carriage return, no blank line, and every quote opens or closes a whole field."""
 
-    def strict(chunk: bytes) -> bool:
-        body = strip_bom(chunk)
-        if b"\r" in body or b"\n\n" in body or body.startswith(b"\n"):
-            return False
-        return b'"' not in body or _quotes_enclose_fields(body)
-
-    return every_chunk(path, uri, max_bytes, csv=True, check=strict)
-
-
-def every_chunk(
-    path: str, uri: str, max_bytes: int, *, csv: bool, check: Callable[[bytes], bool]
-) -> bool:
-    """True when `check` holds for every chunk of whole records of the (not gzip) file at
-    `path`, read block by block."""
     with open(path, "rb") as handle:
         stream = DecompressedStream(handle, uri, max_bytes)
         if stream.gzipped:
             return False
         first = stream.read_upto(_SCAN_BYTES)
         return all(
-            check(chunk)
-            for chunk in record_chunks(stream, first, csv=csv, chunk_bytes=_SCAN_BYTES)
+            _strict_chunk(strip_bom(chunk))
+            for chunk in record_chunks(stream, first, csv=True, chunk_bytes=_SCAN_BYTES)
         )
+
+
+def _strict_chunk(body: bytes) -> bool:
+    if b"\r" in body or b"\n\n" in body or body.startswith(b"\n"):
+        return False
+    return b'"' not in body or _quotes_enclose_fields(body)
 
 
 def _quotes_enclose_fields(body: bytes) -> bool:

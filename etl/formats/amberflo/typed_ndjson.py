@@ -25,7 +25,7 @@ import json
 import polars as pl
 
 from contracts.amberflo import AMBERFLO_FIELDS, A
-from etl.formats.amberflo.duckdb_csv import TypedPlan, typed_columns
+from etl.formats.amberflo.duckdb_csv import TypedPlan, map_of_values, typed_columns
 from etl.formats.amberflo.normalize import MIN_EVENT_MS
 from etl.formats.amberflo.parse import parse_amberflo_ndjson
 from etl.formats.amberflo.records import (
@@ -34,6 +34,7 @@ from etl.formats.amberflo.records import (
     MAX_DIMENSIONS,
     RawBatch,
 )
+from etl.sources.streams import UTF8_BOM
 
 _FIELDS = json.dumps({name: "JSON" for name in (*AMBERFLO_FIELDS, A.dimensions)})
 _FIELDS_BUT_DIMENSIONS = json.dumps({name: "JSON" for name in AMBERFLO_FIELDS})
@@ -81,7 +82,7 @@ def _text(field: str) -> str:
 
 def ndjson_plan(first: bytes) -> TypedPlan | None:
     """The plan for a large Amberflo NDJSON export; None for one that starts with a BOM."""
-    if first.startswith(b"\xef\xbb\xbf"):
+    if first.startswith(UTF8_BOM):
         return None
     # Only a line of plain members is decoded; each field exactly once (a repeated key fails
     # the strict transform: not plain), a line without `dimensions` at all has none.
@@ -152,17 +153,10 @@ def ndjson_plan(first: bytes) -> TypedPlan | None:
 def _dimensions_in_key_order(names: list[str]) -> str:
     """The MAP of a plain row's dimensions with its keys in order, for a file whose keys are
     all among `names` (sorted): each row's object read once as a struct of every key, and
-    its present keys written back as JSON text in that order (DuckDB builds a MAP from JSON
-    text several times faster than it sorts a MAP's entries). No dimensions: an empty MAP.
-    (Not under a CASE: DuckDB reads the struct once only where it can share it.)"""
-    if not names:
-        return "MAP {}::MAP(VARCHAR, VARCHAR)"
+    its present keys written back in that order (`map_of_values`). Not under a CASE: DuckDB
+    reads the struct once only where it can share it."""
     fields = _fields_of(names)
-    entries = ", ".join(
-        f"""CASE WHEN {fields}."{name}" IS NOT NULL THEN '"{name}":' || to_json({fields}."{name}") END"""
-        for name in names
-    )
-    return f"""json_transform_strict('{{' || concat_ws(',', {entries}) || '}}', '"MAP(VARCHAR, VARCHAR)"')"""
+    return map_of_values([(name, f'{fields}."{name}"') for name in names])
 
 
 def _fields_of(names: list[str]) -> str:
