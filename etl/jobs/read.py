@@ -26,6 +26,8 @@ from etl.formats.base import (
     SourceFormat,
     no_rows,
 )
+from etl.formats.focus.parser import FocusChunks
+from etl.formats.focus.typed import FocusPlan, focus_plan
 from etl.formats.registry import chunk_parser, chunking, parse_as, sniff_format
 from etl.jobs.observer import NO_OBSERVER, Observer, Phase, timed
 from etl.settings import Settings
@@ -35,6 +37,7 @@ from etl.sources.streams import DecompressedStream, record_chunks
 from etl.validate import over_threshold, validate_events
 from etl.warehouse import Chunk, Connection, prepare_events, stage_typed
 from etl.warehouse.load import Counts, Stager
+from etl.warehouse.typed_focus import stage_typed_focus
 
 # The ingest's logger: operators (and tests) filter on it.
 log = logging.getLogger("meterhouse.pipeline")
@@ -92,8 +95,8 @@ class StreamingObject:
     first: bytes
     started: float
     spool: BinaryIO | None
-    typed: tuple[TypedPlan, str] | None = None
-    """A clean Amberflo export's typing plan and file path (`typed_load_plan`)."""
+    typed: tuple[TypedPlan | FocusPlan, str] | None = None
+    """A clean Amberflo or FOCUS CSV export's typing plan and file path (`typed_load_plan`)."""
 
     def close(self) -> None:
         """Close the spool file under the stream (if any)."""
@@ -289,14 +292,19 @@ def _chunk(
 
 def typed_load_plan(
     item: StreamingObject, settings: Settings, observer: Observer = NO_OBSERVER
-) -> tuple[TypedPlan, str] | None:
-    """For a large Amberflo CSV or NDJSON export DuckDB reads exactly as the chunked reader
-    does, its typing plan and the path DuckDB reads it from (etl.formats.amberflo.typed);
-    None when it must stream in chunks (gzip, a download without a path, a header or a body
-    the chunked reader must decide)."""
+) -> tuple[TypedPlan | FocusPlan, str] | None:
+    """For a large Amberflo CSV or NDJSON export or FOCUS CSV export DuckDB reads exactly as
+    the chunked reader does, its typing plan and the path DuckDB reads it from
+    (etl.formats.amberflo.typed, etl.formats.focus.typed); None when it must stream in chunks
+    (gzip, a download without a path, a header or a body the chunked reader must decide)."""
     if not settings.typed_load or item.stream.gzipped or item.spool is None:
         return None
-    plan = typed_plan(item.source_format, item.first)
+    fmt = item.source_format
+    plan: TypedPlan | FocusPlan | None
+    if fmt == "focus_csv":
+        plan = focus_plan(item.first, settings.focus_customer_from)
+    else:
+        plan = typed_plan(fmt, item.first)
     path = file_path(item.spool)
     if path is None or plan is None:
         return None
@@ -304,7 +312,8 @@ def typed_load_plan(
         timed(observer, Phase.DECOMPRESS),
         parse_failures_fail_the_file(item.obj.uri, "checking the export"),
     ):
-        alike = reads_alike(item.source_format, path, item.obj.uri, settings.max_object_bytes)
+        csv = "amberflo_csv" if fmt == "focus_csv" else fmt
+        alike = reads_alike(csv, path, item.obj.uri, settings.max_object_bytes)
     return (plan, path) if alike else None
 
 
@@ -316,6 +325,8 @@ def typed_stager(
     if item.typed is None:
         return None
     plan, path = item.typed
+    if isinstance(plan, FocusPlan):
+        return _focus_stager(item, settings, plan, path, observer)
     uri, fmt = item.obj.uri, item.source_format
     parser = open_chunks(item, settings)
     rules: dict[str, int] = {}
@@ -347,9 +358,44 @@ def typed_stager(
             leftover=leftover,
             batch_rows=settings.chunk_rows,
         )
-        log.info(
-            "step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2]
+        log.info("step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2])
+        return counts, _then_threshold(chunks, uri, counts[0], rules, settings)
+
+    return stager
+
+
+def _focus_stager(
+    item: StreamingObject, settings: Settings, plan: FocusPlan, path: str, observer: Observer
+) -> Stager:
+    """The stager of a clean FOCUS CSV export: its plain rows typed in SQL, the others
+    through the FOCUS parser in chunks."""
+    uri, fmt = item.obj.uri, item.source_format
+    parser = open_chunks(item, settings)
+    assert isinstance(parser, FocusChunks)
+    rules: dict[str, int] = {}
+
+    def leftover(rows: pl.DataFrame) -> Chunk:
+        with (
+            timed(observer, Phase.PARSE, fmt),
+            parse_failures_fail_the_file(uri, f"parsing {fmt}"),
+        ):
+            parsed = parser.parse_rows(rows)
+        return _chunk(uri, fmt, parsed, parsed.rejects.clear(), rules, observer)
+
+    def stager(con: Connection, stage: str, now: datetime) -> tuple[Counts, Iterator[Chunk]]:
+        counts, chunks = stage_typed_focus(
+            con,
+            stage,
+            now,
+            plan=plan,
+            path=path,
+            uri=uri,
+            delivery_key=parser.empty().delivery_key or "",
+            customer_from=plan.customer_from,
+            leftover=leftover,
+            batch_rows=settings.focus_chunk_rows,
         )
+        log.info("step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2])
         return counts, _then_threshold(chunks, uri, counts[0], rules, settings)
 
     return stager

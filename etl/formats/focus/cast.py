@@ -44,7 +44,7 @@ _TIME_ONE = "(?:Year|Month|Day|Hour|Minute|Second)"
 _TIME_MANY = "(?:Years|Months|Days|Hours|Minutes|Seconds)"
 _COUNT = r"(?:[A-Za-z][A-Za-z0-9]*(?:\s+[A-Za-z][A-Za-z0-9]*)*)"
 _UNIT = f"(?:{_SIZE}|{_TIME_ONE}|{_TIME_MANY}|{_COUNT})"
-_UNIT_FORMAT: Final = (
+UNIT_FORMAT: Final = (
     f"^(?:{_UNIT}|(?:{_SIZE}|{_COUNT})-{_TIME_MANY}|(?:{_SIZE}|{_COUNT}|{_TIME_MANY})/{_TIME_ONE}"
     f"|[0-9]+ {_UNIT}|(?:{_SIZE}|{_COUNT}|{_TIME_MANY})/[0-9]+ {_TIME_MANY})$"
 )
@@ -302,7 +302,7 @@ def cast_column(series: pl.Series, column: str, work: Work) -> pl.Series:
         return _repair_currency(cleaned, column, work)
     if column in UNIT_COLUMNS:
         work.find(
-            (~cleaned.str.contains(_UNIT_FORMAT)).fill_null(False),
+            (~cleaned.str.contains(UNIT_FORMAT)).fill_null(False),
             f"focus.{column}.unit_format",
             column,
             cleaned,

@@ -14,7 +14,7 @@ from etl.formats.focus.rejects import Work
 
 # FOCUS context copied into every event's dimensions (key, source column). A tag with one of
 # these keys is shadowed in `dimensions` (it stays in line_items.Tags).
-_CONTEXT_DIMENSIONS: Final[tuple[tuple[str, str], ...]] = (
+CONTEXT_DIMENSIONS: Final[tuple[tuple[str, str], ...]] = (
     ("provider", "_provider"),
     ("billing_account_id", F.BillingAccountId),
     ("sub_account_id", F.SubAccountId),
@@ -27,11 +27,11 @@ _CONTEXT_DIMENSIONS: Final[tuple[tuple[str, str], ...]] = (
     ("pricing_category", F.PricingCategory),
     ("sku_id", F.SkuId),
 )
-_CONTEXT_KEYS: Final = tuple(key for key, _ in _CONTEXT_DIMENSIONS)
+CONTEXT_KEYS: Final = tuple(key for key, _ in CONTEXT_DIMENSIONS)
 
 # The row content that identifies a charge, independent of file name, row position and format.
 # InvoiceId and x_ columns are left out: providers fill them in later or stamp export times there.
-_EVENT_ID_COLUMNS: Final = (
+EVENT_ID_COLUMNS: Final = (
     "_provider", F.BillingAccountId, F.SubAccountId, F.BillingPeriodStart, F.ChargePeriodStart,
     F.ChargePeriodEnd, F.ChargeCategory, F.ChargeClass, F.ChargeFrequency, F.ServiceName,
     F.ResourceId, F.SkuId, F.SkuPriceId, F.SkuMeter, F.ChargeDescription, F.RegionId,
@@ -124,11 +124,11 @@ class RowKeyCounts:
 def _event_ids(items: pl.DataFrame, seen: RowKeyCounts | None = None) -> pl.Series:
     repeated_text = {
         c: _per_distinct(items, _text_expr(c), c)
-        for c in _EVENT_ID_COLUMNS
+        for c in EVENT_ID_COLUMNS
         if ALL_DTYPES.get(c) in (KEY_VALUE, FOCUS_DATETIME)
     }
     parts = [
-        pl.lit(repeated_text[c]) if c in repeated_text else _text_expr(c) for c in _EVENT_ID_COLUMNS
+        pl.lit(repeated_text[c]) if c in repeated_text else _text_expr(c) for c in EVENT_ID_COLUMNS
     ]
     keys = items.select(key=pl.concat_str(parts, separator="\x1f")).to_series()
     # Identical rows in one file are distinct charges; their position among equals keeps
@@ -145,7 +145,7 @@ def _event_ids(items: pl.DataFrame, seen: RowKeyCounts | None = None) -> pl.Seri
 
 def _dimensions(items: pl.DataFrame) -> pl.Series:
     """Per row: its tags (minus those shadowed by a context key), then the non-null FOCUS context
-    values in `_CONTEXT_DIMENSIONS` order.
+    values in `CONTEXT_DIMENSIONS` order.
 
     Built long-form (explode/unpivot, drop, group back) because concatenating struct lists row
     by row is an order of magnitude slower in polars. `group_by(maintain_order=True)` keeps each
@@ -154,17 +154,17 @@ def _dimensions(items: pl.DataFrame) -> pl.Series:
     rows = items.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
         pl.col(F.Tags),
-        *[pl.col(c).cast(pl.String).alias(k) for k, c in _CONTEXT_DIMENSIONS],
+        *[pl.col(c).cast(pl.String).alias(k) for k, c in CONTEXT_DIMENSIONS],
     )
     tags = (
         rows.select("_row", F.Tags)
         .filter(pl.col(F.Tags).list.len() > 0)
         .explode(F.Tags)
         .select("_row", pl.col(F.Tags).struct.field("key"), pl.col(F.Tags).struct.field("value"))
-        .filter(~pl.col("key").is_in(_CONTEXT_KEYS))
+        .filter(~pl.col("key").is_in(CONTEXT_KEYS))
     )
     context = (
-        rows.select("_row", *_CONTEXT_KEYS)
+        rows.select("_row", *CONTEXT_KEYS)
         .unpivot(index="_row", variable_name="key", value_name="value")
         .drop_nulls("value")
     )
@@ -194,7 +194,7 @@ def focus_events(
     tags = pl.col(F.Tags).fill_null(pl.lit([], dtype=KEY_VALUE))
     shadowed = (
         with_provider.select(
-            tags.list.eval(pl.element().struct.field("key").is_in(_CONTEXT_KEYS).any()).list.first()
+            tags.list.eval(pl.element().struct.field("key").is_in(CONTEXT_KEYS).any()).list.first()
         )
         .to_series()
         .fill_null(False)
@@ -202,7 +202,7 @@ def focus_events(
     )
     if shadowed:
         work.notes.append(
-            f"dimensions: a tag named like a FOCUS context key ({', '.join(_CONTEXT_KEYS)}) is "
+            f"dimensions: a tag named like a FOCUS context key ({', '.join(CONTEXT_KEYS)}) is "
             f"shadowed by the context value ({shadowed} rows); line_items.Tags keeps it"
         )
     consumed = pl.col(F.ConsumedQuantity).is_not_null()

@@ -93,10 +93,6 @@ def parse_focus(
     apart by their position among equals, counted across chunks through `seen` when a file is
     parsed in chunks.
     """
-    primary = CANONICAL_BY_LOWER.get(customer_from.lower())
-    if primary is None or ALL_DTYPES[primary] != pl.String:
-        raise ValueError(f"customer_from={customer_from!r} is not a FOCUS text column")
-
     notes: list[str] = []
     if kind == "csv":
         raw = read_csv_text(data, source_uri)
@@ -104,6 +100,26 @@ def parse_focus(
         raw, notes = read_parquet_text(data, source_uri)
     else:
         raise ValueError(f"kind must be 'csv' or 'parquet', not {kind!r}")
+    return parse_focus_text(
+        raw, source_uri, kind=kind, customer_from=customer_from, seen=seen, notes=notes
+    )
+
+
+def parse_focus_text(
+    raw: pl.DataFrame,
+    source_uri: str,
+    *,
+    kind: Literal["csv", "parquet"] = "csv",
+    customer_from: str = "SubAccountId",
+    seen: RowKeyCounts | None = None,
+    notes: list[str] | None = None,
+) -> FocusParseResult:
+    """`parse_focus` of a file already read as text: one String column per header cell, one
+    row per source row (numbered from 1 in the results); `notes` on the reading."""
+    primary = CANONICAL_BY_LOWER.get(customer_from.lower())
+    if primary is None or ALL_DTYPES[primary] != pl.String:
+        raise ValueError(f"customer_from={customer_from!r} is not a FOCUS text column")
+    notes = list(notes or [])
     rows_in = raw.height
 
     duplicated = [c for c in raw.columns if re.search(r"_duplicated_\d+$", c)]

@@ -24,29 +24,33 @@ from etl.formats.base import (
 from etl.formats.detect import PARQUET_MAGIC
 from etl.formats.focus.events import RowKeyCounts
 from etl.formats.focus.header import focus_delivery_key, is_focus_header
-from etl.formats.focus.parse import FocusParseResult, parse_focus
+from etl.formats.focus.parse import FocusParseResult, parse_focus, parse_focus_text
 
 # The ingest's logger, as before the formats had packages: operators filter on it.
 log = logging.getLogger("meterhouse.pipeline")
 
 
 def _parse(
-    data: bytes,
+    data: bytes | pl.DataFrame,
     fmt: SourceFormat,
     uri: str,
     options: ParseOptions,
     seen: RowKeyCounts | None = None,
     warned: set[str] | None = None,
 ) -> FocusParseResult:
-    """Parse and log; with `warned` (a large file's chunks), each finding's rule is logged for
-    the first chunk that has it only (the file's totals per rule are in the ingest summary)."""
-    result = parse_focus(
-        data,
-        uri,
-        kind="csv" if fmt == "focus_csv" else "parquet",
-        customer_from=options.focus_customer_from,
-        seen=seen,
-    )
+    """Parse (bytes, or a CSV already read as text) and log; with `warned` (a large file's
+    chunks), each finding's rule is logged for the first chunk that has it only (the file's
+    totals per rule are in the ingest summary)."""
+    if isinstance(data, pl.DataFrame):
+        result = parse_focus_text(data, uri, customer_from=options.focus_customer_from, seen=seen)
+    else:
+        result = parse_focus(
+            data,
+            uri,
+            kind="csv" if fmt == "focus_csv" else "parquet",
+            customer_from=options.focus_customer_from,
+            seen=seen,
+        )
     for note in result.normalizations:
         log.info(
             "step=normalize source=%s focus_version=%s note=%s", uri, result.focus_version, note
@@ -136,8 +140,19 @@ class FocusChunks(ChunkParser):
 
     def parse(self, data: bytes, offset: int) -> ParsedSource:
         """One chunk -> line items, events and rejects, source rows numbered from `offset`."""
+        return self._parsed(data, pl.col("source_row") + offset)
+
+    def parse_rows(self, rows: pl.DataFrame) -> ParsedSource:
+        """Rows of the file already read as text (column `source_row`, their place in the
+        file, in file order, then one String column per header cell) -> line items, events
+        and rejects, as a chunk of them would be parsed."""
+        places = rows.get_column("source_row")
+        return self._parsed(
+            rows.drop("source_row"), pl.lit(places).gather(pl.col("source_row") - 1)
+        )
+
+    def _parsed(self, data: bytes | pl.DataFrame, shift: pl.Expr) -> ParsedSource:
         result = _parse(data, self.fmt, self.uri, self.options, self.seen, self.warned)
-        shift = pl.col("source_row") + offset
         return ParsedSource(
             self.fmt,
             result.rows_in,

@@ -1,0 +1,153 @@
+"""A large FOCUS CSV export staged by DuckDB straight from its file (etl.formats.focus.typed):
+its plain rows typed in SQL into line items and events, the others handed back to the FOCUS
+parser as chunks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import polars as pl
+
+from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
+from contracts.focus_conformance import FINDING_COLUMNS
+from contracts.meter_event import EVENT_COLUMNS, EVENT_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
+from etl.formats.focus.typed import FocusPlan, events_of_line_items, stored_key
+from etl.warehouse.connection import Connection
+from etl.warehouse.dedup import prepare_events
+from etl.warehouse.load import Counts
+from etl.warehouse.records import Chunk
+from etl.warehouse.schema import EVENT_KEY
+from etl.warehouse.typed import TypedReadRefused
+
+log = logging.getLogger("meterhouse.pipeline")
+
+_FINDING_COLUMNS = ", ".join([*FINDING_COLUMNS, "found_at"])
+_STAGED_COLUMNS = ", ".join([*EVENT_COLUMNS, "ingested_at", "duplicate_of_uri", "event_key"])
+_ITEM_COLUMNS = ", ".join(
+    f'"{c}"' for c in [*FOCUS_LINE_ITEM_SCHEMA, "delivery_key", "ingested_at", "event_id"]
+)
+
+
+def stage_typed_focus(
+    con: Connection,
+    stage: str,
+    now: datetime,
+    *,
+    plan: FocusPlan,
+    path: str,
+    uri: str,
+    delivery_key: str,
+    customer_from: str,
+    leftover: Callable[[pl.DataFrame], Chunk],
+    batch_rows: int,
+) -> tuple[Counts, Iterator[Chunk]]:
+    """Read the file at `path` into `<stage>_raw`, stage its plain rows' line items and events
+    (`<stage>_focus`, `<stage>`), and return their counts and the chunks of the file: first
+    the plain rows' money text (for the file's own totals), then what `leftover` makes of the
+    other rows, `batch_rows` at a time."""
+    import duckdb
+
+    raw, keys, ids = f"{stage}_raw", f"{stage}_keys", f"{stage}_ids"
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE {raw} AS SELECT *, coalesce({plan.plain}, false) AS _plain
+                FROM {plan.read}""",  # noqa: S608 - the plan's SQL, own name
+            [path],
+        )
+    except (duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
+        # A ragged row, bytes that are not UTF-8, a line DuckDB's parallel reader cannot hold.
+        raise TypedReadRefused(f"{uri}: {' '.join(str(exc).split())[:200]}") from exc
+    # Content ids: the key's text with the row's position among rows of equal content (only
+    # rows whose key hash repeats are ranked, on the full text).
+    tags = f"{stage}_tags"
+    con.execute(f"CREATE TEMP TABLE {tags} AS {plan.tag_keys.format(raw=raw)}")
+    con.execute(
+        f"""CREATE TEMP TABLE {keys} AS
+            SELECT rid, key_text, md5_number(key_text) AS h
+            FROM (SELECT rowid AS rid, {plan.key(tags)} AS key_text FROM {raw} WHERE _plain)""",  # noqa: S608
+    )
+    con.execute(f"DROP TABLE {tags}")
+    con.execute(
+        f"""CREATE TEMP TABLE {ids} AS
+            SELECT k.rid, 'focus:' || sha256(k.key_text || chr(29) || coalesce(o.ordinal, 0)::VARCHAR) AS event_id
+            FROM {keys} k LEFT JOIN (
+                SELECT rid, row_number() OVER (PARTITION BY key_text ORDER BY rid) - 1 AS ordinal
+                FROM {keys} WHERE h IN (SELECT h FROM {keys} GROUP BY h HAVING count(*) > 1)
+            ) o USING (rid)""",  # noqa: S608
+    )
+    con.execute(
+        f"""INSERT INTO {stage}_focus ({_ITEM_COLUMNS})
+            SELECT li.* EXCLUDE (rid), i.event_id
+            FROM (SELECT rowid AS rid, {plan.line_items}, ?::VARCHAR AS delivery_key,
+                         ?::TIMESTAMPTZ AS ingested_at
+                  FROM {raw} WHERE _plain) li
+            JOIN {ids} i USING (rid)""",  # noqa: S608 - the plan's SQL, own names
+        [uri, delivery_key, now],
+    )
+    con.execute(f"DROP TABLE {ids}")
+    con.execute(
+        f"""INSERT INTO {stage} ({_STAGED_COLUMNS})
+            SELECT *, ?::TIMESTAMPTZ, NULL, {EVENT_KEY}
+            FROM (SELECT {events_of_line_items(customer_from)} FROM {stage}_focus)""",  # noqa: S608
+        [now],
+    )
+    for column, rule, where, value in plan.findings:
+        found = con.execute(
+            f"""INSERT INTO {stage}_findings ({_FINDING_COLUMNS})
+                SELECT ?, rowid + 1, ?, ?, {value}, ?::TIMESTAMPTZ FROM {raw} WHERE _plain AND {where}""",  # noqa: S608 - the plan's SQL, own name
+            [uri, column, rule, now],
+        ).fetchone()
+        if found and found[0]:
+            log.warning(
+                "step=validate source=%s focus_version=%s warning=%s: %d rows (conformance "
+                "finding; rows kept) among the rows typed in SQL",
+                uri, plan.version, rule, found[0],
+            )  # fmt: skip
+    amounts = con.execute(f"SELECT {plan.amounts} FROM {raw} WHERE _plain").pl()  # noqa: S608
+    plain = amounts.height
+    return (plain, plain, 0, 0), _chunks(con, stage, plan, amounts, leftover, batch_rows)
+
+
+def _chunks(
+    con: Connection,
+    stage: str,
+    plan: FocusPlan,
+    amounts: pl.DataFrame,
+    leftover: Callable[[pl.DataFrame], Chunk],
+    batch_rows: int,
+) -> Iterator[Chunk]:
+    raw, keys = f"{stage}_raw", f"{stage}_keys"
+    yield Chunk(
+        0,
+        prepare_events(pl.DataFrame(schema=EVENT_SCHEMA).select(EVENT_COLUMNS)),
+        pl.DataFrame(schema=REJECT_SCHEMA).select(REJECT_COLUMNS),
+        focus_amounts=amounts,
+    )
+    del amounts
+    after = 0
+    while True:
+        frame = con.execute(
+            f"SELECT {plan.leftover} FROM {raw} WHERE NOT _plain AND rowid >= ? ORDER BY rowid LIMIT ?",  # noqa: S608
+            [after, batch_rows],
+        ).pl()
+        if not frame.height:
+            break
+        after = int(frame.get_column("source_row").max())  # type: ignore[arg-type]
+        yield leftover(frame)
+    # A row left to the parser with the content of a plain row: its position among equals
+    # was counted apart from theirs.
+    shared = con.execute(
+        f"""SELECT count(*) FROM (
+              SELECT {stored_key()} AS key_text FROM {stage}_focus
+              WHERE source_row IN (SELECT rowid + 1 FROM {raw} WHERE NOT _plain)) l
+            JOIN {keys} k ON k.h = md5_number(l.key_text) AND k.key_text = l.key_text""",  # noqa: S608
+    ).fetchone()
+    if shared and shared[0]:
+        raise TypedReadRefused(
+            f"a row the FOCUS parser reads has the content of a row typed in SQL ({shared[0]} rows)"
+        )
+    # The file's text is let go before the stage is merged.
+    con.execute(f"DROP TABLE {raw}")
+    con.execute(f"DROP TABLE {keys}")
