@@ -36,7 +36,7 @@ from etl.sources.stores import ObjectStore, sha256_hex
 from etl.sources.streams import DecompressedStream, record_chunks
 from etl.validate import over_threshold, validate_events
 from etl.warehouse import Chunk, Connection, prepare_events, stage_typed
-from etl.warehouse.load import Counts, Stager
+from etl.warehouse.load import Staged, Stager
 from etl.warehouse.typed_focus import stage_typed_focus
 
 # The ingest's logger: operators (and tests) filter on it.
@@ -346,7 +346,7 @@ def typed_stager(
                 )
         return _chunk(uri, fmt, parsed, read_rejects, rules, observer)
 
-    def stager(con: Connection, stage: str, now: datetime) -> tuple[Counts, Iterator[Chunk]]:
+    def stager(con: Connection, stage: str, now: datetime) -> Staged:
         counts, chunks = stage_typed(
             con,
             stage,
@@ -359,7 +359,7 @@ def typed_stager(
             batch_rows=settings.chunk_rows,
         )
         log.info("step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2])
-        return counts, _then_threshold(chunks, uri, counts[0], rules, settings)
+        return Staged(counts, _then_threshold(chunks, uri, counts[0], rules, settings))
 
     return stager
 
@@ -382,8 +382,8 @@ def _focus_stager(
             parsed = parser.parse_rows(rows)
         return _chunk(uri, fmt, parsed, parsed.rejects.clear(), rules, observer)
 
-    def stager(con: Connection, stage: str, now: datetime) -> tuple[Counts, Iterator[Chunk]]:
-        counts, chunks = stage_typed_focus(
+    def stager(con: Connection, stage: str, now: datetime) -> Staged:
+        staged = stage_typed_focus(
             con,
             stage,
             now,
@@ -395,8 +395,11 @@ def _focus_stager(
             leftover=leftover,
             batch_rows=settings.focus_chunk_rows,
         )
-        log.info("step=typed source=%s plain_rows=%d duplicates=%d", uri, counts[0], counts[2])
-        return counts, _then_threshold(chunks, uri, counts[0], rules, settings)
+        rows = staged.counts[0]
+        log.info("step=typed source=%s plain_rows=%d duplicates=0", uri, rows)
+        return replace(
+            staged, chunks=_then_threshold(iter(staged.chunks), uri, rows, rules, settings)
+        )
 
     return stager
 

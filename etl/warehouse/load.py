@@ -7,7 +7,7 @@ in one last transaction. A file that cannot be read loses its rows (`record_fail
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import polars as pl
@@ -145,9 +145,20 @@ def retract_source(
     return Retraction(uri, int(events), int(duplicates), int(rejected), frozenset(touched))
 
 
-Stager = Callable[[Connection, str, datetime], tuple[Counts, Iterable[Chunk]]]
-"""Stages a file's rows by SQL of its own (`etl.warehouse.typed`) in the private staging
-table it is given; returns their counts and the chunks of the rest."""
+@dataclass(frozen=True)
+class Staged:
+    """What a stager staged: the counts of its rows, the chunks of the rest, and (FOCUS) a
+    relation of more line items, in focus_line_items' columns, typed by SQL as the merge
+    stores them (its file's text stays until then, instead of a typed copy)."""
+
+    counts: Counts
+    chunks: Iterable[Chunk]
+    line_items: str | None = None
+
+
+Stager = Callable[[Connection, str, datetime], Staged]
+"""Stages a file's rows by SQL of its own (`etl.warehouse.typed`, `etl.warehouse.typed_focus`)
+in the private staging table it is given."""
 
 
 def replace_source_chunks(
@@ -177,8 +188,11 @@ def replace_source_chunks(
     try:
         now = ledger.now()
         rows_in = loaded = duplicates = rejected = 0
+        items = None
         if stager is not None:
-            (rows_in, loaded, duplicates, rejected), chunks = stager(con, stage, now)
+            staged = stager(con, stage, now)
+            (rows_in, loaded, duplicates, rejected), chunks = staged.counts, staged.chunks
+            items = staged.line_items
         totals = SourceTotals()
         for chunk in chunks:
             with transaction(con):
@@ -210,7 +224,7 @@ def replace_source_chunks(
         release_freed_memory()
         with transaction(con):
             counts = (rows_in, loaded, duplicates, rejected)
-            return _merge_stage(con, load, stage, counts, now, dedup_window_days, lineage)
+            return _merge_stage(con, load, stage, counts, now, dedup_window_days, lineage, items)
     finally:
         drop_stages(con)
 
@@ -301,9 +315,11 @@ def _merge_stage(
     now: datetime,
     dedup_window_days: int,
     lineage: Lineage | None,
+    items: str | None = None,
 ) -> LoadResult:
     """Inside the caller's transaction: the staged rows replace the file's old rows, with
-    one INSERT ... SELECT per table (DuckDB writes large appends straight to disk)."""
+    one INSERT ... SELECT per table (DuckDB writes large appends straight to disk); `items`:
+    a relation of more line items (`Staged.line_items`)."""
     uri = load.source_uri
     # Copies other files store, found for the whole file at once (not chunk by chunk).
     elsewhere = stage_stored_elsewhere(con, stage, uri, dedup_window_days=dedup_window_days)
@@ -312,9 +328,9 @@ def _merge_stage(
     removed = set(remove_source(con, uri))
     superseded: set[str] = set()
     if load.focus_line_items is not None:
-        periods = con.execute(
-            f'SELECT DISTINCT "BillingAccountId", "BillingPeriodStart" FROM {stage}_focus'  # noqa: S608 - own name
-        ).pl()
+        period = 'SELECT DISTINCT "BillingAccountId", "BillingPeriodStart" FROM'
+        also = f" UNION SELECT * FROM ({period} ({items}))" if items else ""  # noqa: S608
+        periods = con.execute(f"{period} {stage}_focus{also}").pl()  # noqa: S608 - own names
         older, lost = supersede_older_deliveries(con, load, periods)
         superseded |= older
         removed |= lost
@@ -326,7 +342,10 @@ def _merge_stage(
         f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) SELECT {cols}, duplicate_of_uri FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
     )
     con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
-    con.execute(f"INSERT INTO focus_line_items SELECT * FROM {stage}_focus")  # noqa: S608
+    # One INSERT per table: in DuckDB 1.5 an empty INSERT followed in the same transaction by
+    # one of more than a row group hides the second's rows from the rest of the transaction.
+    also = f" UNION ALL BY NAME SELECT * FROM ({items})" if items else ""  # noqa: S608
+    con.execute(f"INSERT INTO focus_line_items BY NAME SELECT * FROM {stage}_focus{also}")  # noqa: S608
     con.execute(f"INSERT INTO focus_conformance SELECT * FROM {stage}_findings")  # noqa: S608
     added = {
         r[0]

@@ -12,6 +12,7 @@ STAGE_PREFIX = "_meterhouse_stage_"
 loaded or fails)."""
 
 _STAGE_TABLES = sql_text("stage_tables")
+_STAGE_VIEWS = sql_text("stage_views")
 
 
 def create_stage(con: Connection) -> str:
@@ -34,7 +35,9 @@ def create_stage(con: Connection) -> str:
 
 
 def drop_stages(con: Connection) -> None:
-    """Drop every staging table, also persistent ones a killed load of an earlier release left
-    in the file: only the writer (this lock holder) stages."""
+    """Drop every staging view and table, also persistent ones a killed load of an earlier
+    release left in the file: only the writer (this lock holder) stages."""
+    for (name,) in con.execute(_STAGE_VIEWS, [STAGE_PREFIX]).fetchall():
+        con.execute(f'DROP VIEW IF EXISTS "{name}"')
     for (name,) in con.execute(_STAGE_TABLES, [STAGE_PREFIX]).fetchall():
         con.execute(f'DROP TABLE IF EXISTS "{name}"')

@@ -10,13 +10,12 @@ from datetime import datetime
 
 import polars as pl
 
-from contracts.focus import FOCUS_LINE_ITEM_SCHEMA
 from contracts.focus_conformance import FINDING_COLUMNS
 from contracts.meter_event import EVENT_COLUMNS, EVENT_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
 from etl.formats.focus.typed import FocusPlan, events_of_line_items, stored_key
 from etl.warehouse.connection import Connection
 from etl.warehouse.dedup import prepare_events
-from etl.warehouse.load import Counts
+from etl.warehouse.load import Staged
 from etl.warehouse.records import Chunk
 from etl.warehouse.schema import EVENT_KEY
 from etl.warehouse.typed import TypedReadRefused
@@ -25,9 +24,6 @@ log = logging.getLogger("meterhouse.pipeline")
 
 _FINDING_COLUMNS = ", ".join([*FINDING_COLUMNS, "found_at"])
 _STAGED_COLUMNS = ", ".join([*EVENT_COLUMNS, "ingested_at", "duplicate_of_uri", "event_key"])
-_ITEM_COLUMNS = ", ".join(
-    f'"{c}"' for c in [*FOCUS_LINE_ITEM_SCHEMA, "delivery_key", "ingested_at", "event_id"]
-)
 
 
 def stage_typed_focus(
@@ -42,11 +38,11 @@ def stage_typed_focus(
     customer_from: str,
     leftover: Callable[[pl.DataFrame], Chunk],
     batch_rows: int,
-) -> tuple[Counts, Iterator[Chunk]]:
-    """Read the file at `path` into `<stage>_raw`, stage its plain rows' line items and events
-    (`<stage>_focus`, `<stage>`), and return their counts and the chunks of the file: first
-    the plain rows' money text (for the file's own totals), then what `leftover` makes of the
-    other rows, `batch_rows` at a time."""
+) -> Staged:
+    """Read the file at `path` into `<stage>_raw`, stage its plain rows' events (`<stage>`)
+    and findings, and return their counts, the chunks of the file (first the plain rows' money
+    text, for the file's own totals, then what `leftover` makes of the other rows,
+    `batch_rows` at a time) and the view of the plain rows' line items the merge stores."""
     import duckdb
 
     raw, keys, ids = f"{stage}_raw", f"{stage}_keys", f"{stage}_ids"
@@ -65,7 +61,7 @@ def stage_typed_focus(
     con.execute(f"CREATE TEMP TABLE {tags} AS {plan.tag_keys.format(raw=raw)}")
     con.execute(
         f"""CREATE TEMP TABLE {keys} AS
-            SELECT rid, key_text, md5_number(key_text) AS h
+            SELECT rid, key_text, hash(key_text) AS h
             FROM (SELECT rowid AS rid, {plan.key(tags)} AS key_text FROM {raw} WHERE _plain)""",  # noqa: S608
     )
     con.execute(f"DROP TABLE {tags}")
@@ -77,20 +73,20 @@ def stage_typed_focus(
                 FROM {keys} WHERE h IN (SELECT h FROM {keys} GROUP BY h HAVING count(*) > 1)
             ) o USING (rid)""",  # noqa: S608
     )
+    # The plain rows' line items, typed from the file's text when the merge stores them (a
+    # typed copy staged first would be written twice).
+    items = f"{stage}_plain_items"
     con.execute(
-        f"""INSERT INTO {stage}_focus ({_ITEM_COLUMNS})
-            SELECT li.* EXCLUDE (rid), i.event_id
-            FROM (SELECT rowid AS rid, {plan.line_items}, ?::VARCHAR AS delivery_key,
-                         ?::TIMESTAMPTZ AS ingested_at
-                  FROM {raw} WHERE _plain) li
-            JOIN {ids} i USING (rid)""",  # noqa: S608 - the plan's SQL, own names
-        [uri, delivery_key, now],
+        f"""CREATE OR REPLACE TEMP VIEW {items} AS
+            SELECT {plan.line_items}, {_literal(delivery_key)} AS delivery_key,
+                   {_literal(now.isoformat())}::TIMESTAMPTZ AS ingested_at, event_id
+            FROM (SELECT rowid AS rid, *, {_literal(uri)} AS _source_uri FROM {raw} WHERE _plain)
+            JOIN {ids} USING (rid)""",  # noqa: S608 - the plan's SQL, own names, quoted literals
     )
-    con.execute(f"DROP TABLE {ids}")
     con.execute(
         f"""INSERT INTO {stage} ({_STAGED_COLUMNS})
             SELECT *, ?::TIMESTAMPTZ, NULL, {EVENT_KEY}
-            FROM (SELECT {events_of_line_items(customer_from)} FROM {stage}_focus)""",  # noqa: S608
+            FROM (SELECT {events_of_line_items(customer_from)} FROM {items})""",  # noqa: S608
         [now],
     )
     for column, rule, where, value in plan.findings:
@@ -107,7 +103,13 @@ def stage_typed_focus(
             )  # fmt: skip
     amounts = con.execute(f"SELECT {plan.amounts} FROM {raw} WHERE _plain").pl()  # noqa: S608
     plain = amounts.height
-    return (plain, plain, 0, 0), _chunks(con, stage, plan, amounts, leftover, batch_rows)
+    chunks = _chunks(con, stage, plan, amounts, leftover, batch_rows)
+    return Staged((plain, plain, 0, 0), chunks, line_items=f"SELECT * FROM {items}")  # noqa: S608
+
+
+def _literal(text: str) -> str:
+    """`text` as an SQL string literal (a view takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _chunks(
@@ -142,12 +144,11 @@ def _chunks(
         f"""SELECT count(*) FROM (
               SELECT {stored_key()} AS key_text FROM {stage}_focus
               WHERE source_row IN (SELECT rowid + 1 FROM {raw} WHERE NOT _plain)) l
-            JOIN {keys} k ON k.h = md5_number(l.key_text) AND k.key_text = l.key_text""",  # noqa: S608
+            JOIN {keys} k ON k.h = hash(l.key_text) AND k.key_text = l.key_text""",  # noqa: S608
     ).fetchone()
     if shared and shared[0]:
         raise TypedReadRefused(
             f"a row the FOCUS parser reads has the content of a row typed in SQL ({shared[0]} rows)"
         )
-    # The file's text is let go before the stage is merged.
-    con.execute(f"DROP TABLE {raw}")
+    # The file's text stays for the merge (`Staged.line_items`); the keys are let go.
     con.execute(f"DROP TABLE {keys}")

@@ -102,7 +102,8 @@ class FocusPlan:
     """The key text of each distinct Tags text of the plain rows (columns text, key_text;
     `{raw}`: the raw table)."""
     line_items: str
-    """A plain row's line-item columns (FOCUS_LINE_ITEM_SCHEMA order); parameter: source_uri."""
+    """A plain row's line-item columns (FOCUS_LINE_ITEM_SCHEMA order) from the raw table's
+    columns, `rid` (its rowid) and `_source_uri`."""
     amounts: str
     """A plain row's source_row, currency and cost text, for the file's own money totals."""
     leftover: str
@@ -226,7 +227,9 @@ def _plain(version: str, col: dict[str, str], primary: str) -> str:
         elif name in JSON_TEXT_COLUMNS:
             value = "false"
         elif name in ALLOWED_VALUES:
-            value = f"{x} IN ({', '.join(_quoted(v) for v in ALLOWED_VALUES[name])})"
+            # Not `IN (...)`: DuckDB plans a long IN list as a join, which loses the file's
+            # row order in the raw table (its rowid is the source row).
+            value = f"list_contains([{', '.join(_quoted(v) for v in ALLOWED_VALUES[name])}], {x})"
         elif name == F.BillingCurrency:
             value = f"regexp_full_match({x}, '[A-Z]{{3}}')"
         elif name in UNIT_COLUMNS:
@@ -346,8 +349,8 @@ def _line_items(version: str, typed: dict[str, str]) -> str:
         **typed,
         "x_extra": "MAP {}::MAP(VARCHAR, VARCHAR)",
         "x_focus_version": f"'{version}'",
-        "source_uri": "?::VARCHAR",
-        "source_row": "rowid + 1",
+        "source_uri": "_source_uri",
+        "source_row": "rid + 1",
     }
     return ", ".join(f'{stored[c]} AS "{c}"' for c in FOCUS_LINE_ITEM_SCHEMA)
 
