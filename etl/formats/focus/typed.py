@@ -8,16 +8,19 @@ typed in SQL into its line item and its meter event. A plain row has:
 - timestamps written `YYYY-MM-DDTHH:MM:SSZ` (19xx or 20xx, a real date and time), each
   period's start before its end;
 - allowed values (ChargeCategory, ServiceCategory, ...) written exactly as the spec does, a
-  BillingCurrency of three capital letters, units of the FOCUS UnitFormat;
+  BillingCurrency of three capital letters, units of printable ASCII;
 - Tags null or a JSON object of strings without escapes, each key once, none named like a
   FOCUS context key;
-- every mandatory column and every column whose null is a conformance finding filled, no
-  text that is a null token (`NULL`, blanks) or JSON text column filled, a provider that is
-  not Microsoft (whose placeholders are cleaned), a PricingCurrency equal to BillingCurrency;
+- every mandatory column filled, no text that is a null token (`NULL`, blanks) or JSON text
+  column filled, a provider that is not Microsoft (whose placeholders are cleaned), a
+  PricingCurrency equal to BillingCurrency;
 - a customer and a meter of printable ASCII within the meter-event contract's lengths.
-Such a row has no reject, no finding and no repair: the parser would keep its values as
-written. Every other row goes back to the parser (`parse_focus_text`) in chunks, so its line
-item, its event, its reject or its findings are exactly what the chunked reader makes of it.
+Such a row has no reject and no repair: the parser would keep its values as written. The two
+conformance findings real exports carry most, a unit off the FOCUS UnitFormat and a column
+the spec requires left null (`SOFT_NOT_NULL`), are recorded in SQL as the parser records them
+(`FocusPlan.findings`). Every other row goes back to the parser (`parse_focus_text`) in
+chunks, so its line item, its event, its reject or its findings are exactly what the chunked
+reader makes of it.
 
 A file is typed only when its header names canonical FOCUS columns and nothing else (no
 renamed, provider or unknown column), when DuckDB reads it as polars does
@@ -220,9 +223,11 @@ def _plain(version: str, col: dict[str, str], primary: str) -> str:
         elif name in KEY_VALUE_COLUMNS:
             keys = f"json_keys({x})"
             context = ", ".join(f"'{k}'" for k in CONTEXT_KEYS)
+            # CASE, not AND: DuckDB may evaluate both sides of an AND, and JSON functions
+            # raise on text that is no JSON.
             value = (
-                f"regexp_full_match({x}, '{_TAGS}') AND len({keys}) = len(list_distinct({keys})) "
-                f"AND NOT list_has_any({keys}, [{context}])"
+                f"CASE WHEN regexp_full_match({x}, '{_TAGS}') THEN len({keys}) = "
+                f"len(list_distinct({keys})) AND NOT list_has_any({keys}, [{context}]) ELSE false END"
             )
         elif name in JSON_TEXT_COLUMNS:
             value = "false"
