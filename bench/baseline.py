@@ -169,7 +169,7 @@ def focus_script(src: Path, work: Path) -> list[str]:
         """CREATE TEMP TABLE line_ids AS
             SELECT rid, rid - min(rid) OVER (PARTITION BY source_uri) + 1 AS source_row,
                    'focus:' || sha256(key_text || '\\x1d' || (row_number() OVER (
-                       PARTITION BY source_uri, md5_number(key_text) ORDER BY rid) - 1)::VARCHAR) AS event_id
+                       PARTITION BY source_uri, hash(key_text) ORDER BY rid) - 1)::VARCHAR) AS event_id
             FROM line_keys""",
         f"""CREATE TABLE focus_line_items AS
             SELECT r.* REPLACE ({money}, {times},

@@ -105,13 +105,16 @@ def validate_events(events: pl.DataFrame, uri: str) -> tuple[pl.DataFrame, pl.Da
                     + pl.lit(".")
                     + pl.col("check")
                 ).alias("rule"),
-                (
+                pl.when(pl.col("failure_case").is_null())
+                .then(pl.col("column") + pl.lit(" is missing (null) and fails ") + pl.col("check"))
+                .otherwise(
                     pl.col("column")
                     + pl.lit(" value ")
                     + pl.col("failure_case").str.slice(0, 80)
                     + pl.lit(" fails ")
                     + pl.col("check")
-                ).alias("reason"),
+                )
+                .alias("reason"),
                 pl.lit(None, dtype=pl.Utf8).alias("raw_record"),
             )
             .cast(REJECT_SCHEMA)

@@ -141,8 +141,8 @@ def _chunks(
     # A row left to the parser with the content of a plain row: its position among equals
     # was counted apart from theirs.
     shared = con.execute(
-        f"""SELECT count(*) FROM (
-              SELECT {stored_key()} AS key_text FROM {stage}_focus
+        f"""SELECT count(DISTINCT l.source_row) FROM (
+              SELECT source_row, {stored_key()} AS key_text FROM {stage}_focus
               WHERE source_row IN (SELECT rowid + 1 FROM {raw} WHERE NOT _plain)) l
             JOIN {keys} k ON k.h = hash(l.key_text) AND k.key_text = l.key_text""",  # noqa: S608
     ).fetchone()

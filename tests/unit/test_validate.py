@@ -55,6 +55,18 @@ def test_valid_events_pass_untouched_with_no_rejects() -> None:
     assert_frame_equal(rejects, pl.DataFrame(schema=REJECT_SCHEMA))
 
 
+def test_a_missing_meter_name_is_rejected_with_a_reason() -> None:
+    # A FOCUS row without SkuMeter, SkuId and ServiceName has no meter name: its reject must
+    # say so (a null reason broke the rejected_rows insert and stopped the whole run).
+    good, rejects = validate_events(events(event(1), event(2, meter_name=None)), URI)
+
+    assert good.get_column("source_row").to_list() == [1]
+    assert rejects.select("source_row", "rule", "reason").rows() == [
+        (2, "contract.MeterEvent.meter_name.not_nullable",
+         "meter_name is missing (null) and fails not_nullable"),
+    ]  # fmt: skip
+
+
 def test_empty_customer_id_moves_to_rejects_with_a_contract_rule() -> None:
     frame = events(event(1), event(2, customer_id=""), event(3))
 
