@@ -138,8 +138,8 @@ def _exact_decimal(column: str) -> str:
 def focus_script(src: Path, work: Path) -> list[str]:
     """The baseline's SQL statements for a folder of FOCUS CSV exports, in order: the files as
     text (rowid = place in the export), the typed line items with their content ids (the
-    occurrence of identical rows within a file counted on a narrow table), the events, and
-    keep-first dedup of ids repeated across files."""
+    occurrence of identical rows within a file counted on a narrow table), the events,
+    keep-first dedup of ids repeated across files, and the lake (events by day, line items)."""
     money = ", ".join(f'{_exact_decimal(c)} AS "{c}"' for c in _FOCUS_MONEY)
     times = ", ".join(f'TRY_CAST("{c}" AS TIMESTAMPTZ) AS "{c}"' for c in _FOCUS_TIMES)
     key = (
@@ -196,6 +196,9 @@ def focus_script(src: Path, work: Path) -> list[str]:
         f"""COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
             TO '{work / "lake" / "meter_events"}'
             (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE)""",
+        # The line items are published too, as meterhouse's lake holds them.
+        f"""COPY focus_line_items TO '{work / "lake" / "focus_line_items.parquet"}'
+            (FORMAT parquet, COMPRESSION zstd)""",
     ]
 
 
