@@ -58,7 +58,7 @@ def stage_typed_focus(
     # Content ids: the key's text with the row's position among rows of equal content (only
     # rows whose key hash repeats are ranked, on the full text).
     tags = f"{stage}_tags"
-    con.execute(f"CREATE TEMP TABLE {tags} AS {plan.tag_keys.format(raw=raw)}")
+    con.execute(f"CREATE TEMP TABLE {tags} AS {plan.tag_keys(raw)}")
     con.execute(
         f"""CREATE TEMP TABLE {keys} AS
             SELECT rid, key_text, hash(key_text) AS h

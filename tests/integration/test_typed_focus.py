@@ -386,6 +386,25 @@ def test_a_clean_focus_export_is_typed_and_a_crlf_one_streams(
     assert q(typed.warehouse_path, "SELECT count(*) FROM duplicate_events") == [(30,)]
 
 
+def test_a_header_written_otherwise_streams(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A header name with a blank around it or in another case is the parser's to rename, and
+    a rejected row's raw record keeps the name as written: such a file streams, as the chunked
+    reader reads it."""
+    body = _export([*PLAIN[:10], PLAIN[10] | {"BilledCost": "abc"}])
+    files = {
+        "padded.csv": body.replace(b"BilledCost", b" BilledCost", 1),
+        "cased.csv": body.replace(b"BilledCost", b"billedcost", 1),
+    }
+    typed, taken = _load_typed_and_chunked(tmp_path, files, caplog)
+    assert taken == set()
+    records = q(typed.warehouse_path, "SELECT raw_record FROM rejected_rows ORDER BY source_uri")
+    assert [
+        json.loads(r)["billedcost" if i == 0 else " BilledCost"] for i, (r,) in enumerate(records)
+    ] == ["abc", "abc"]
+
+
 def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [m for m in _messages(caplog) if "refused=" in m]
 

@@ -47,6 +47,7 @@ from contracts.focus import (
 from contracts.meter_event import EVENT_COLUMNS
 from etl.errors import ContractViolation
 from etl.formats.amberflo.duckdb_csv import header_names
+from etl.formats.detect import strip_bom
 from etl.formats.focus.cast import UNIT_FORMAT
 from etl.formats.focus.columns import (
     ALL_DTYPES,
@@ -101,9 +102,9 @@ class FocusPlan:
     key: Callable[[str], str]
     """A plain row's content key (the text its event_id hashes), from the raw table and the
     table of `tag_keys` named."""
-    tag_keys: str
-    """The key text of each distinct Tags text of the plain rows (columns text, key_text;
-    `{raw}`: the raw table)."""
+    tag_keys: Callable[[str], str]
+    """The key text of each distinct Tags text of the plain rows (columns text, key_text), from
+    the raw table named."""
     line_items: str
     """A plain row's line-item columns (FOCUS_LINE_ITEM_SCHEMA order) from the raw table's
     columns, `rid` (its rowid) and `_source_uri`."""
@@ -123,7 +124,10 @@ def focus_plan(first: bytes, customer_from: str) -> FocusPlan | None:
     names = header_names(first)
     if names is None or len(set(names)) != len(names):
         return None
-    if any(canonical_name(n) != n for n in names):
+    # Exactly the spec's names, without blanks around them: the parser keeps a header as
+    # written (a rejected row's raw record names its columns so).
+    written = strip_bom(first).partition(b"\n")[0].decode("utf-8").split(",")
+    if written != names or any(canonical_name(n) != n for n in names):
         return None
     try:
         version = detect_focus_version(names)
@@ -149,7 +153,7 @@ def focus_plan(first: bytes, customer_from: str) -> FocusPlan | None:
         read=read,
         plain=_plain(version, col, primary),
         key=lambda tags: _plain_key(col, typed, tags),
-        tag_keys=_tag_keys(col.get(F.Tags)),
+        tag_keys=lambda raw: _tag_keys(col.get(F.Tags), raw),
         line_items=_line_items(version, typed),
         amounts=(
             f"rowid + 1 AS source_row, {col[F.BillingCurrency]} AS currency, "
@@ -315,12 +319,12 @@ def _plain_key(col: dict[str, str], typed: dict[str, str], tags: str) -> str:
     return content_key(texts)
 
 
-def _tag_keys(tags: str | None) -> str:
-    """The key text of each distinct Tags text of the plain rows (raw table: `{raw}`)."""
+def _tag_keys(tags: str | None, raw: str) -> str:
+    """The key text of each distinct Tags text of the plain rows of the table `raw`."""
     if tags is None:
         return "SELECT NULL::VARCHAR AS text, NULL::VARCHAR AS key_text LIMIT 0"
     key = _tags_key(_typed(F.Tags, "text"))
-    distinct = f"SELECT DISTINCT {tags} AS text FROM {{raw}} WHERE _plain AND {tags} IS NOT NULL"  # noqa: S608 - own names
+    distinct = f"SELECT DISTINCT {tags} AS text FROM {raw} WHERE _plain AND {tags} IS NOT NULL"  # noqa: S608 - own names
     return f"SELECT text, {key} AS key_text FROM ({distinct})"  # noqa: S608 - own names
 
 
