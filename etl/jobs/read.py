@@ -312,8 +312,7 @@ def typed_load_plan(
         timed(observer, Phase.DECOMPRESS),
         parse_failures_fail_the_file(item.obj.uri, "checking the export"),
     ):
-        csv = "amberflo_csv" if fmt == "focus_csv" else fmt
-        alike = reads_alike(csv, path, item.obj.uri, settings.max_object_bytes)
+        alike = reads_alike(fmt, path, item.obj.uri, settings.max_object_bytes)
     return (plan, path) if alike else None
 
 

@@ -104,20 +104,29 @@ def _leftover_chunks(
     batch_rows: int,
 ) -> Iterator[Chunk]:
     raw = f"{stage}_raw"
-    after = 0
-    while True:
-        frame = con.execute(
-            f"SELECT {plan.leftover} FROM {raw} WHERE NOT _plain AND rowid >= ? ORDER BY rowid LIMIT ?",  # noqa: S608
-            [after, batch_rows],
-        ).pl()
-        if not frame.height:
-            break
-        after = int(frame.get_column("source_row").max())  # type: ignore[arg-type]
+    for frame in leftover_frames(con, raw, plan.leftover, batch_rows):
         chunk = leftover(frame)
         _require_file_order(con, stage, chunk)
         yield chunk
     # The file's text is let go before the stage is merged.
     con.execute(f"DROP TABLE {raw}")
+
+
+def leftover_frames(
+    con: Connection, raw: str, columns: str, batch_rows: int
+) -> Iterator[pl.DataFrame]:
+    """The rows of the raw table `raw` that are not plain (`columns` of each, source_row
+    among them), in file order, `batch_rows` at a time."""
+    after = 0
+    while True:
+        frame = con.execute(
+            f"SELECT {columns} FROM {raw} WHERE NOT _plain AND rowid >= ? ORDER BY rowid LIMIT ?",  # noqa: S608
+            [after, batch_rows],
+        ).pl()
+        if not frame.height:
+            return
+        after = int(frame.get_column("source_row").max())  # type: ignore[arg-type]
+        yield frame
 
 
 def _require_file_order(con: Connection, stage: str, chunk: Chunk) -> None:

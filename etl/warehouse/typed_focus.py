@@ -12,13 +12,13 @@ import polars as pl
 
 from contracts.focus_conformance import FINDING_COLUMNS
 from contracts.meter_event import EVENT_COLUMNS, EVENT_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
-from etl.formats.focus.typed import FocusPlan, events_of_line_items, stored_key
+from etl.formats.focus.typed import FocusPlan, events_of_line_items, sql_string, stored_key
 from etl.warehouse.connection import Connection
 from etl.warehouse.dedup import prepare_events
 from etl.warehouse.load import Staged
 from etl.warehouse.records import Chunk
 from etl.warehouse.schema import EVENT_KEY
-from etl.warehouse.typed import TypedReadRefused
+from etl.warehouse.typed import TypedReadRefused, leftover_frames
 
 log = logging.getLogger("meterhouse.pipeline")
 
@@ -78,9 +78,9 @@ def stage_typed_focus(
     items = f"{stage}_plain_items"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {items} AS
-            SELECT {plan.line_items}, {_literal(delivery_key)} AS delivery_key,
-                   {_literal(now.isoformat())}::TIMESTAMPTZ AS ingested_at, event_id
-            FROM (SELECT rowid AS rid, *, {_literal(uri)} AS _source_uri FROM {raw} WHERE _plain)
+            SELECT {plan.line_items}, {sql_string(delivery_key)} AS delivery_key,
+                   {sql_string(now.isoformat())}::TIMESTAMPTZ AS ingested_at, event_id
+            FROM (SELECT rowid AS rid, *, {sql_string(uri)} AS _source_uri FROM {raw} WHERE _plain)
             JOIN {ids} USING (rid)""",  # noqa: S608 - the plan's SQL, own names, quoted literals
     )
     con.execute(
@@ -107,11 +107,6 @@ def stage_typed_focus(
     return Staged((plain, plain, 0, 0), chunks, line_items=f"SELECT * FROM {items}")  # noqa: S608
 
 
-def _literal(text: str) -> str:
-    """`text` as an SQL string literal (a view takes no parameters)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _chunks(
     con: Connection,
     stage: str,
@@ -128,15 +123,7 @@ def _chunks(
         focus_amounts=amounts,
     )
     del amounts
-    after = 0
-    while True:
-        frame = con.execute(
-            f"SELECT {plan.leftover} FROM {raw} WHERE NOT _plain AND rowid >= ? ORDER BY rowid LIMIT ?",  # noqa: S608
-            [after, batch_rows],
-        ).pl()
-        if not frame.height:
-            break
-        after = int(frame.get_column("source_row").max())  # type: ignore[arg-type]
+    for frame in leftover_frames(con, raw, plan.leftover, batch_rows):
         yield leftover(frame)
     # A row left to the parser with the content of a plain row: its position among equals
     # was counted apart from theirs.

@@ -21,6 +21,6 @@ def typed_plan(fmt: SourceFormat, first: bytes) -> TypedPlan | None:
 def reads_alike(fmt: SourceFormat, path: str, uri: str, max_bytes: int) -> bool:
     """True when DuckDB reads the file at `path` exactly as the chunked reader does (an
     NDJSON export's lines are each decided in SQL: nothing to check beforehand)."""
-    if fmt == "amberflo_csv":
+    if fmt in ("amberflo_csv", "focus_csv"):
         return strict_csv_file(path, uri, max_bytes)
     return True

@@ -238,7 +238,9 @@ def _plain(version: str, col: dict[str, str], primary: str) -> str:
         elif name in ALLOWED_VALUES:
             # Not `IN (...)`: DuckDB plans a long IN list as a join, which loses the file's
             # row order in the raw table (its rowid is the source row).
-            value = f"list_contains([{', '.join(_quoted(v) for v in ALLOWED_VALUES[name])}], {x})"
+            value = (
+                f"list_contains([{', '.join(sql_string(v) for v in ALLOWED_VALUES[name])}], {x})"
+            )
         elif name == F.BillingCurrency:
             value = f"regexp_full_match({x}, '[A-Z]{{3}}')"
         elif name in UNIT_COLUMNS:
@@ -270,7 +272,8 @@ def _plain(version: str, col: dict[str, str], primary: str) -> str:
     return " AND ".join(rules)
 
 
-def _quoted(value: str) -> str:
+def sql_string(value: str) -> str:
+    """`value` as an SQL string literal (where a parameter cannot go: a list, a view)."""
     return "'" + value.replace("'", "''") + "'"
 
 
