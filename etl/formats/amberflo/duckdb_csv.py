@@ -23,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 
 from contracts.amberflo import AMBERFLO_FIELDS, A
 from contracts.meter_event import EVENT_COLUMNS
-from etl.formats.amberflo.fast import QUOTED_FIELD, csv_records
+from etl.formats.amberflo.fast import csv_records
 from etl.formats.amberflo.normalize import MAX_FUTURE_SKEW, MIN_EVENT_MS, UNIT_SUFFIXES
 from etl.formats.amberflo.records import (
     AMBERFLO_CSV_REQUIRED,
@@ -36,7 +37,7 @@ from etl.formats.amberflo.records import (
     RawBatch,
 )
 from etl.formats.detect import strip_bom
-from etl.sources.streams import DecompressedStream, record_chunks
+from etl.sources.streams import DecompressedStream
 
 # Dimension names spliced into SQL text (as JSON keys) must be plain: letters, digits and a
 # few separators, never a quote or a backslash. Any other header streams in chunks.
@@ -51,6 +52,7 @@ def plain_names(names: list[str]) -> bool:
 
 
 _SCAN_BYTES = 16 * 1024 * 1024
+_QUOTE, _COMMA, _NEWLINE = ord('"'), ord(","), ord("\n")
 
 # An id or a name that no rule can object to: printable ASCII (no control character, NFC as
 # it is), no blank at either end, within the contract's lengths.
@@ -224,32 +226,78 @@ def strict_csv_file(path: str, uri: str, max_bytes: int) -> bool:
     carriage return, no blank line, and every quote opens or closes a whole field."""
 
     with open(path, "rb") as handle:
-        stream = DecompressedStream(handle, uri, max_bytes)
-        if stream.gzipped:
+        if DecompressedStream(handle, uri, max_bytes).gzipped:
             return False
-        first = stream.read_upto(_SCAN_BYTES)
-        return all(
-            _strict_chunk(strip_bom(chunk))
-            for chunk in record_chunks(stream, first, csv=True, chunk_bytes=_SCAN_BYTES)
+        handle.seek(0)
+        scan = StrictScan()
+        first = True
+        while block := handle.read(_SCAN_BYTES):
+            if not scan.feed(strip_bom(block) if first else block):
+                return False
+            first = False
+        return scan.end()
+
+
+class StrictScan:
+    """The file check over a file's bytes fed in blocks of any size.
+
+    A quote is read by the state it is in: inside a quoted field or not is the parity of the
+    quotes before it. A run of quotes that starts outside a field opens one and must follow a
+    separator; one that ends outside closes one and must precede a separator; the rest are
+    doubled quotes inside a field. Trailing quotes of a block wait for the next (their run
+    may go on)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._before = _NEWLINE  # a file starts as after a line end: a leading newline is blank
+        self._quotes = 0
+
+    def feed(self, block: bytes) -> bool:
+        body = self._pending + block if self._pending else block
+        if b"\r" in block:
+            return False
+        data = np.frombuffer(body, dtype=np.uint8)
+        lines = np.flatnonzero(data == _NEWLINE)
+        if lines.size and (
+            (lines[0] == 0 and self._before == _NEWLINE) or np.any(np.diff(lines) == 1)
+        ):
+            return False
+        cut = len(body)
+        while cut and body[cut - 1] == _QUOTE:
+            cut -= 1
+        self._pending = body[cut:]
+        if not cut:
+            return True
+        whole = self._runs(data[:cut], last=False)
+        self._before = body[cut - 1]
+        return whole
+
+    def end(self) -> bool:
+        """After the last block: every quote in a whole field and none left open."""
+        pending = np.frombuffer(self._pending, dtype=np.uint8)
+        return self._runs(pending, last=True) and self._quotes % 2 == 0
+
+    def _runs(self, data: np.ndarray, *, last: bool) -> bool:
+        at = np.flatnonzero(data == _QUOTE)
+        if not at.size:
+            return True
+        starts = np.flatnonzero(np.diff(at, prepend=-2) != 1)
+        ends = np.append(starts[1:], at.size)
+        parity = self._quotes % 2
+        self._quotes += at.size
+        # Runs with an even count of quotes before them open a field, with an even count up to
+        # their end close one.
+        first = at[starts[(starts & 1) == parity]]
+        before = data[np.maximum(first - 1, 0)]
+        before[first == 0] = self._before
+        final = at[ends[(ends & 1) == parity] - 1]
+        after = data[np.minimum(final + 1, data.size - 1)]
+        if last:
+            after[final == data.size - 1] = _NEWLINE
+        return bool(
+            np.all((before == _COMMA) | (before == _NEWLINE))
+            and np.all((after == _COMMA) | (after == _NEWLINE))
         )
-
-
-def _strict_chunk(body: bytes) -> bool:
-    if b"\r" in body or b"\n\n" in body or body.startswith(b"\n"):
-        return False
-    return b'"' not in body or _quotes_enclose_fields(body)
-
-
-def _quotes_enclose_fields(body: bytes) -> bool:
-    quotes = 0
-    for match in QUOTED_FIELD.finditer(body):
-        start, end = match.span()
-        if start > 0 and body[start - 1] not in b",\n":
-            return False
-        if end < len(body) and body[end] not in b",\n":
-            return False
-        quotes += end - start - len(match.group().replace(b'"', b""))
-    return quotes == body.count(b'"')
 
 
 def _leftover_records(frame: pl.DataFrame, dimensions: list[str], uri: str) -> RawBatch:
