@@ -193,6 +193,8 @@ def focus_script(src: Path, work: Path) -> list[str]:
         """DELETE FROM meter_events WHERE rowid IN (
             SELECT rowid FROM meter_events
             QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY event_time, source_uri, source_row) > 1)""",
+        # The lake files need no row order: DuckDB's threads write as they go.
+        "SET preserve_insertion_order = false",
         f"""COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
             TO '{work / "lake" / "meter_events"}'
             (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE)""",

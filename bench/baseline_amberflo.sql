@@ -63,6 +63,8 @@ DELETE FROM meter_events WHERE rowid IN (
     SELECT rowid FROM meter_events
     QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY event_time, source_uri, source_row) > 1);
 
--- 4. The date-partitioned Parquet lake.
+-- 4. The date-partitioned Parquet lake (its files need no row order: DuckDB's threads write
+--    as they go).
+SET preserve_insertion_order = false;
 COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
     TO '{lake}' (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE);
