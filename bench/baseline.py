@@ -164,6 +164,9 @@ def focus_script(src: Path, work: Path) -> list[str]:
         f"SET temp_directory = '{work / 'duckdb_tmp'}'",
         f"""CREATE TEMP TABLE raw AS SELECT filename AS source_uri, *
             FROM read_csv('{src}/*.csv', header = true, all_varchar = true)""",
+        # Past here no statement needs rows written in the order they are read (rid is the raw
+        # rowid, equal rows are numbered by an ORDER BY): DuckDB's threads write as they go.
+        "SET preserve_insertion_order = false",
         f"""CREATE TEMP TABLE line_keys AS
             SELECT rowid AS rid, source_uri, {key} AS key_text FROM raw""",
         """CREATE TEMP TABLE line_ids AS
@@ -193,8 +196,6 @@ def focus_script(src: Path, work: Path) -> list[str]:
         """DELETE FROM meter_events WHERE rowid IN (
             SELECT rowid FROM meter_events
             QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY event_time, source_uri, source_row) > 1)""",
-        # The lake files need no row order: DuckDB's threads write as they go.
-        "SET preserve_insertion_order = false",
         f"""COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
             TO '{work / "lake" / "meter_events"}'
             (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE)""",

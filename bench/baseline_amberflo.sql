@@ -19,6 +19,10 @@ SET temp_directory = '{temp_directory}';
 CREATE TEMP TABLE raw AS
 {reader};
 
+-- Past here no statement needs rows written in the order they are read (source_row is the raw
+-- rowid, duplicates are ranked by an ORDER BY): DuckDB's threads write as they go.
+SET preserve_insertion_order = false;
+
 -- 2. Type and check every row in one pass; a row's source_row is its place within its file.
 CREATE TABLE meter_events AS
 WITH typed AS (
@@ -63,8 +67,6 @@ DELETE FROM meter_events WHERE rowid IN (
     SELECT rowid FROM meter_events
     QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY event_time, source_uri, source_row) > 1);
 
--- 4. The date-partitioned Parquet lake (its files need no row order: DuckDB's threads write
---    as they go).
-SET preserve_insertion_order = false;
+-- 4. The date-partitioned Parquet lake.
 COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
     TO '{lake}' (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE);

@@ -14,6 +14,7 @@ import polars as pl
 
 from contracts.meter_event import EVENT_COLUMNS, REJECT_COLUMNS
 from etl.errors import TerminalError
+from etl.lake.files import unordered
 from etl.warehouse import ledger
 from etl.warehouse.connection import Connection, release_freed_memory, scalar, transaction
 from etl.warehouse.dedup import (
@@ -335,18 +336,21 @@ def _merge_stage(
         superseded |= older
         removed |= lost
     cols = _STORED_COLUMNS
-    con.execute(
-        f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
-    )
-    con.execute(
-        f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) SELECT {cols}, duplicate_of_uri FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
-    )
-    con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
     # One INSERT per table: in DuckDB 1.5 an empty INSERT followed in the same transaction by
     # one of more than a row group hides the second's rows from the rest of the transaction.
     also = f" UNION ALL BY NAME SELECT * FROM ({items})" if items else ""  # noqa: S608
-    con.execute(f"INSERT INTO focus_line_items BY NAME SELECT * FROM {stage}_focus{also}")  # noqa: S608
-    con.execute(f"INSERT INTO focus_conformance SELECT * FROM {stage}_findings")  # noqa: S608
+    # The stored rows carry their place in the file (source_row); none is read by its rowid's
+    # order.
+    with unordered(con):
+        con.execute(
+            f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
+        )
+        con.execute(
+            f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) SELECT {cols}, duplicate_of_uri FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
+        )
+        con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
+        con.execute(f"INSERT INTO focus_line_items BY NAME SELECT * FROM {stage}_focus{also}")  # noqa: S608
+        con.execute(f"INSERT INTO focus_conformance SELECT * FROM {stage}_findings")  # noqa: S608
     added = {
         r[0]
         for r in con.execute(
