@@ -198,7 +198,8 @@ def focus_script(src: Path, work: Path) -> list[str]:
             QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY event_time, source_uri, source_row) > 1)""",
         f"""COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
             TO '{work / "lake" / "meter_events"}'
-            (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE)""",
+            (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE,
+             ROW_GROUP_SIZE 20000)""",
         # The line items are published too, as meterhouse's lake holds them.
         f"""COPY focus_line_items TO '{work / "lake" / "focus_line_items.parquet"}'
             (FORMAT parquet, COMPRESSION zstd)""",

@@ -69,4 +69,5 @@ DELETE FROM meter_events WHERE rowid IN (
 
 -- 4. The date-partitioned Parquet lake.
 COPY (SELECT * EXCLUDE (event_key) FROM meter_events)
-    TO '{lake}' (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE);
+    TO '{lake}' (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, OVERWRITE_OR_IGNORE,
+                 ROW_GROUP_SIZE 20000);

@@ -45,6 +45,11 @@ _EVENTS_OF_RANGE = _SQL.text("events_of_range")
 _EVENTS_APPENDED = _SQL.text("events_appended")
 _EVENTS_EMPTY = _SQL.text("events_empty")
 
+PARTITION_ROW_GROUP = 20_000
+"""Rows per Parquet row group in the event partitions (a month of 1M FOCUS events: 4.6 s and
+the writer's whole 1 GB with DuckDB's default, 2.7 s with this; 10M events 11.7 -> 10.5 s,
+files 1% larger)."""
+
 EVENTS_TABLE = "meter_events"
 """The event table, published by the days `lake_pending` names."""
 
@@ -179,11 +184,14 @@ def _copy_partitions(con: Any, lake: Path, select: str, params: list[Any]) -> Pa
     staging.mkdir(parents=True)
     # The target is our own staging folder, never a value from data. Rows keep the order
     # they were loaded in: sorting them by time cost a full external sort of the published
-    # rows (40 of 176 s for 10M events), and a day is the unit every reader prunes by.
+    # rows (40 of 176 s for 10M events), and a day is the unit every reader prunes by. Row
+    # groups of PARTITION_ROW_GROUP rows: DuckDB buffers one per open day file, and within
+    # the writer's 1 GB its default (122,880 rows) made a month's COPY spill and stall.
     con.execute(
         f"COPY ({select}) TO "  # noqa: S608 - own staging path, fixed SQL
         + sql_path(staging)
-        + " (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd)",
+        + " (FORMAT parquet, PARTITION_BY (event_date), COMPRESSION zstd, "
+        + f"ROW_GROUP_SIZE {PARTITION_ROW_GROUP})",
         params,
     )
     return staging
