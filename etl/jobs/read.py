@@ -7,8 +7,10 @@ import hashlib
 import io
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import BinaryIO
@@ -117,6 +119,7 @@ def read_object(
     info = obj.info()
     spool: BinaryIO | None = None
     raw: BinaryIO
+    hashing: Future[str] | None = None
     if obj.size <= settings.chunk_bytes:
         with timed(observer, Phase.READ):
             data = store.read(info)
@@ -128,8 +131,15 @@ def read_object(
         with timed(observer, Phase.READ):
             spool = store.open_file(info, settings.spool_dir)
         try:
-            with timed(observer, Phase.CHECKSUM):
-                checksum = sha256_of(spool)
+            # Hashed on a thread of its own while the format is found and the export checked
+            # (hashlib and numpy release the GIL); the time reported is the wait for it.
+            path = file_path(spool)
+            if path is not None:
+                spool.seek(0)  # a downloaded spool's last bytes are flushed by the seek
+                hashing = sha256_beside(path)
+            else:
+                with timed(observer, Phase.CHECKSUM):
+                    checksum = sha256_of(spool)
         except BaseException:
             spool.close()
             raise
@@ -147,9 +157,13 @@ def read_object(
         spec = chunking(fmt) if fmt is not None else None
         if spec is not None and (more or (many and spec.wide)):
             assert fmt is not None
-            item = StreamingObject(obj, checksum, fmt, spec, stream, first + more, started, spool)
+            item = StreamingObject(obj, "", fmt, spec, stream, first + more, started, spool)
             # Whether DuckDB may type it from its file: checked here, beside the reading.
             item.typed = typed_load_plan(item, settings, observer)
+            if hashing is not None:
+                with timed(observer, Phase.CHECKSUM):
+                    checksum = hashing.result()
+            item.checksum = checksum
             return item
         with timed(observer, Phase.DECOMPRESS):
             whole = (
@@ -157,7 +171,12 @@ def read_object(
                 if more
                 else first
             )
+        if hashing is not None:
+            with timed(observer, Phase.CHECKSUM):
+                checksum = hashing.result()
     except BaseException:
+        if hashing is not None:
+            wait([hashing])
         if spool is not None:
             spool.close()
         raise
@@ -186,6 +205,23 @@ def read_whole_rest(
             "NDJSON or CSV (which stream in chunks), split it, or raise the limit"
         )
     return rest
+
+
+def sha256_beside(path: str) -> Future[str]:
+    """The SHA-256 of the file at `path`, computed on a thread of its own through a handle of
+    its own (opened here, so the file may be closed by the caller once the result is in)."""
+    handle = open(path, "rb")  # noqa: SIM115 - closed by the thread
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            with handle:
+                future.set_result(sha256_of(handle))
+        except BaseException as exc:  # handed to the caller by `result()`
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="meterhouse-sha256", daemon=True).start()
+    return future
 
 
 def sha256_of(handle: BinaryIO) -> str:

@@ -150,11 +150,16 @@ def retract_source(
 class Staged:
     """What a stager staged: the counts of its rows, the chunks of the rest, and (FOCUS) a
     relation of more line items, in focus_line_items' columns, typed by SQL as the merge
-    stores them (its file's text stays until then, instead of a typed copy)."""
+    stores them (its file's text stays until then, instead of a typed copy), with the
+    relation of their events."""
 
     counts: Counts
     chunks: Iterable[Chunk]
     line_items: str | None = None
+    events: str | None = None
+    """The events (EVENT_COLUMNS and ingested_at) of the stage's `from_line_items` rows, by
+    source_row, typed by SQL from the file's text as the merge stores them (a typed copy
+    staged first would be written twice)."""
 
 
 Stager = Callable[[Connection, str, datetime], Staged]
@@ -189,11 +194,11 @@ def replace_source_chunks(
     try:
         now = ledger.now()
         rows_in = loaded = duplicates = rejected = 0
-        items = None
+        items = events = None
         if stager is not None:
             staged = stager(con, stage, now)
             (rows_in, loaded, duplicates, rejected), chunks = staged.counts, staged.chunks
-            items = staged.line_items
+            items, events = staged.line_items, staged.events
         totals = SourceTotals()
         for chunk in chunks:
             with transaction(con):
@@ -225,7 +230,9 @@ def replace_source_chunks(
         release_freed_memory()
         with transaction(con):
             counts = (rows_in, loaded, duplicates, rejected)
-            return _merge_stage(con, load, stage, counts, now, dedup_window_days, lineage, items)
+            return _merge_stage(
+                con, load, stage, counts, now, dedup_window_days, lineage, items, events
+            )
     finally:
         drop_stages(con)
 
@@ -317,10 +324,12 @@ def _merge_stage(
     dedup_window_days: int,
     lineage: Lineage | None,
     items: str | None = None,
+    events: str | None = None,
 ) -> LoadResult:
     """Inside the caller's transaction: the staged rows replace the file's old rows, with
     one INSERT ... SELECT per table (DuckDB writes large appends straight to disk); `items`:
-    a relation of more line items (`Staged.line_items`)."""
+    a relation of more line items (`Staged.line_items`), `events`: the events of the staged
+    `from_line_items` rows (`Staged.events`)."""
     uri = load.source_uri
     # Copies other files store, found for the whole file at once (not chunk by chunk).
     elsewhere = stage_stored_elsewhere(con, stage, uri, dedup_window_days=dedup_window_days)
@@ -339,14 +348,27 @@ def _merge_stage(
     # One INSERT per table: in DuckDB 1.5 an empty INSERT followed in the same transaction by
     # one of more than a row group hides the second's rows from the rest of the transaction.
     also = f" UNION ALL BY NAME SELECT * FROM ({items})" if items else ""  # noqa: S608
+    stored = copies = stage
+    if events:
+        # The rows staged by their keys alone, completed from the file's text.
+        stored = f"""(SELECT {cols}, event_key, duplicate_of_uri FROM {stage} WHERE from_line_items IS NULL
+                    UNION ALL
+                    SELECT e.*, s.event_key, s.duplicate_of_uri
+                    FROM ({events}) e JOIN {stage} s ON s.from_line_items AND s.source_row = e.source_row)"""  # noqa: S608
+        # The join types every row: read for the duplicates only when one of them is.
+        deferred = (
+            f"SELECT count(*) FROM {stage} WHERE from_line_items AND duplicate_of_uri IS NOT NULL"  # noqa: S608
+        )
+        if scalar(con, deferred):
+            copies = stored
     # The stored rows carry their place in the file (source_row); none is read by its rowid's
     # order.
     with unordered(con):
         con.execute(
-            f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stage} WHERE duplicate_of_uri IS NULL"  # noqa: S608
+            f"INSERT INTO meter_events ({cols}, event_key) SELECT {cols}, event_key FROM {stored} WHERE duplicate_of_uri IS NULL"  # noqa: S608
         )
         con.execute(
-            f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) SELECT {cols}, duplicate_of_uri FROM {stage} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
+            f"INSERT INTO duplicate_events ({cols}, duplicate_of_uri) SELECT {cols}, duplicate_of_uri FROM {copies} WHERE duplicate_of_uri IS NOT NULL"  # noqa: S608
         )
         con.execute(f"INSERT INTO rejected_rows SELECT * FROM {stage}_rejects")  # noqa: S608
         con.execute(f"INSERT INTO focus_line_items BY NAME SELECT * FROM {stage}_focus{also}")  # noqa: S608

@@ -26,8 +26,13 @@ def create_stage(con: Connection) -> str:
     drop_stages(con)
     stage = f"{STAGE_PREFIX}{os.getpid()}"
     con.execute(
-        f"CREATE TEMP TABLE {stage} AS SELECT d.*, m.event_key FROM duplicate_events d, meter_events m LIMIT 0"  # noqa: S608 - own name
-    )  # nullable duplicate_of_uri: null marks the stored copy; event_key as meter_events has it
+        f"""CREATE TEMP TABLE {stage} AS
+            SELECT d.*, m.event_key, NULL::BOOLEAN AS from_line_items
+            FROM duplicate_events d, meter_events m LIMIT 0"""  # noqa: S608 - own name
+    )
+    # Nullable duplicate_of_uri: null marks the stored copy; event_key as meter_events has it.
+    # from_line_items: a row of which only what the duplicate lookups read is staged, the
+    # rest typed at the merge from its line item's text (`Staged.events`).
     con.execute(f"CREATE TEMP TABLE {stage}_rejects AS SELECT * FROM rejected_rows LIMIT 0")  # noqa: S608
     con.execute(f"CREATE TEMP TABLE {stage}_focus AS SELECT * FROM focus_line_items LIMIT 0")  # noqa: S608
     con.execute(f"CREATE TEMP TABLE {stage}_findings AS SELECT * FROM focus_conformance LIMIT 0")  # noqa: S608

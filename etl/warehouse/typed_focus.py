@@ -23,7 +23,10 @@ from etl.warehouse.typed import TypedReadRefused, leftover_frames
 log = logging.getLogger("meterhouse.pipeline")
 
 _FINDING_COLUMNS = ", ".join([*FINDING_COLUMNS, "found_at"])
-_STAGED_COLUMNS = ", ".join([*EVENT_COLUMNS, "ingested_at", "duplicate_of_uri", "event_key"])
+_STAGED_COLUMNS = ", ".join(
+    ["event_id", "event_date", "source_format", "source_uri", "source_row", "ingested_at"]
+    + ["event_key", "from_line_items"]
+)
 
 
 def stage_typed_focus(
@@ -83,11 +86,14 @@ def stage_typed_focus(
             FROM (SELECT rowid AS rid, *, {sql_string(uri)} AS _source_uri FROM {raw} WHERE _plain)
             JOIN {ids} USING (rid)""",  # noqa: S608 - the plan's SQL, own names, quoted literals
     )
+    # The plain rows' events: what the duplicate lookups read is staged, the rest typed from
+    # the file's text when the merge stores them (`Staged.events`).
     con.execute(
         f"""INSERT INTO {stage} ({_STAGED_COLUMNS})
-            SELECT *, ?::TIMESTAMPTZ, NULL, {EVENT_KEY}
-            FROM (SELECT {events_of_line_items(customer_from)} FROM {items})""",  # noqa: S608
-        [now],
+            SELECT i.event_id, {plan.event_date}, 'focus_csv', ?, r.rid + 1, ?::TIMESTAMPTZ,
+                   {EVENT_KEY}, true
+            FROM (SELECT rowid AS rid, * FROM {raw} WHERE _plain) r JOIN {ids} i USING (rid)""",  # noqa: S608
+        [uri, now],
     )
     for column, rule, where, value in plan.findings:
         found = con.execute(
@@ -104,7 +110,9 @@ def stage_typed_focus(
     amounts = con.execute(f"SELECT {plan.amounts} FROM {raw} WHERE _plain").pl()  # noqa: S608
     plain = amounts.height
     chunks = _chunks(con, stage, plan, amounts, leftover, batch_rows)
-    return Staged((plain, plain, 0, 0), chunks, line_items=f"SELECT * FROM {items}")  # noqa: S608
+    events = f"SELECT {events_of_line_items(customer_from)}, ingested_at FROM {items}"  # noqa: S608
+    line_items = f"SELECT * FROM {items}"  # noqa: S608 - own name
+    return Staged((plain, plain, 0, 0), chunks, line_items=line_items, events=events)
 
 
 def _chunks(

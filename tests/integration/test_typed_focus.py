@@ -386,6 +386,28 @@ def test_a_clean_focus_export_is_typed_and_a_crlf_one_streams(
     assert q(typed.warehouse_path, "SELECT count(*) FROM duplicate_events") == [(30,)]
 
 
+def test_a_typed_export_whose_events_another_file_stores(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two clean exports of the same rows are both typed: the second's events are stored
+    whole as duplicates of the first's (only their keys are staged before the merge)."""
+    files = {"a.csv": _export(PLAIN), "b.csv": _export(PLAIN)}
+    typed, taken = _load_typed_and_chunked(tmp_path, files, caplog)
+    assert taken == {"a.csv", "b.csv"}
+    assert q(
+        typed.warehouse_path,
+        """SELECT source_uri LIKE '%/a.csv', count(*) FILTER (customer_id IS NOT NULL
+               AND meter_name IS NOT NULL AND cardinality(dimensions) > 0), count(*)
+           FROM meter_events GROUP BY ALL""",
+    ) == [(True, 30, 30)]
+    assert q(
+        typed.warehouse_path,
+        """SELECT duplicate_of_uri LIKE '%/a.csv', source_uri LIKE '%/b.csv', conflict,
+                  count(*) FILTER (customer_id IS NOT NULL AND billed_cost IS NOT NULL), count(*)
+           FROM duplicate_events GROUP BY ALL""",
+    ) == [(True, True, False, 30, 30)]
+
+
 def test_a_header_written_otherwise_streams(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -110,6 +110,8 @@ class FocusPlan:
     columns, `rid` (its rowid) and `_source_uri`."""
     amounts: str
     """A plain row's source_row, currency and cost text, for the file's own money totals."""
+    event_date: str
+    """A plain row's event date (the UTC day of its ChargePeriodStart) from the raw table."""
     leftover: str
     """The columns of a row that goes to the parser: source_row, then each header cell's text."""
     findings: tuple[tuple[str, str, str, str], ...] = ()
@@ -159,6 +161,8 @@ def focus_plan(first: bytes, customer_from: str) -> FocusPlan | None:
             f"rowid + 1 AS source_row, {col[F.BillingCurrency]} AS currency, "
             f"{col[F.BilledCost]} AS billed_cost, {col[F.EffectiveCost]} AS effective_cost"
         ),
+        # A plain timestamp is UTC (`_TIME`): its text's date is the event's.
+        event_date=f"strptime({col[F.ChargePeriodStart]}, {_STRPTIME})::DATE",
         leftover=", ".join(
             ["rowid + 1 AS source_row", *(f"coalesce({c}, '') AS \"{n}\"" for n, c in col.items())]
         ),
