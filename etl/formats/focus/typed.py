@@ -100,8 +100,10 @@ class FocusPlan:
     plain: str
     """True for a plain row of the raw table."""
     key: Callable[[str], str]
-    """A plain row's content key (the text its event_id hashes), from the raw table and the
-    table of `tag_keys` named."""
+    """A plain row's content key (the text its event_id hashes), from the raw table's columns
+    and the SQL expression given of its Tags' key text (`tag_keys` joined on `tags_text`)."""
+    tags_text: str
+    """A row's Tags text in the raw table (a null text when the file has no Tags column)."""
     tag_keys: Callable[[str], str]
     """The key text of each distinct Tags text of the plain rows (columns text, key_text), from
     the raw table named."""
@@ -154,7 +156,8 @@ def focus_plan(first: bytes, customer_from: str) -> FocusPlan | None:
         customer_from=primary,
         read=read,
         plain=_plain(version, col, primary),
-        key=lambda tags: _plain_key(col, typed, tags),
+        key=lambda tag_key: _plain_key(col, typed, tag_key),
+        tags_text=col.get(F.Tags, "NULL::VARCHAR"),
         tag_keys=lambda raw: _tag_keys(col.get(F.Tags), raw),
         line_items=_line_items(version, typed),
         amounts=(
@@ -306,11 +309,11 @@ def key_texts(typed: dict[str, str]) -> dict[str, str]:
     return texts
 
 
-def _plain_key(col: dict[str, str], typed: dict[str, str], tags: str) -> str:
+def _plain_key(col: dict[str, str], typed: dict[str, str], tag_key: str) -> str:
     """`content_key` of a plain row from its text where that is quicker and the same: a
     plain timestamp is written as the key writes it, a decimal of at most 6 integer digits
-    and 12 decimals is its DECIMAL(18, 12) text, and Tags are looked up by their text in the
-    table `tags` (`tag_keys`): few distinct ones repeat."""
+    and 12 decimals is its DECIMAL(18, 12) text, and the Tags' key text is `tag_key`, computed
+    once per distinct Tags text (`tag_keys`): few distinct ones repeat."""
     texts = key_texts(typed)
     for name in texts.keys() & col.keys():
         x = col[name]
@@ -322,7 +325,7 @@ def _plain_key(col: dict[str, str], typed: dict[str, str], tags: str) -> str:
                 f"ELSE {texts[name]} END"
             )
         elif name in KEY_VALUE_COLUMNS:
-            texts[name] = f"(SELECT key_text FROM {tags} WHERE text = {x})"  # noqa: S608 - own names
+            texts[name] = tag_key
     return content_key(texts)
 
 
