@@ -157,9 +157,10 @@ class Staged:
     chunks: Iterable[Chunk]
     line_items: str | None = None
     events: str | None = None
-    """The events (EVENT_COLUMNS and ingested_at) of the stage's `from_line_items` rows, by
-    source_row, typed by SQL from the file's text as the merge stores them (a typed copy
-    staged first would be written twice)."""
+    """The events (EVENT_COLUMNS but event_id, and ingested_at) of the stage's
+    `from_line_items` rows, whose event_id the stage holds, by source_row, typed by SQL from
+    the file's text as the merge stores them (a typed copy staged first would be written
+    twice)."""
 
 
 Stager = Callable[[Connection, str, datetime], Staged]
@@ -352,8 +353,8 @@ def _merge_stage(
     if events:
         # The rows staged by their keys alone, completed from the file's text.
         stored = f"""(SELECT {cols}, event_key, duplicate_of_uri FROM {stage} WHERE from_line_items IS NULL
-                    UNION ALL
-                    SELECT e.*, s.event_key, s.duplicate_of_uri
+                    UNION ALL BY NAME
+                    SELECT e.*, s.event_id, s.event_key, s.duplicate_of_uri
                     FROM ({events}) e JOIN {stage} s ON s.from_line_items AND s.source_row = e.source_row)"""  # noqa: S608
         # The join types every row: read for the duplicates only when one of them is.
         deferred = (

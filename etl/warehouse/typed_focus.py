@@ -12,7 +12,7 @@ import polars as pl
 
 from contracts.focus_conformance import FINDING_COLUMNS
 from contracts.meter_event import EVENT_COLUMNS, EVENT_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
-from etl.formats.focus.typed import FocusPlan, events_of_line_items, sql_string, stored_key
+from etl.formats.focus.typed import FocusPlan, plain_events, sql_string, stored_key
 from etl.warehouse.connection import Connection
 from etl.warehouse.dedup import prepare_events
 from etl.warehouse.load import Staged
@@ -78,15 +78,15 @@ def stage_typed_focus(
                 FROM {keys} WHERE h IN (SELECT h FROM {keys} GROUP BY h HAVING count(*) > 1)
             ) o USING (rid)""",  # noqa: S608
     )
-    # The plain rows' line items, typed from the file's text when the merge stores them (a
-    # typed copy staged first would be written twice).
-    items = f"{stage}_plain_items"
+    # The plain rows typed from the file's text when the merge stores them (a typed copy
+    # staged first would be written twice): their line items, and their events.
+    typed = f"{stage}_plain_typed"
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {items} AS
+        f"""CREATE OR REPLACE TEMP VIEW {typed} AS
             SELECT {plan.line_items}, {sql_string(delivery_key)} AS delivery_key,
-                   {sql_string(now.isoformat())}::TIMESTAMPTZ AS ingested_at, event_id
-            FROM (SELECT rowid AS rid, *, {sql_string(uri)} AS _source_uri FROM {raw} WHERE _plain)
-            JOIN {ids} USING (rid)""",  # noqa: S608 - the plan's SQL, own names, quoted literals
+                   {sql_string(now.isoformat())}::TIMESTAMPTZ AS ingested_at,
+                   {plan.tags_text} AS _tags_text
+            FROM (SELECT rowid AS rid, *, {sql_string(uri)} AS _source_uri FROM {raw} WHERE _plain)""",  # noqa: S608 - the plan's SQL, own names, quoted literals
     )
     # The plain rows' events: what the duplicate lookups read is staged, the rest typed from
     # the file's text when the merge stores them (`Staged.events`).
@@ -112,8 +112,9 @@ def stage_typed_focus(
     amounts = con.execute(f"SELECT {plan.amounts} FROM {raw} WHERE _plain").pl()  # noqa: S608
     plain = amounts.height
     chunks = _chunks(con, stage, plan, amounts, leftover, batch_rows)
-    events = f"SELECT {events_of_line_items(customer_from)}, ingested_at FROM {items}"  # noqa: S608
-    line_items = f"SELECT * FROM {items}"  # noqa: S608 - own name
+    events = f"SELECT {plain_events(customer_from, '_tags_text')}, ingested_at FROM {typed}"  # noqa: S608
+    line_items = f"""SELECT t.* EXCLUDE (_tags_text), i.event_id
+                     FROM {typed} t JOIN {ids} i ON t.source_row = i.rid + 1"""  # noqa: S608 - own names
     return Staged((plain, plain, 0, 0), chunks, line_items=line_items, events=events)
 
 

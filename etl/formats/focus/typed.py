@@ -374,13 +374,13 @@ def _line_items(version: str, typed: dict[str, str]) -> str:
     return ", ".join(f'{stored[c]} AS "{c}"' for c in FOCUS_LINE_ITEM_SCHEMA)
 
 
-def events_of_line_items(primary: str) -> str:
-    """The meter-event columns (EVENT_COLUMNS order) of staged line items (with event_id), as
-    etl.formats.focus.events makes them: dimensions are the tags, then the FOCUS context."""
-    tags = (
-        'CASE WHEN "Tags" IS NOT NULL THEN nullif(array_to_string(list_transform(map_entries("Tags"), '
-        "e -> to_json(e.key) || ':' || to_json(e.value)), ','), '') END"
-    )
+def plain_events(primary: str, tags_text: str) -> str:
+    """The meter-event columns of typed plain rows (EVENT_COLUMNS order, without event_id:
+    the stage holds it), as etl.formats.focus.events makes them: dimensions are the tags,
+    then the FOCUS context. `tags_text` is a row's Tags text: a plain row's is a JSON object
+    of strings without escapes, whose keys are unique and none a context key, so its members
+    are written into the dimensions' JSON as they are."""
+    tags = f"nullif(trim({tags_text}[2:-2]), '')"
     context = ", ".join(
         f"""CASE WHEN {_context(c)} IS NOT NULL THEN '"{k}":' || to_json({_context(c)}) END"""
         for k, c in CONTEXT_DIMENSIONS
@@ -391,7 +391,6 @@ def events_of_line_items(primary: str) -> str:
     )
     consumed, priced = '"ConsumedQuantity" IS NOT NULL', '"PricingQuantity" IS NOT NULL'
     stored = {
-        "event_id": "event_id",
         "customer_id": f'coalesce("{primary}", "BillingAccountId")',
         "meter_name": 'coalesce("SkuMeter", "SkuId", "ServiceName")',
         "quantity": f'CASE WHEN {consumed} THEN "ConsumedQuantity" WHEN {priced} '
@@ -409,7 +408,7 @@ def events_of_line_items(primary: str) -> str:
         "source_uri": "source_uri",
         "source_row": "source_row",
     }
-    return ", ".join(f"{stored[c]} AS {c}" for c in EVENT_COLUMNS)
+    return ", ".join(f"{stored[c]} AS {c}" for c in EVENT_COLUMNS if c != "event_id")
 
 
 def _context(column: str) -> str:
