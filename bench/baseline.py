@@ -169,11 +169,19 @@ def focus_script(src: Path, work: Path) -> list[str]:
         "SET preserve_insertion_order = false",
         f"""CREATE TEMP TABLE line_keys AS
             SELECT rowid AS rid, source_uri, {key} AS key_text FROM raw""",
+        # Equal rows are numbered by a window over the rows whose key hash repeats in their
+        # file, not over every row (the others are first and only: 0).
         """CREATE TEMP TABLE line_ids AS
-            SELECT rid, rid - min(rid) OVER (PARTITION BY source_uri) + 1 AS source_row,
-                   'focus:' || sha256(key_text || '\\x1d' || (row_number() OVER (
-                       PARTITION BY source_uri, hash(key_text) ORDER BY rid) - 1)::VARCHAR) AS event_id
-            FROM line_keys""",
+            SELECT k.rid, k.rid - f.first_rid + 1 AS source_row,
+                   'focus:' || sha256(k.key_text || '\\x1d' || coalesce(o.ordinal, 0)::VARCHAR) AS event_id
+            FROM line_keys k
+            JOIN (SELECT source_uri, min(rid) AS first_rid FROM line_keys GROUP BY source_uri) f USING (source_uri)
+            LEFT JOIN (
+                SELECT rid, row_number() OVER (PARTITION BY source_uri, h ORDER BY rid) - 1 AS ordinal
+                FROM (SELECT rid, source_uri, hash(key_text) AS h FROM line_keys)
+                WHERE (source_uri, h) IN (
+                    SELECT (source_uri, hash(key_text)) FROM line_keys GROUP BY ALL HAVING count(*) > 1)
+            ) o USING (rid)""",
         f"""CREATE TABLE focus_line_items AS
             SELECT r.* REPLACE ({money}, {times},
                                 TRY_CAST(json(r."Tags") AS MAP(VARCHAR, VARCHAR)) AS "Tags"),

@@ -48,7 +48,7 @@ def stage_typed_focus(
     `batch_rows` at a time) and the view of the plain rows' line items the merge stores."""
     import duckdb
 
-    raw, keys, ids = f"{stage}_raw", f"{stage}_keys", f"{stage}_ids"
+    raw, keys = f"{stage}_raw", f"{stage}_keys"
     try:
         con.execute(
             f"""CREATE TEMP TABLE {raw} AS SELECT *, coalesce({plan.plain}, false) AS _plain
@@ -65,18 +65,25 @@ def stage_typed_focus(
     con.execute(f"CREATE TEMP TABLE {tags} AS {plan.tag_keys(raw)}")
     con.execute(
         f"""CREATE TEMP TABLE {keys} AS
-            SELECT rid, key_text, hash(key_text) AS h
-            FROM (SELECT r.rowid AS rid, {plan.key("t.key_text")} AS key_text
+            SELECT rid, key_text, hash(key_text) AS h, event_date
+            FROM (SELECT r.rowid AS rid, {plan.key("t.key_text")} AS key_text,
+                         {plan.event_date} AS event_date
                   FROM {raw} r LEFT JOIN {tags} t ON t.text = {plan.tags_text} WHERE _plain)""",  # noqa: S608
     )
     con.execute(f"DROP TABLE {tags}")
+    # The plain rows' events: what the duplicate lookups read is staged, the rest typed from
+    # the file's text when the merge stores them (`Staged.events`).
     con.execute(
-        f"""CREATE TEMP TABLE {ids} AS
-            SELECT k.rid, 'focus:' || sha256(k.key_text || chr(29) || coalesce(o.ordinal, 0)::VARCHAR) AS event_id
-            FROM {keys} k LEFT JOIN (
-                SELECT rid, row_number() OVER (PARTITION BY key_text ORDER BY rid) - 1 AS ordinal
-                FROM {keys} WHERE h IN (SELECT h FROM {keys} GROUP BY h HAVING count(*) > 1)
-            ) o USING (rid)""",  # noqa: S608
+        f"""INSERT INTO {stage} ({_STAGED_COLUMNS})
+            SELECT event_id, event_date, 'focus_csv', ?, rid + 1, ?::TIMESTAMPTZ, {EVENT_KEY}, true
+            FROM (
+                SELECT k.rid, k.event_date,
+                       'focus:' || sha256(k.key_text || chr(29) || coalesce(o.ordinal, 0)::VARCHAR) AS event_id
+                FROM {keys} k LEFT JOIN (
+                    SELECT rid, row_number() OVER (PARTITION BY key_text ORDER BY rid) - 1 AS ordinal
+                    FROM {keys} WHERE h IN (SELECT h FROM {keys} GROUP BY h HAVING count(*) > 1)
+                ) o USING (rid))""",  # noqa: S608
+        [uri, now],
     )
     # The plain rows typed from the file's text when the merge stores them (a typed copy
     # staged first would be written twice): their line items, and their events.
@@ -87,15 +94,6 @@ def stage_typed_focus(
                    {sql_string(now.isoformat())}::TIMESTAMPTZ AS ingested_at,
                    {plan.tags_text} AS _tags_text
             FROM (SELECT rowid AS rid, *, {sql_string(uri)} AS _source_uri FROM {raw} WHERE _plain)""",  # noqa: S608 - the plan's SQL, own names, quoted literals
-    )
-    # The plain rows' events: what the duplicate lookups read is staged, the rest typed from
-    # the file's text when the merge stores them (`Staged.events`).
-    con.execute(
-        f"""INSERT INTO {stage} ({_STAGED_COLUMNS})
-            SELECT i.event_id, {plan.event_date}, 'focus_csv', ?, r.rid + 1, ?::TIMESTAMPTZ,
-                   {EVENT_KEY}, true
-            FROM (SELECT rowid AS rid, * FROM {raw} WHERE _plain) r JOIN {ids} i USING (rid)""",  # noqa: S608
-        [uri, now],
     )
     for column, rule, where, value in plan.findings:
         found = con.execute(
@@ -113,8 +111,8 @@ def stage_typed_focus(
     plain = amounts.height
     chunks = _chunks(con, stage, plan, amounts, leftover, batch_rows)
     events = f"SELECT {plain_events(customer_from, '_tags_text')}, ingested_at FROM {typed}"  # noqa: S608
-    line_items = f"""SELECT t.* EXCLUDE (_tags_text), i.event_id
-                     FROM {typed} t JOIN {ids} i ON t.source_row = i.rid + 1"""  # noqa: S608 - own names
+    line_items = f"""SELECT t.* EXCLUDE (_tags_text), s.event_id FROM {typed} t
+                     JOIN {stage} s ON s.from_line_items AND s.source_row = t.source_row"""  # noqa: S608 - own names
     return Staged((plain, plain, 0, 0), chunks, line_items=line_items, events=events)
 
 
