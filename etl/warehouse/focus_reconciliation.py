@@ -53,14 +53,27 @@ def _number(text: str | None) -> Decimal:
     return value if value.is_finite() else Decimal(0)
 
 
+def _sum(texts: list[str | None]) -> Decimal:
+    """The exact sum of costs as the file wrote them (`_number` of each)."""
+    with localcontext(_EXACT):
+        try:
+            # Every text a finite number (Decimal strips blanks as `_number` does): a finite
+            # sum has only finite terms (an infinity or NaN among them stays in the sum).
+            total = sum(map(Decimal, texts), Decimal(0))  # type: ignore[arg-type]
+            if total.is_finite():
+                return total
+        except (TypeError, InvalidOperation):
+            pass  # a null, or text that is no number: counted 0 by `_number`
+        return sum(map(_number, texts), Decimal(0))
+
+
 def _totals(amounts: pl.DataFrame) -> dict[str | None, Amounts]:
     out: dict[str | None, Amounts] = {}
     # One exact sum per currency and cost over the column's text (C-level Decimal parsing and
     # adding; grouping the distinct texts first cost more than it saved on real exports).
     for (currency,), part in amounts.partition_by("currency", as_dict=True).items():
-        with localcontext(_EXACT):
-            billed = sum(map(_number, part.get_column("billed_cost").to_list()), Decimal(0))
-            effective = sum(map(_number, part.get_column("effective_cost").to_list()), Decimal(0))
+        billed = _sum(part.get_column("billed_cost").to_list())
+        effective = _sum(part.get_column("effective_cost").to_list())
         out[cast("str | None", currency)] = Amounts(part.height, billed, effective)
     return out
 
