@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -183,23 +184,31 @@ def _is_meterhouse_dag(session: Session, dag_id: str) -> bool:
     return session.execute(query).first() is not None
 
 
-def _failed_task(session: Session, dag_run: DagRun) -> TaskInstance | None:
+def _failed_task(session: Session, dag_id: str, run_id: str) -> TaskInstance | None:
     """The failed task instance that ended last, as in Airflow's own DAG failure callback."""
+    from airflow.models.taskinstance import TaskInstance
     from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
 
-    failed = dag_run.get_task_instances(state=[TaskInstanceState.FAILED], session=session)
+    failed = session.scalars(
+        select(TaskInstance).where(
+            TaskInstance.dag_id == dag_id,
+            TaskInstance.run_id == run_id,
+            TaskInstance.state == TaskInstanceState.FAILED,
+        )
+    ).all()
     oldest = datetime.min.replace(tzinfo=UTC)
     return max(failed, key=lambda ti: ti.end_date or oldest, default=None)
 
 
-def _failed_files(session: Session, dag_run: DagRun) -> list[dict[str, Any]]:
+def _failed_files(session: Session, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     """The `report` task's failed files of this run (best effort: the alert must go out anyway)."""
     from airflow.models.xcom import XCOM_RETURN_KEY, XComModel
 
     try:
         query = XComModel.get_many(
-            run_id=dag_run.run_id,
-            dag_ids=dag_run.dag_id,
+            run_id=run_id,
+            dag_ids=dag_id,
             task_ids=REPORT_TASK_ID,
             key=XCOM_RETURN_KEY,
             limit=1,
@@ -214,28 +223,26 @@ def _failed_files(session: Session, dag_run: DagRun) -> list[dict[str, Any]]:
     return [dict(f) for f in summary.get("failed_files") or []]
 
 
-@hookimpl
-def on_dag_run_failed(dag_run: DagRun, msg: str) -> None:
-    """Alert on a failed run of a meterhouse DAG (Airflow listener hook)."""
+def _alert(dag_run: DagRun, dag_id: str, run_id: str, msg: str) -> None:
     from airflow.utils.session import create_session
 
     # A session of its own: the caller's transaction (which just marked the run failed) stays
     # untouched; everything read here (tags, task states, XCom) was committed before.
     with create_session(scoped=False) as session:
-        if not _is_meterhouse_dag(session, dag_run.dag_id):
+        if not _is_meterhouse_dag(session, dag_id):
             return
-        ti = _failed_task(session, dag_run)
+        ti = _failed_task(session, dag_id, run_id)
         alert = build_alert(
-            dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id,
+            dag_id=dag_id,
+            run_id=run_id,
             reason=msg,
             failed_task=ti.task_id if ti is not None else None,
-            failed_files=_failed_files(session, dag_run),
+            failed_files=_failed_files(session, dag_id, run_id),
             ui_base_url=AirflowSettings.from_env().ui_base_url,
         )
         context = {
-            "dag_id": dag_run.dag_id,
-            "run_id": dag_run.run_id,
+            "dag_id": dag_id,
+            "run_id": run_id,
             "reason": alert["reason"],
             "dag_run": dag_run,
             "ti": ti,
@@ -243,3 +250,33 @@ def on_dag_run_failed(dag_run: DagRun, msg: str) -> None:
             "alert": alert,
         }
         send_alert(alert, context)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: DagRun, msg: str) -> None:
+    """Alert on a failed run of a meterhouse DAG (Airflow listener hook).
+
+    The alert is made on a thread of its own, which the caller waits for. Airflow's scoped ORM
+    session is one per thread, and reading the alert connection through Airflow's metastore
+    commits and closes the scoped session of the thread it runs in: in the scheduler, the one
+    that holds this run, whose objects would be detached (the scheduler's loop then fails on
+    them, restarts and fails the same run again)."""
+    from airflow import settings
+
+    dag_id, run_id = dag_run.dag_id, dag_run.run_id
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _alert(dag_run, dag_id, run_id, msg)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            if settings.Session is not None:
+                settings.Session.remove()  # this thread's own scoped session
+
+    thread = threading.Thread(target=run, name="meterhouse-alert", daemon=True)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]

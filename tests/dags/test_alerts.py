@@ -68,3 +68,42 @@ def test_a_failed_ingest_run_alerts_with_every_failed_file(
     )
     assert [f["uri"] for f in alert["failed_files"]] == [f"s3://{BUCKET}/{bad_key}"]
     assert f"- s3://{BUCKET}/{bad_key}: " in alert["text"]
+
+
+def test_the_alert_leaves_the_callers_scoped_session_untouched(
+    airflow_db: None, warehouse_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler calls the listener holding the run, and its own uncommitted work, in its
+    thread's scoped session, and goes on with both after: the alert must not commit, close or
+    detach them. It looks up the alert connection, which goes through Airflow's metastore when
+    there is none (`meterhouse_alerts` unset here), ending the scoped session it runs in."""
+    from types import SimpleNamespace
+
+    from airflow import settings
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.pool import Pool
+    from sqlalchemy import select
+
+    from meterhouse_airflow import listener
+
+    monkeypatch.delenv("AIRFLOW_CONN_METERHOUSE_ALERTS", raising=False)
+    monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")  # as in the scheduler
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(DagBag(dag_folder=str(DAGS)), "dags-folder", None)
+    session = settings.Session()
+    pool = session.scalars(select(Pool).where(Pool.pool == "meterhouse_warehouse")).one()
+    pool.description = "changed, not committed"  # the caller's transaction, still open
+    run = SimpleNamespace(dag_id="focus_export", run_id="scheduled__alert_session")
+    try:
+        listener.on_dag_run_failed(run, "task_failure")  # type: ignore[arg-type]
+        assert pool in session  # still attached: the caller can go on with it
+        assert pool.description == "changed, not committed"
+        with settings.Session.session_factory() as other:
+            stored = other.scalars(
+                select(Pool.description).where(Pool.pool == "meterhouse_warehouse")
+            )
+            assert stored.one() == "one warehouse writer"  # nothing was committed for the caller
+    finally:
+        session.rollback()
+        settings.Session.remove()
