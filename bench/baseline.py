@@ -168,7 +168,8 @@ def focus_script(src: Path, work: Path) -> list[str]:
         # rowid, equal rows are numbered by an ORDER BY): DuckDB's threads write as they go.
         "SET preserve_insertion_order = false",
         f"""CREATE TEMP TABLE line_keys AS
-            SELECT rowid AS rid, source_uri, {key} AS key_text FROM raw""",
+            SELECT rid, source_uri, key_text, hash(key_text) AS h
+            FROM (SELECT rowid AS rid, source_uri, {key} AS key_text FROM raw)""",
         # Equal rows are numbered by a window over the rows whose key hash repeats in their
         # file, not over every row (the others are first and only: 0).
         """CREATE TEMP TABLE line_ids AS
@@ -178,9 +179,9 @@ def focus_script(src: Path, work: Path) -> list[str]:
             JOIN (SELECT source_uri, min(rid) AS first_rid FROM line_keys GROUP BY source_uri) f USING (source_uri)
             LEFT JOIN (
                 SELECT rid, row_number() OVER (PARTITION BY source_uri, h ORDER BY rid) - 1 AS ordinal
-                FROM (SELECT rid, source_uri, hash(key_text) AS h FROM line_keys)
+                FROM line_keys
                 WHERE (source_uri, h) IN (
-                    SELECT (source_uri, hash(key_text)) FROM line_keys GROUP BY ALL HAVING count(*) > 1)
+                    SELECT (source_uri, h) FROM line_keys GROUP BY ALL HAVING count(*) > 1)
             ) o USING (rid)""",
         f"""CREATE TABLE focus_line_items AS
             SELECT r.* REPLACE ({money}, {times},
